@@ -1,0 +1,1703 @@
+//! The engine: in-RAM state plus one state machine per operation.
+//!
+//! Every machine is written in the same shape: `poll` is called with the
+//! outcome of the request it issued last (`ev`) and either returns the next
+//! request (`P::Io`), its result (`P::Ok`) or an error (`P::Err`). A machine
+//! that delegates to a child machine forwards `ev` to it; the innermost
+//! machine that issued the request consumes it. Machines are plain data, so
+//! the whole operation lives in the engine between calls.
+//!
+//! The store is a ring of regions. Records are appended to the *head*
+//! region; when it is full the next region of the ring is opened. The oldest
+//! region (the *tail*) is compacted by copying its live records to the head
+//! and erasing it. Order in the ring is age: a later record of a key
+//! supersedes an earlier one, so no record is ever modified in place.
+
+use crate::crc::Crc32;
+use crate::format::{blank, Geo, Geometry, HeaderState, Kind, RecHdr, RegionHeader, REC_HDR};
+use crate::index::{Index, IndexEntry};
+use crate::{
+    Error, FlashFault, FlashOp, Io, Op, Output, RegionInfo, Role, Stats, Step, ValueBuf,
+    MIN_SCRATCH,
+};
+
+type Ev = Option<Result<(), FlashFault>>;
+
+#[derive(Clone, Copy, Debug)]
+enum Req {
+    Read { addr: u32, len: u32 },
+    Program { addr: u32, len: u32 },
+    Erase { region: u32 },
+}
+
+enum P<T> {
+    Io(Req),
+    Ok(T),
+    Err(Error),
+}
+
+/// Propagates a pending request or an error from a child poll.
+macro_rules! tri {
+    ($e:expr) => {
+        match $e {
+            P::Io(r) => return P::Io(r),
+            P::Err(e) => return P::Err(e),
+            P::Ok(v) => v,
+        }
+    };
+}
+
+/// Issues one request, or consumes its outcome on the next poll.
+fn request(wait: &mut bool, ev: &mut Ev, req: Req, what: FlashOp) -> P<()> {
+    if !*wait {
+        *wait = true;
+        return P::Io(req);
+    }
+    *wait = false;
+    match ev.take() {
+        Some(Ok(())) => P::Ok(()),
+        Some(Err(FlashFault)) => P::Err(Error::Flash(what)),
+        None => P::Err(Error::Protocol),
+    }
+}
+
+fn read(wait: &mut bool, ev: &mut Ev, addr: u32, len: u32) -> P<()> {
+    request(wait, ev, Req::Read { addr, len }, FlashOp::Read)
+}
+
+fn program(wait: &mut bool, ev: &mut Ev, addr: u32, len: u32) -> P<()> {
+    request(wait, ev, Req::Program { addr, len }, FlashOp::Program)
+}
+
+/// The persistent in-RAM state.
+pub(crate) struct Core<'x> {
+    g: Geo,
+    ix: Index<'x>,
+    mounted: bool,
+    /// Region records are appended to, the next free offset in it, and its
+    /// sequence number.
+    head: u32,
+    head_off: u32,
+    head_seq: u32,
+    /// Oldest region holding records, and the number of regions from the
+    /// tail to the head inclusive.
+    tail: u32,
+    used: u32,
+    /// Sequence number the next erased region gets.
+    next_seq: u32,
+    /// Largest erase count seen: the estimate for a region whose count was lost.
+    max_erase: u32,
+    /// Bytes of records in used regions, and of live value records.
+    rec_bytes: u32,
+    live_bytes: u32,
+    corrupt: u32,
+    /// Bytes moved per flash request (scratch length rounded to the unit).
+    chunk: u32,
+}
+
+impl<'x> Core<'x> {
+    fn fresh(g: Geo, ix: Index<'x>) -> Core<'x> {
+        Core {
+            g,
+            ix,
+            mounted: false,
+            head: 0,
+            head_off: g.region,
+            head_seq: 0,
+            tail: 0,
+            used: 1,
+            next_seq: 0,
+            max_erase: 0,
+            rec_bytes: 0,
+            live_bytes: 0,
+            corrupt: 0,
+            chunk: 0,
+        }
+    }
+
+    fn free(&self) -> u32 {
+        self.g.count - self.used
+    }
+
+    fn addr(&self, region: u32, off: u32) -> u32 {
+        self.g.addr(region, off)
+    }
+
+    fn region_of(&self, loc: u32) -> u32 {
+        loc / self.g.region
+    }
+
+    fn dead(&self) -> Option<u32> {
+        self.ix
+            .complete
+            .then(|| self.rec_bytes.saturating_sub(self.live_bytes))
+    }
+
+    /// Appending stopped in the head (after a write failure or damage).
+    fn close_head(&mut self) {
+        self.rec_bytes += self.g.region - self.head_off;
+        self.head_off = self.g.region;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Building blocks
+// ---------------------------------------------------------------------------
+
+/// Walks the record headers of one region, front to back.
+#[derive(Clone, Copy)]
+struct Scan {
+    region: u32,
+    off: u32,
+    end: u32,
+    wait: bool,
+}
+
+enum Item {
+    /// A record with a well-formed header at this offset (checksum unchecked).
+    Rec(u32, RecHdr),
+    /// Erased space, or the end of the region.
+    End,
+    /// An unparseable header at `Scan::off`; the caller decides how to skip.
+    Bad,
+}
+
+impl Scan {
+    fn new(c: &Core, region: u32) -> Scan {
+        let end = if region == c.head {
+            c.head_off
+        } else {
+            c.g.region
+        };
+        Scan {
+            region,
+            off: c.g.span,
+            end,
+            wait: false,
+        }
+    }
+
+    fn poll(&mut self, c: &Core, io: &mut Io, ev: &mut Ev) -> P<Item> {
+        if !self.wait && self.off + REC_HDR > self.end {
+            return P::Ok(Item::End);
+        }
+        tri!(read(
+            &mut self.wait,
+            ev,
+            c.addr(self.region, self.off),
+            REC_HDR
+        ));
+        let b = &io.scratch[..REC_HDR as usize];
+        if blank(b) {
+            return P::Ok(Item::End);
+        }
+        match RecHdr::decode(b) {
+            Some(h) if self.off + c.g.extent(h.len) <= c.g.region => {
+                let off = self.off;
+                self.off += c.g.extent(h.len);
+                P::Ok(Item::Rec(off, h))
+            }
+            _ => P::Ok(Item::Bad),
+        }
+    }
+}
+
+/// Reads a record's value, checks its CRC and optionally copies it out.
+#[derive(Clone, Copy)]
+struct Body {
+    addr: u32,
+    len: u32,
+    pos: u32,
+    crc: Crc32,
+    want: u32,
+    copy: bool,
+    wait: bool,
+}
+
+impl Body {
+    fn new(loc: u32, h: &RecHdr, copy: bool) -> Body {
+        Body {
+            addr: loc + REC_HDR,
+            len: h.len,
+            pos: 0,
+            crc: h.crc_start(),
+            want: h.crc,
+            copy,
+            wait: false,
+        }
+    }
+
+    fn poll(&mut self, c: &Core, io: &mut Io, ev: &mut Ev) -> P<bool> {
+        loop {
+            if !self.wait && self.pos == self.len {
+                return P::Ok(self.crc.finish() == self.want);
+            }
+            let n = (self.len - self.pos).min(c.chunk);
+            tri!(read(&mut self.wait, ev, self.addr + self.pos, n));
+            let data = &io.scratch[..n as usize];
+            self.crc.update(data);
+            if self.copy {
+                if let crate::ValueBuf::Out(out) = &mut io.value {
+                    let p = self.pos as usize;
+                    if p < out.len() {
+                        let k = (out.len() - p).min(n as usize);
+                        out[p..p + k].copy_from_slice(&data[..k]);
+                    }
+                }
+            }
+            self.pos += n;
+        }
+    }
+}
+
+/// Size of the program at `pos` of a record of `extent` bytes: the first
+/// program covers exactly the header span, so a torn header can damage no
+/// more than that.
+fn piece(c: &Core, pos: u32, extent: u32) -> u32 {
+    if pos == 0 {
+        c.g.span
+    } else {
+        (extent - pos).min(c.chunk)
+    }
+}
+
+/// Programs a new record: header, value, 0xFF padding to the unit.
+#[derive(Clone, Copy)]
+struct Writer {
+    dst: u32,
+    hdr: [u8; 16],
+    len: u32,
+    extent: u32,
+    pos: u32,
+    wait: bool,
+}
+
+impl Writer {
+    fn poll(&mut self, c: &Core, io: &mut Io, ev: &mut Ev) -> P<()> {
+        loop {
+            if !self.wait && self.pos == self.extent {
+                return P::Ok(());
+            }
+            let n = piece(c, self.pos, self.extent);
+            if !self.wait {
+                let value: &[u8] = match &io.value {
+                    ValueBuf::In(v) => v,
+                    _ => &[],
+                };
+                for (i, b) in io.scratch[..n as usize].iter_mut().enumerate() {
+                    let s = self.pos + i as u32;
+                    *b = if s < REC_HDR {
+                        self.hdr[s as usize]
+                    } else if s - REC_HDR < self.len {
+                        value.get((s - REC_HDR) as usize).copied().unwrap_or(0xFF)
+                    } else {
+                        0xFF
+                    };
+                }
+            }
+            tri!(program(&mut self.wait, ev, self.dst + self.pos, n));
+            self.pos += n;
+        }
+    }
+}
+
+/// Copies a record verbatim (relocation during compaction).
+#[derive(Clone, Copy)]
+struct Copier {
+    src: u32,
+    dst: u32,
+    extent: u32,
+    pos: u32,
+    have: bool,
+    wait: bool,
+}
+
+impl Copier {
+    fn poll(&mut self, c: &Core, ev: &mut Ev) -> P<()> {
+        loop {
+            if !self.wait && !self.have && self.pos == self.extent {
+                return P::Ok(());
+            }
+            let n = piece(c, self.pos, self.extent);
+            if !self.have {
+                tri!(read(&mut self.wait, ev, self.src + self.pos, n));
+                self.have = true;
+            }
+            tri!(program(&mut self.wait, ev, self.dst + self.pos, n));
+            self.have = false;
+            self.pos += n;
+        }
+    }
+}
+
+/// Erases a region and writes its fresh header.
+#[derive(Clone, Copy)]
+struct EraseInit {
+    region: u32,
+    hdr: RegionHeader,
+    erased: bool,
+    wait: bool,
+}
+
+impl EraseInit {
+    fn new(region: u32, erase_count: u32, seq: u32) -> EraseInit {
+        EraseInit {
+            region,
+            hdr: RegionHeader { erase_count, seq },
+            erased: false,
+            wait: false,
+        }
+    }
+
+    fn poll(&mut self, c: &mut Core, io: &mut Io, ev: &mut Ev) -> P<()> {
+        if !self.erased {
+            tri!(request(
+                &mut self.wait,
+                ev,
+                Req::Erase {
+                    region: self.region
+                },
+                FlashOp::Erase
+            ));
+            self.erased = true;
+            c.max_erase = c.max_erase.max(self.hdr.erase_count);
+        }
+        if !self.wait {
+            self.hdr.encode(&c.g, &mut io.scratch[..c.g.span as usize]);
+        }
+        tri!(program(
+            &mut self.wait,
+            ev,
+            c.addr(self.region, 0),
+            c.g.span
+        ));
+        P::Ok(())
+    }
+}
+
+/// Whether a region read at its start (`span + 16` bytes) is ready for
+/// appends: a valid header newer than `after_seq` and no record.
+fn clean(c: &Core, b: &[u8], after_seq: u32) -> Option<RegionHeader> {
+    match RegionHeader::decode(&c.g, b) {
+        HeaderState::Valid(h)
+            if h.seq > after_seq && blank(&b[c.g.span as usize..(c.g.span + REC_HDR) as usize]) =>
+        {
+            Some(h)
+        }
+        _ => None,
+    }
+}
+
+/// Opens the region after the head as the new head, erasing it first unless
+/// it is clean. Requires a free region.
+#[derive(Clone, Copy)]
+struct Open {
+    region: u32,
+    init: Option<EraseInit>,
+    wait: bool,
+}
+
+impl Open {
+    fn new(c: &Core) -> Open {
+        Open {
+            region: c.g.next(c.head),
+            init: None,
+            wait: false,
+        }
+    }
+
+    fn poll(&mut self, c: &mut Core, io: &mut Io, ev: &mut Ev) -> P<()> {
+        if self.init.is_none() {
+            tri!(read(
+                &mut self.wait,
+                ev,
+                c.addr(self.region, 0),
+                c.g.span + REC_HDR
+            ));
+            if let Some(h) = clean(c, io.scratch, c.head_seq) {
+                self.commit(c, h.seq);
+                return P::Ok(());
+            }
+            let count = match RegionHeader::decode(&c.g, io.scratch) {
+                HeaderState::Valid(h) => h.erase_count.saturating_add(1),
+                _ => c.max_erase.saturating_add(1),
+            };
+            self.init = Some(EraseInit::new(self.region, count, c.next_seq));
+            c.next_seq += 1;
+        }
+        if let Some(init) = &mut self.init {
+            tri!(init.poll(c, io, ev));
+            let seq = init.hdr.seq;
+            self.commit(c, seq);
+        }
+        P::Ok(())
+    }
+
+    fn commit(&self, c: &mut Core, seq: u32) {
+        c.head = self.region;
+        c.head_seq = seq;
+        c.head_off = c.g.span;
+        c.used += 1;
+    }
+}
+
+/// Finds the newest record of `key`, scanning from the head backwards
+/// (region by region; within a region the last match wins). With `after`,
+/// only records newer than that location count. With `any`, records whose
+/// checksum fails count too (used to locate every copy for secure delete).
+#[derive(Clone, Copy)]
+struct Find {
+    key: u64,
+    after: Option<u32>,
+    any: bool,
+    region: u32,
+    stop: u32,
+    scan: Scan,
+    best: Option<(u32, RecHdr)>,
+    cand: Option<(u32, RecHdr)>,
+    body: Option<Body>,
+}
+
+impl Find {
+    fn new(c: &Core, key: u64, after: Option<u32>, any: bool) -> Find {
+        Find {
+            key,
+            after,
+            any,
+            region: c.head,
+            stop: after.map_or(c.tail, |l| c.region_of(l)),
+            scan: Scan::new(c, c.head),
+            best: None,
+            cand: None,
+            body: None,
+        }
+    }
+
+    fn poll(&mut self, c: &Core, io: &mut Io, ev: &mut Ev) -> P<Option<(u32, RecHdr)>> {
+        loop {
+            if let Some(body) = &mut self.body {
+                let ok = tri!(body.poll(c, io, ev));
+                self.body = None;
+                if ok {
+                    self.best = self.cand;
+                }
+                continue;
+            }
+            match tri!(self.scan.poll(c, io, ev)) {
+                Item::Rec(off, h) => {
+                    let loc = c.addr(self.region, off);
+                    let newer = self.after.is_none_or(|a| loc > a);
+                    if h.key == self.key && newer {
+                        if self.any {
+                            self.best = Some((loc, h));
+                        } else {
+                            self.cand = Some((loc, h));
+                            self.body = Some(Body::new(loc, &h, false));
+                        }
+                    }
+                }
+                Item::Bad => self.scan.off += c.g.unit,
+                Item::End => {
+                    if self.best.is_some() || self.region == self.stop {
+                        return P::Ok(self.best);
+                    }
+                    self.region = c.g.prev(self.region);
+                    self.scan = Scan::new(c, self.region);
+                }
+            }
+        }
+    }
+}
+
+/// One compaction step: moves the tail's live records to the head, erases
+/// the tail and gives it a fresh header. Returns the bytes reclaimed.
+#[derive(Clone, Copy)]
+struct Compact {
+    st: CSt,
+    victim: u32,
+    count: u32,
+    scan: Scan,
+    cur: (u32, RecHdr),
+    relocated: u32,
+    used: u32,
+    wait: bool,
+}
+
+#[derive(Clone, Copy)]
+enum CSt {
+    Start,
+    OpenFirst(Open),
+    Header,
+    Scanning,
+    Verify(Body),
+    Probe(Find),
+    Place,
+    OpenDst(Open),
+    Copy(Copier),
+    Erase(EraseInit),
+}
+
+const NO_REC: RecHdr = RecHdr {
+    kind: Kind::Tombstone,
+    len: 0,
+    key: 0,
+    crc: 0,
+};
+
+impl Compact {
+    fn new() -> Compact {
+        Compact {
+            st: CSt::Start,
+            victim: 0,
+            count: 0,
+            scan: Scan {
+                region: 0,
+                off: 0,
+                end: 0,
+                wait: false,
+            },
+            cur: (0, NO_REC),
+            relocated: 0,
+            used: 0,
+            wait: false,
+        }
+    }
+
+    fn poll(&mut self, c: &mut Core, io: &mut Io, ev: &mut Ev) -> P<u32> {
+        loop {
+            match &mut self.st {
+                CSt::Start => {
+                    self.st = if c.used == 1 {
+                        // The tail is the head: move appends on first.
+                        CSt::OpenFirst(Open::new(c))
+                    } else {
+                        CSt::Header
+                    };
+                }
+                CSt::OpenFirst(open) => {
+                    tri!(open.poll(c, io, ev));
+                    self.st = CSt::Header;
+                }
+                CSt::Header => {
+                    self.victim = c.tail;
+                    tri!(read(&mut self.wait, ev, c.addr(self.victim, 0), c.g.span));
+                    self.count = match RegionHeader::decode(&c.g, io.scratch) {
+                        HeaderState::Valid(h) => h.erase_count.saturating_add(1),
+                        _ => c.max_erase.saturating_add(1),
+                    };
+                    self.scan = Scan::new(c, self.victim);
+                    self.st = CSt::Scanning;
+                }
+                CSt::Scanning => match tri!(self.scan.poll(c, io, ev)) {
+                    Item::Rec(off, h) => {
+                        let loc = c.addr(self.victim, off);
+                        self.cur = (loc, h);
+                        if h.kind == Kind::Value {
+                            match c.ix.get(h.key) {
+                                Some(l) if l == loc => self.st = CSt::Place,
+                                Some(_) => {}
+                                None if c.ix.complete => {}
+                                None => self.st = CSt::Verify(Body::new(loc, &h, false)),
+                            }
+                        }
+                        // Tombstones are dropped: the tail is the oldest
+                        // region, so nothing older remains for them to hide.
+                    }
+                    Item::Bad => self.scan.off += c.g.unit,
+                    Item::End => {
+                        self.used = self.scan.off.min(c.g.region) - c.g.span;
+                        self.st = CSt::Erase(EraseInit::new(self.victim, self.count, c.next_seq));
+                        c.next_seq += 1;
+                    }
+                },
+                CSt::Verify(body) => {
+                    let ok = tri!(body.poll(c, io, ev));
+                    self.st = if ok {
+                        CSt::Probe(Find::new(c, self.cur.1.key, Some(self.cur.0), false))
+                    } else {
+                        CSt::Scanning
+                    };
+                }
+                CSt::Probe(find) => {
+                    let newer = tri!(find.poll(c, io, ev));
+                    self.st = if newer.is_some() {
+                        CSt::Scanning
+                    } else {
+                        CSt::Place
+                    };
+                }
+                CSt::Place => {
+                    let extent = c.g.extent(self.cur.1.len);
+                    if c.head_off + extent <= c.g.region {
+                        self.st = CSt::Copy(Copier {
+                            src: self.cur.0,
+                            dst: c.addr(c.head, c.head_off),
+                            extent,
+                            pos: 0,
+                            have: false,
+                            wait: false,
+                        });
+                    } else if c.free() == 0 {
+                        return P::Err(Error::NoSpace);
+                    } else {
+                        self.st = CSt::OpenDst(Open::new(c));
+                    }
+                }
+                CSt::OpenDst(open) => {
+                    tri!(open.poll(c, io, ev));
+                    self.st = CSt::Place;
+                }
+                CSt::Copy(copier) => {
+                    let extent = copier.extent;
+                    match copier.poll(c, ev) {
+                        P::Io(r) => return P::Io(r),
+                        P::Err(e) => {
+                            c.close_head();
+                            return P::Err(e);
+                        }
+                        P::Ok(()) => {}
+                    }
+                    c.ix.relocate(self.cur.1.key, c.addr(c.head, c.head_off));
+                    c.head_off += extent;
+                    c.rec_bytes += extent;
+                    self.relocated += extent;
+                    self.st = CSt::Scanning;
+                }
+                CSt::Erase(init) => {
+                    let r = init.poll(c, io, ev);
+                    if let P::Io(req) = r {
+                        return P::Io(req);
+                    }
+                    if init.erased {
+                        // The victim's records are gone (its live ones were
+                        // copied): it leaves the ring even if the header
+                        // program failed; opening it later re-erases it.
+                        c.tail = c.g.next(c.tail);
+                        c.used -= 1;
+                        c.rec_bytes = c.rec_bytes.saturating_sub(self.used);
+                    }
+                    if let P::Err(e) = r {
+                        return P::Err(e);
+                    }
+                    return P::Ok(self.used.saturating_sub(self.relocated));
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Operations
+// ---------------------------------------------------------------------------
+
+/// Reads the header of the record the index points at.
+fn indexed_header(io: &Io, key: u64) -> Option<RecHdr> {
+    RecHdr::decode(&io.scratch[..REC_HDR as usize]).filter(|h| h.key == key)
+}
+
+#[derive(Clone, Copy)]
+struct Get {
+    key: u64,
+    st: GSt,
+    wait: bool,
+}
+
+#[derive(Clone, Copy)]
+enum GSt {
+    Lookup,
+    Find(Find),
+    Header(u32),
+    Body(Body),
+}
+
+impl Get {
+    fn poll(&mut self, c: &mut Core, io: &mut Io, ev: &mut Ev) -> P<Output> {
+        loop {
+            match &mut self.st {
+                GSt::Lookup => {
+                    self.st = match c.ix.get(self.key) {
+                        Some(loc) => GSt::Header(loc),
+                        None if c.ix.complete => return P::Err(Error::NotFound),
+                        None => GSt::Find(Find::new(c, self.key, None, false)),
+                    }
+                }
+                GSt::Find(f) => match tri!(f.poll(c, io, ev)) {
+                    Some((loc, h)) if h.kind == Kind::Value => {
+                        self.st = GSt::Body(Body::new(loc, &h, true))
+                    }
+                    _ => return P::Err(Error::NotFound),
+                },
+                GSt::Header(loc) => {
+                    let loc = *loc;
+                    tri!(read(&mut self.wait, ev, loc, REC_HDR));
+                    match indexed_header(io, self.key) {
+                        Some(h) if h.kind == Kind::Value => {
+                            self.st = GSt::Body(Body::new(loc, &h, true))
+                        }
+                        _ => return P::Err(Error::Corrupt),
+                    }
+                }
+                GSt::Body(b) => {
+                    let len = b.len as usize;
+                    return if tri!(b.poll(c, io, ev)) {
+                        P::Ok(Output::Value { len })
+                    } else {
+                        P::Err(Error::Corrupt)
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// Whether a write requires the key to exist, to be absent, or neither.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Any,
+    Absent,
+    Present,
+}
+
+/// Set, add, update, delete and secure delete: append one record.
+#[derive(Clone, Copy)]
+struct Put {
+    key: u64,
+    mode: Mode,
+    kind: Kind,
+    secure: bool,
+    len: u32,
+    crc: u32,
+    old: Option<u32>,
+    gc_done: bool,
+    target: Option<u32>,
+    steps: u32,
+    st: PSt,
+    wait: bool,
+}
+
+#[derive(Clone, Copy)]
+enum PSt {
+    Lookup,
+    Find(Find),
+    OldHeader(u32),
+    Check,
+    SecureFind(Find),
+    Space,
+    Open(Open),
+    Gc(Compact),
+    Write(Writer),
+    Secure(Compact),
+}
+
+impl Put {
+    fn new(key: u64, mode: Mode, kind: Kind, secure: bool, value: &[u8]) -> Put {
+        let h = RecHdr {
+            kind,
+            len: value.len() as u32,
+            key,
+            crc: 0,
+        };
+        let mut crc = h.crc_start();
+        crc.update(value);
+        Put {
+            key,
+            mode,
+            kind,
+            secure,
+            len: value.len() as u32,
+            crc: crc.finish(),
+            old: None,
+            gc_done: false,
+            target: None,
+            steps: 0,
+            st: PSt::Lookup,
+            wait: false,
+        }
+    }
+
+    fn poll(&mut self, c: &mut Core, io: &mut Io, ev: &mut Ev) -> P<Output> {
+        let extent = c.g.extent(self.len);
+        loop {
+            match &mut self.st {
+                PSt::Lookup => {
+                    self.st = match c.ix.get(self.key) {
+                        Some(loc) => PSt::OldHeader(loc),
+                        None if c.ix.complete => PSt::Check,
+                        None => PSt::Find(Find::new(c, self.key, None, false)),
+                    };
+                }
+                PSt::Find(f) => {
+                    if let Some((_, h)) = tri!(f.poll(c, io, ev)) {
+                        if h.kind == Kind::Value {
+                            self.old = Some(c.g.extent(h.len));
+                        }
+                    }
+                    self.st = PSt::Check;
+                }
+                PSt::OldHeader(loc) => {
+                    tri!(read(&mut self.wait, ev, *loc, REC_HDR));
+                    // A damaged old record must not make the key unwritable:
+                    // it still exists, only its size is unknown.
+                    self.old = Some(indexed_header(io, self.key).map_or(0, |h| c.g.extent(h.len)));
+                    self.st = PSt::Check;
+                }
+                PSt::Check => {
+                    match (self.mode, self.old.is_some()) {
+                        (Mode::Absent, true) => return P::Err(Error::AlreadyExists),
+                        (Mode::Present, false) => return P::Err(Error::NotFound),
+                        _ => {}
+                    }
+                    self.st = if self.secure {
+                        PSt::SecureFind(Find::new(c, self.key, None, true))
+                    } else {
+                        PSt::Space
+                    };
+                }
+                PSt::SecureFind(f) => {
+                    self.target = tri!(f.poll(c, io, ev)).map(|(loc, _)| c.region_of(loc));
+                    self.st = PSt::Space;
+                }
+                PSt::Space => {
+                    if c.head_off + extent <= c.g.region {
+                        let h = RecHdr {
+                            kind: self.kind,
+                            len: self.len,
+                            key: self.key,
+                            crc: self.crc,
+                        };
+                        self.st = PSt::Write(Writer {
+                            dst: c.addr(c.head, c.head_off),
+                            hdr: h.encode(),
+                            len: self.len,
+                            extent,
+                            pos: 0,
+                            wait: false,
+                        });
+                    } else if c.free() >= 2 {
+                        self.st = PSt::Open(Open::new(c));
+                    } else if !self.gc_done && c.dead() != Some(0) {
+                        self.gc_done = true;
+                        self.st = PSt::Gc(Compact::new());
+                    } else {
+                        return P::Err(Error::NoSpace);
+                    }
+                }
+                PSt::Open(o) => {
+                    tri!(o.poll(c, io, ev));
+                    self.st = PSt::Space;
+                }
+                PSt::Gc(g) => {
+                    tri!(g.poll(c, io, ev));
+                    self.st = PSt::Space;
+                }
+                PSt::Write(w) => {
+                    match w.poll(c, io, ev) {
+                        P::Io(r) => return P::Io(r),
+                        P::Err(e) => {
+                            // Part of the record may be programmed: never
+                            // append to this region again.
+                            c.close_head();
+                            return P::Err(e);
+                        }
+                        P::Ok(()) => {}
+                    }
+                    let loc = c.addr(c.head, c.head_off);
+                    c.head_off += extent;
+                    c.rec_bytes += extent;
+                    c.live_bytes = c.live_bytes.saturating_sub(self.old.unwrap_or(0));
+                    match self.kind {
+                        Kind::Value => {
+                            c.ix.set(self.key, loc);
+                            c.live_bytes += extent;
+                        }
+                        Kind::Tombstone => c.ix.remove(self.key),
+                    }
+                    if !self.secure {
+                        return P::Ok(Output::Done);
+                    }
+                    // Compact every region up to the newest one that held a
+                    // record of the key.
+                    self.steps = match self.target {
+                        Some(t) if c.g.dist(c.tail, t) < c.used => c.g.dist(c.tail, t) + 1,
+                        _ => 0,
+                    };
+                    if self.steps == 0 {
+                        return P::Ok(Output::Done);
+                    }
+                    self.st = PSt::Secure(Compact::new());
+                }
+                PSt::Secure(g) => {
+                    tri!(g.poll(c, io, ev));
+                    self.steps -= 1;
+                    if self.steps == 0 {
+                        return P::Ok(Output::Done);
+                    }
+                    *g = Compact::new();
+                }
+            }
+        }
+    }
+}
+
+/// Garbage collection: one step, or until nothing is reclaimable.
+#[derive(Clone, Copy)]
+struct Gc {
+    full: bool,
+    left: u32,
+    freed: u32,
+    step: Option<Compact>,
+}
+
+impl Gc {
+    fn poll(&mut self, c: &mut Core, io: &mut Io, ev: &mut Ev) -> P<Output> {
+        loop {
+            if let Some(step) = &mut self.step {
+                self.freed += tri!(step.poll(c, io, ev));
+                self.step = None;
+                if !self.full {
+                    return P::Ok(Output::Freed(self.freed as usize));
+                }
+            }
+            // With exact accounting stop when nothing is dead; without it,
+            // compact each region that held records when the GC started.
+            let more = match c.dead() {
+                Some(d) => d > 0,
+                None => true,
+            };
+            if !more || self.left == 0 {
+                return P::Ok(Output::Freed(self.freed as usize));
+            }
+            self.left -= 1;
+            self.step = Some(Compact::new());
+        }
+    }
+}
+
+/// Iteration in key order.
+#[derive(Clone, Copy)]
+struct Next {
+    after: Option<u64>,
+    st: NSt,
+    wait: bool,
+}
+
+#[derive(Clone, Copy)]
+enum NSt {
+    Start,
+    Header(u64, u32),
+    Sweep { scan: Scan, best: Option<u64> },
+    Check(Find, u64),
+}
+
+impl Next {
+    fn poll(&mut self, c: &mut Core, io: &mut Io, ev: &mut Ev) -> P<Output> {
+        loop {
+            match &mut self.st {
+                NSt::Start => {
+                    self.st = if c.ix.complete {
+                        match c.ix.next_after(self.after) {
+                            None => return P::Ok(Output::NoMoreKeys),
+                            Some((k, loc)) => NSt::Header(k, loc),
+                        }
+                    } else {
+                        NSt::Sweep {
+                            scan: Scan::new(c, c.tail),
+                            best: None,
+                        }
+                    };
+                }
+                NSt::Header(k, loc) => {
+                    let (k, loc) = (*k, *loc);
+                    tri!(read(&mut self.wait, ev, loc, REC_HDR));
+                    return match indexed_header(io, k) {
+                        Some(h) => P::Ok(Output::Key {
+                            key: k,
+                            len: h.len as usize,
+                        }),
+                        None => P::Err(Error::Corrupt),
+                    };
+                }
+                // Without a complete index: find the smallest key above
+                // `after` among all records, then check that it is live.
+                NSt::Sweep { scan, best } => match tri!(scan.poll(c, io, ev)) {
+                    Item::Rec(_, h) => {
+                        if self.after.is_none_or(|a| h.key > a) && best.is_none_or(|b| h.key < b) {
+                            *best = Some(h.key);
+                        }
+                    }
+                    Item::Bad => scan.off += c.g.unit,
+                    Item::End => {
+                        if scan.region != c.head {
+                            *scan = Scan::new(c, c.g.next(scan.region));
+                        } else {
+                            match *best {
+                                None => return P::Ok(Output::NoMoreKeys),
+                                Some(k) => self.st = NSt::Check(Find::new(c, k, None, false), k),
+                            }
+                        }
+                    }
+                },
+                NSt::Check(f, k) => {
+                    let k = *k;
+                    match tri!(f.poll(c, io, ev)) {
+                        Some((_, h)) if h.kind == Kind::Value => {
+                            return P::Ok(Output::Key {
+                                key: k,
+                                len: h.len as usize,
+                            })
+                        }
+                        _ => {
+                            self.after = Some(k);
+                            self.st = NSt::Start;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Format: erase every region and write headers, starting the ring at the
+/// least-worn region.
+#[derive(Clone, Copy)]
+struct Format {
+    survey: bool,
+    i: u32,
+    start: u32,
+    least: u32,
+    init: Option<EraseInit>,
+    wait: bool,
+}
+
+impl Format {
+    fn poll(&mut self, c: &mut Core, io: &mut Io, ev: &mut Ev) -> P<Output> {
+        loop {
+            if let Some(init) = &mut self.init {
+                tri!(init.poll(c, io, ev));
+                self.init = None;
+                self.i += 1;
+            }
+            if self.i == c.g.count {
+                if !self.survey {
+                    break;
+                }
+                self.survey = false;
+                self.i = 0;
+            }
+            let r = if self.survey {
+                self.i
+            } else {
+                (self.start + self.i) % c.g.count
+            };
+            tri!(read(&mut self.wait, ev, c.addr(r, 0), c.g.span));
+            let count = match RegionHeader::decode(&c.g, io.scratch) {
+                HeaderState::Valid(h) => h.erase_count,
+                _ => 0,
+            };
+            if self.survey {
+                if count < self.least {
+                    self.least = count;
+                    self.start = r;
+                }
+                self.i += 1;
+            } else {
+                self.init = Some(EraseInit::new(r, count.saturating_add(1), self.i));
+            }
+        }
+        c.head = self.start;
+        c.tail = self.start;
+        c.head_seq = 0;
+        c.head_off = c.g.span;
+        c.used = 1;
+        c.next_seq = c.g.count;
+        c.ix.clear();
+        c.rec_bytes = 0;
+        c.live_bytes = 0;
+        c.corrupt = 0;
+        c.mounted = true;
+        P::Ok(Output::Done)
+    }
+}
+
+/// Mount: three passes over flash.
+///
+/// 1. Read every region's header and first record slot: the head is the
+///    newest region holding records.
+/// 2. Walk forward from the head over regions without records (the free
+///    arc); the first region with records is the tail. If no region is free,
+///    a compaction was interrupted while copying into the last free region:
+///    that region holds only copies, so it is erased (rolled back).
+/// 3. Scan every record from tail to head, checking checksums, building the
+///    index and the byte counts, and finding where appending resumes.
+#[derive(Clone, Copy)]
+struct Mount {
+    st: MSt,
+    i: u32,
+    wait: bool,
+    // pass 1
+    head: Option<(u32, RegionHeader)>,
+    damaged_head: Option<u32>,
+    empty: Option<(u32, RegionHeader)>,
+    any_valid: bool,
+    v1: bool,
+    other: bool,
+    max_seq: u32,
+    // pass 2
+    tail_valid: bool,
+    // pass 3
+    region: u32,
+    scan: Scan,
+    cur: (u32, RecHdr),
+    torn: bool,
+    closed: bool,
+    bad_run: bool,
+}
+
+#[derive(Clone, Copy)]
+enum MSt {
+    Survey,
+    Walk,
+    Rollback(EraseInit),
+    RegionHeader,
+    Records,
+    Verify(Body),
+    Superseded(u32),
+}
+
+impl Mount {
+    fn new() -> Mount {
+        Mount {
+            st: MSt::Survey,
+            i: 0,
+            wait: false,
+            head: None,
+            damaged_head: None,
+            empty: None,
+            any_valid: false,
+            v1: false,
+            other: false,
+            max_seq: 0,
+            tail_valid: false,
+            region: 0,
+            scan: Scan {
+                region: 0,
+                off: 0,
+                end: 0,
+                wait: false,
+            },
+            cur: (0, NO_REC),
+            torn: false,
+            closed: false,
+            bad_run: false,
+        }
+    }
+
+    fn poll(&mut self, c: &mut Core, io: &mut Io, ev: &mut Ev) -> P<Output> {
+        let span = c.g.span as usize;
+        loop {
+            match &mut self.st {
+                MSt::Survey => {
+                    if self.i == c.g.count {
+                        tri!(self.survey_done(c));
+                        continue;
+                    }
+                    let r = self.i;
+                    tri!(read(&mut self.wait, ev, c.addr(r, 0), c.g.span + REC_HDR));
+                    let records = !blank(&io.scratch[span..span + REC_HDR as usize]);
+                    match RegionHeader::decode(&c.g, io.scratch) {
+                        HeaderState::Valid(h) => {
+                            self.any_valid = true;
+                            self.max_seq = self.max_seq.max(h.seq);
+                            c.max_erase = c.max_erase.max(h.erase_count);
+                            if records && self.head.is_none_or(|(_, b)| h.seq > b.seq) {
+                                self.head = Some((r, h));
+                            }
+                            if !records && self.empty.is_none_or(|(_, b)| h.seq < b.seq) {
+                                self.empty = Some((r, h));
+                            }
+                        }
+                        HeaderState::V1 => self.v1 = true,
+                        HeaderState::OtherGeometry => self.other = true,
+                        HeaderState::Blank | HeaderState::Invalid => {
+                            if records {
+                                self.damaged_head = Some(r);
+                            }
+                        }
+                    }
+                    self.i += 1;
+                }
+                MSt::Walk => {
+                    // `i` counts free regions found after the head so far.
+                    let r = (c.head + 1 + self.i) % c.g.count;
+                    if r == c.head {
+                        c.tail = c.head;
+                        tri!(self.walk_done(c));
+                        continue;
+                    }
+                    tri!(read(&mut self.wait, ev, c.addr(r, 0), c.g.span + REC_HDR));
+                    if blank(&io.scratch[span..span + REC_HDR as usize]) {
+                        self.i += 1;
+                    } else {
+                        c.tail = r;
+                        self.tail_valid = matches!(
+                            RegionHeader::decode(&c.g, io.scratch),
+                            HeaderState::Valid(_)
+                        );
+                        tri!(self.walk_done(c));
+                    }
+                }
+                MSt::Rollback(init) => {
+                    tri!(init.poll(c, io, ev));
+                    c.head = c.g.prev(c.head);
+                    c.used -= 1;
+                    self.start_scan(c);
+                }
+                MSt::RegionHeader => {
+                    tri!(read(&mut self.wait, ev, c.addr(self.region, 0), c.g.span));
+                    match RegionHeader::decode(&c.g, io.scratch) {
+                        HeaderState::Valid(h) => {
+                            if self.region == c.head {
+                                c.head_seq = h.seq;
+                            }
+                        }
+                        _ => {
+                            if self.region == c.head {
+                                self.closed = true;
+                            }
+                        }
+                    }
+                    self.scan = Scan {
+                        region: self.region,
+                        off: c.g.span,
+                        end: c.g.region,
+                        wait: false,
+                    };
+                    self.torn = false;
+                    self.bad_run = false;
+                    self.st = MSt::Records;
+                }
+                MSt::Records => match tri!(self.scan.poll(c, io, ev)) {
+                    Item::Rec(off, h) => {
+                        self.bad_run = false;
+                        if self.torn {
+                            // Data after a torn header: not a torn append,
+                            // real damage. Never append here again.
+                            self.closed = true;
+                        }
+                        self.cur = (c.addr(self.region, off), h);
+                        self.st = MSt::Verify(Body::new(self.cur.0, &h, false));
+                    }
+                    Item::Bad => {
+                        if !self.bad_run {
+                            c.corrupt += 1;
+                            self.bad_run = true;
+                        }
+                        if self.region == c.head && !self.torn && !self.closed {
+                            // A header torn by a power cut covers exactly one
+                            // header span; what follows must be erased.
+                            self.torn = true;
+                            self.scan.off += c.g.span;
+                        } else {
+                            self.closed |= self.region == c.head;
+                            self.scan.off += c.g.unit;
+                        }
+                    }
+                    Item::End => {
+                        let end = self.scan.off.min(c.g.region);
+                        c.rec_bytes += end - c.g.span;
+                        if self.region == c.head {
+                            c.head_off = end;
+                            if self.closed {
+                                c.close_head();
+                            }
+                            c.next_seq = self.max_seq.saturating_add(1).max(c.next_seq);
+                            c.mounted = true;
+                            return P::Ok(Output::Done);
+                        }
+                        self.region = c.g.next(self.region);
+                        self.st = MSt::RegionHeader;
+                    }
+                },
+                MSt::Verify(body) => {
+                    let ok = tri!(body.poll(c, io, ev));
+                    self.st = MSt::Records;
+                    if !ok {
+                        c.corrupt += 1;
+                        continue;
+                    }
+                    if let Some(old) = c.ix.get(self.cur.1.key) {
+                        self.st = MSt::Superseded(old);
+                    } else {
+                        self.apply(c, None);
+                    }
+                }
+                MSt::Superseded(old) => {
+                    tri!(read(&mut self.wait, ev, *old, REC_HDR));
+                    let old = indexed_header(io, self.cur.1.key).map_or(0, |h| c.g.extent(h.len));
+                    self.apply(c, Some(old));
+                    self.st = MSt::Records;
+                }
+            }
+        }
+    }
+
+    /// Applies a verified record to the index and the live byte count.
+    fn apply(&self, c: &mut Core, old: Option<u32>) {
+        let (loc, h) = self.cur;
+        c.live_bytes = c.live_bytes.saturating_sub(old.unwrap_or(0));
+        match h.kind {
+            Kind::Value => {
+                c.ix.set(h.key, loc);
+                c.live_bytes += c.g.extent(h.len);
+            }
+            Kind::Tombstone => c.ix.remove(h.key),
+        }
+    }
+
+    fn survey_done(&mut self, c: &mut Core) -> P<()> {
+        if !self.any_valid {
+            return P::Err(if self.other {
+                Error::GeometryMismatch
+            } else if self.v1 {
+                Error::V1Store
+            } else {
+                Error::NotFormatted
+            });
+        }
+        c.ix.clear();
+        c.rec_bytes = 0;
+        c.live_bytes = 0;
+        c.corrupt = 0;
+        c.next_seq = self.max_seq.saturating_add(1);
+        if let Some((r, h)) = self.head {
+            c.head = r;
+            c.head_seq = h.seq;
+        } else if let Some(r) = self.damaged_head {
+            c.head = r;
+            c.head_seq = 0;
+        } else if let Some((r, h)) = self.empty {
+            c.head = r;
+            c.head_seq = h.seq;
+        }
+        self.i = 0;
+        self.st = MSt::Walk;
+        P::Ok(())
+    }
+
+    fn walk_done(&mut self, c: &mut Core) -> P<()> {
+        c.used = c.g.count - self.i;
+        if c.used == c.g.count && self.tail_valid {
+            // Roll back the interrupted compaction: the head holds only
+            // copies of the tail's records, which is still intact.
+            let count = match self.head {
+                Some((_, h)) => h.erase_count.saturating_add(1),
+                None => c.max_erase.saturating_add(1),
+            };
+            self.st = MSt::Rollback(EraseInit::new(c.head, count, c.next_seq));
+            c.next_seq += 1;
+            return P::Ok(());
+        }
+        self.start_scan(c);
+        P::Ok(())
+    }
+
+    fn start_scan(&mut self, c: &mut Core) {
+        // While scanning, the head's end is not known yet: scan it fully.
+        c.head_off = c.g.region;
+        self.region = c.tail;
+        self.st = MSt::RegionHeader;
+    }
+}
+
+/// Reads one region's header.
+#[derive(Clone, Copy)]
+struct Region {
+    region: u32,
+    wait: bool,
+}
+
+impl Region {
+    fn poll(&mut self, c: &mut Core, io: &mut Io, ev: &mut Ev) -> P<Output> {
+        tri!(read(&mut self.wait, ev, c.addr(self.region, 0), c.g.span));
+        let role = if self.region == c.head {
+            Role::Head
+        } else if c.g.dist(c.tail, self.region) < c.used {
+            Role::Used
+        } else {
+            Role::Free
+        };
+        P::Ok(Output::Region(RegionInfo {
+            header: RegionHeader::decode(&c.g, io.scratch),
+            role,
+        }))
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Running {
+    Idle,
+    Format(Format),
+    Mount(Mount),
+    Get(Get),
+    Put(Put),
+    Gc(Gc),
+    Next(Next),
+    Region(Region),
+}
+
+/// A TicKV store: the engine state for one flash area.
+///
+/// ```
+/// use tickv::{blocking::{Flash, Store}, Geometry, IndexEntry, TicKV, FlashFault};
+///
+/// struct Ram(Vec<u8>);
+/// impl Flash for Ram {
+///     fn read(&mut self, addr: usize, buf: &mut [u8]) -> Result<(), FlashFault> {
+///         buf.copy_from_slice(&self.0[addr..addr + buf.len()]);
+///         Ok(())
+///     }
+///     fn program(&mut self, addr: usize, data: &[u8]) -> Result<(), FlashFault> {
+///         for (d, s) in self.0[addr..].iter_mut().zip(data) { *d &= *s; }
+///         Ok(())
+///     }
+///     fn erase(&mut self, region: usize) -> Result<(), FlashFault> {
+///         self.0[region * 4096..][..4096].fill(0xFF);
+///         Ok(())
+///     }
+/// }
+///
+/// let geometry = Geometry { region_size: 4096, region_count: 4, program_unit: 4 };
+/// let mut index = [IndexEntry::default(); 32];
+/// let mut scratch = [0u8; 64];
+/// let kv = TicKV::new(geometry, &mut index).unwrap();
+/// let mut store = Store::new(kv, Ram(vec![0xFF; 4 * 4096]), &mut scratch);
+/// store.format().unwrap();
+/// store.set(7, b"seven").unwrap();
+/// let mut out = [0u8; 16];
+/// assert_eq!(store.get(7, &mut out), Ok(5));
+/// assert_eq!(&out[..5], b"seven");
+/// ```
+pub struct TicKV<'x> {
+    c: Core<'x>,
+    run: Running,
+}
+
+impl<'x> TicKV<'x> {
+    /// An unmounted engine for `geometry`, with optional index storage
+    /// (an empty slice for none).
+    pub fn new(geometry: Geometry, index: &'x mut [IndexEntry]) -> Result<TicKV<'x>, Error> {
+        let g = crate::format::Geo::new(&geometry)?;
+        Ok(TicKV {
+            c: Core::fresh(g, Index::new(index)),
+            run: Running::Idle,
+        })
+    }
+
+    /// Forgets everything held in RAM, as a reboot would: the engine is
+    /// unmounted and idle, with its geometry and index storage kept.
+    pub fn forget(&mut self) {
+        let ix = core::mem::replace(&mut self.c.ix, Index::new(&mut []));
+        self.c = Core::fresh(self.c.g, ix);
+        self.run = Running::Idle;
+    }
+
+    /// Gives the index storage back (for example to build a fresh engine
+    /// after a simulated reboot).
+    pub fn into_index(self) -> &'x mut [IndexEntry] {
+        self.c.ix.into_slots()
+    }
+
+    /// The geometry this engine was created for.
+    pub fn geometry(&self) -> Geometry {
+        Geometry {
+            region_size: self.c.g.region as usize,
+            region_count: self.c.g.count as usize,
+            program_unit: self.c.g.unit as usize,
+        }
+    }
+
+    /// The largest value the store accepts.
+    pub fn max_value_len(&self) -> usize {
+        self.c.g.max_value as usize
+    }
+
+    /// Whether an operation is in progress.
+    pub fn busy(&self) -> bool {
+        !matches!(self.run, Running::Idle)
+    }
+
+    /// Whether the store is mounted.
+    pub fn mounted(&self) -> bool {
+        self.c.mounted
+    }
+
+    /// Counters kept in RAM.
+    pub fn stats(&self) -> Stats {
+        let c = &self.c;
+        let usable = c.g.usable as usize;
+        let dead = c.dead().map(|d| d as usize);
+        let free_regions = c.free() as usize;
+        Stats {
+            regions: c.g.count as usize,
+            used_regions: c.used as usize,
+            live_bytes: c.ix.complete.then_some(c.live_bytes as usize),
+            record_bytes: c.rec_bytes as usize,
+            reclaimable: dead,
+            free_bytes: (c.g.region - c.head_off) as usize
+                + free_regions.saturating_sub(1) * usable,
+            reserve_bytes: free_regions.min(1) * usable,
+            keys: c.ix.complete.then_some(c.ix.len()),
+            index_used: c.ix.len(),
+            index_capacity: c.ix.capacity(),
+            corrupt_records: c.corrupt as usize,
+            max_value_len: c.g.max_value as usize,
+        }
+    }
+
+    /// Starts `op` and returns its first step. While another operation runs
+    /// this returns `Done(Err(Busy))` and changes nothing.
+    pub fn begin(&mut self, op: Op, io: Io) -> Step {
+        if self.busy() {
+            return Step::Done(Err(Error::Busy));
+        }
+        if io.scratch.len() < MIN_SCRATCH {
+            return Step::Done(Err(Error::ScratchTooSmall));
+        }
+        let c = &mut self.c;
+        c.chunk = (io.scratch.len().min(1 << 20) as u32) & !(c.g.unit - 1);
+        let needs_mount = !matches!(op, Op::Format | Op::Mount);
+        if needs_mount && !c.mounted {
+            return Step::Done(Err(Error::NotMounted));
+        }
+        let max_value = c.g.max_value as usize;
+        let write = |mode, kind, secure| -> Result<Running, Error> {
+            let value: &[u8] = match (&io.value, kind) {
+                (ValueBuf::In(v), Kind::Value) => v,
+                (_, Kind::Tombstone) => &[],
+                _ => return Err(Error::Invalid),
+            };
+            if value.len() > max_value {
+                return Err(Error::TooLarge);
+            }
+            Ok(Running::Put(Put::new(
+                key_of(op),
+                mode,
+                kind,
+                secure,
+                value,
+            )))
+        };
+        let run = match op {
+            Op::Format => {
+                c.mounted = false;
+                Ok(Running::Format(Format {
+                    survey: true,
+                    i: 0,
+                    start: 0,
+                    least: u32::MAX,
+                    init: None,
+                    wait: false,
+                }))
+            }
+            Op::Mount => {
+                c.mounted = false;
+                c.max_erase = 0;
+                Ok(Running::Mount(Mount::new()))
+            }
+            Op::Get(key) => match io.value {
+                ValueBuf::Out(_) => Ok(Running::Get(Get {
+                    key,
+                    st: GSt::Lookup,
+                    wait: false,
+                })),
+                _ => Err(Error::Invalid),
+            },
+            Op::Set(_) => write(Mode::Any, Kind::Value, false),
+            Op::Add(_) => write(Mode::Absent, Kind::Value, false),
+            Op::Update(_) => write(Mode::Present, Kind::Value, false),
+            Op::Delete(_) => write(Mode::Present, Kind::Tombstone, false),
+            Op::SecureDelete(_) => write(Mode::Present, Kind::Tombstone, true),
+            Op::GcStep | Op::GcFull => Ok(Running::Gc(Gc {
+                full: op == Op::GcFull,
+                left: if op == Op::GcFull { c.used + 1 } else { 1 },
+                freed: 0,
+                step: None,
+            })),
+            Op::NextKey(after) => Ok(Running::Next(Next {
+                after,
+                st: NSt::Start,
+                wait: false,
+            })),
+            Op::RegionInfo(r) if r < c.g.count as usize => Ok(Running::Region(Region {
+                region: r as u32,
+                wait: false,
+            })),
+            Op::RegionInfo(_) => Err(Error::Invalid),
+        };
+        match run {
+            Ok(run) => {
+                self.run = run;
+                self.drive(io, None)
+            }
+            Err(e) => Step::Done(Err(e)),
+        }
+    }
+
+    /// Continues the running operation with the outcome of the request the
+    /// last step asked for.
+    pub fn resume(&mut self, io: Io, result: Result<(), FlashFault>) -> Step {
+        if !self.busy() {
+            return Step::Done(Err(Error::Protocol));
+        }
+        self.drive(io, Some(result))
+    }
+
+    fn drive(&mut self, mut io: Io, ev: Ev) -> Step {
+        let mut ev = ev;
+        let mut run = core::mem::replace(&mut self.run, Running::Idle);
+        let c = &mut self.c;
+        let io = &mut io;
+        let p = match &mut run {
+            Running::Idle => P::Err(Error::Protocol),
+            Running::Format(m) => m.poll(c, io, &mut ev),
+            Running::Mount(m) => m.poll(c, io, &mut ev),
+            Running::Get(m) => m.poll(c, io, &mut ev),
+            Running::Put(m) => m.poll(c, io, &mut ev),
+            Running::Gc(m) => m.poll(c, io, &mut ev),
+            Running::Next(m) => m.poll(c, io, &mut ev),
+            Running::Region(m) => m.poll(c, io, &mut ev),
+        };
+        match p {
+            P::Io(req) => {
+                self.run = run;
+                match req {
+                    Req::Read { addr, len } => Step::Read {
+                        addr: addr as usize,
+                        len: len as usize,
+                    },
+                    Req::Program { addr, len } => Step::Program {
+                        addr: addr as usize,
+                        len: len as usize,
+                    },
+                    Req::Erase { region } => Step::Erase {
+                        region: region as usize,
+                    },
+                }
+            }
+            P::Ok(out) => Step::Done(Ok(out)),
+            P::Err(e) => Step::Done(Err(e)),
+        }
+    }
+}
+
+fn key_of(op: Op) -> u64 {
+    match op {
+        Op::Get(k)
+        | Op::Set(k)
+        | Op::Add(k)
+        | Op::Update(k)
+        | Op::Delete(k)
+        | Op::SecureDelete(k) => k,
+        _ => 0,
+    }
+}

@@ -1,0 +1,132 @@
+//! Shared test support: the simulator adapter, a deterministic PRNG and a
+//! reference model.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+
+use flashsim::{SimError, SimFlash};
+use tickv::blocking::{Flash, Store};
+use tickv::{FlashFault, Geometry, IndexEntry, TicKV};
+
+/// The simulator seen through the engine's blocking-flash trait.
+pub struct Sim(pub SimFlash);
+
+impl Flash for Sim {
+    fn read(&mut self, addr: usize, buf: &mut [u8]) -> Result<(), FlashFault> {
+        self.0.read(addr, buf).map_err(fault)
+    }
+    fn program(&mut self, addr: usize, data: &[u8]) -> Result<(), FlashFault> {
+        self.0.program(addr, data).map_err(fault)
+    }
+    fn erase(&mut self, region: usize) -> Result<(), FlashFault> {
+        self.0.erase(region).map_err(fault)
+    }
+}
+
+fn fault(e: SimError) -> FlashFault {
+    // A strict-mode violation is an engine bug, never an expected fault.
+    assert!(
+        !matches!(
+            e,
+            SimError::Rewrite | SimError::BitRaise | SimError::Misaligned | SimError::OutOfRange
+        ),
+        "engine broke a flash rule: {e:?}"
+    );
+    FlashFault
+}
+
+pub fn geometry(region_size: usize, region_count: usize, program_unit: usize) -> Geometry {
+    Geometry {
+        region_size,
+        region_count,
+        program_unit,
+    }
+}
+
+pub fn sim(g: Geometry) -> Sim {
+    Sim(SimFlash::new(flashsim::Geometry {
+        region_size: g.region_size,
+        region_count: g.region_count,
+        program_unit: g.program_unit,
+        erase_value: 0xFF,
+    }))
+}
+
+/// Leaked buffers: fine in tests, and they make stores easy to keep around.
+pub fn store(
+    g: Geometry,
+    index_slots: usize,
+    scratch: usize,
+    flash: Sim,
+) -> Store<'static, 'static, Sim> {
+    let index: &'static mut [IndexEntry] =
+        Box::leak(vec![IndexEntry::default(); index_slots].into_boxed_slice());
+    let scratch: &'static mut [u8] = Box::leak(vec![0u8; scratch].into_boxed_slice());
+    Store::new(TicKV::new(g, index).expect("geometry"), flash, scratch)
+}
+
+pub fn formatted(g: Geometry, index_slots: usize) -> Store<'static, 'static, Sim> {
+    let mut s = store(g, index_slots, 64, sim(g));
+    s.format().expect("format");
+    s
+}
+
+/// xorshift64*: small, fast, deterministic.
+#[derive(Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| self.next() as u8).collect()
+    }
+    pub fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            let j = self.below(i as u64 + 1) as usize;
+            v.swap(i, j);
+        }
+    }
+}
+
+pub type Model = BTreeMap<u64, Vec<u8>>;
+
+/// Reads one key; `None` when absent.
+pub fn read(s: &mut Store<Sim>, key: u64) -> Option<Vec<u8>> {
+    let mut buf = vec![0u8; s.kv.max_value_len()];
+    match s.get(key, &mut buf) {
+        Ok(n) => {
+            buf.truncate(n);
+            Some(buf)
+        }
+        Err(tickv::Error::NotFound) => None,
+        Err(e) => panic!("get {key:#x}: {e:?}"),
+    }
+}
+
+/// Asserts that the store holds exactly the model (every key, and no other
+/// key in iteration).
+pub fn check_model(s: &mut Store<Sim>, model: &Model) {
+    for (k, v) in model {
+        assert_eq!(read(s, *k).as_ref(), Some(v), "key {k:#x}");
+    }
+    let mut keys = Vec::new();
+    s.for_each_key(|k, _| keys.push(k)).expect("iterate");
+    let want: Vec<u64> = model.keys().copied().collect();
+    assert_eq!(keys, want, "iteration");
+}
