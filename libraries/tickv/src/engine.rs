@@ -486,7 +486,9 @@ impl Find {
             match tri!(self.scan.poll(c, io, ev)) {
                 Item::Rec(off, h) => {
                     let loc = c.addr(self.region, off);
-                    let newer = self.after.is_none_or(|a| loc > a);
+                    // Regions other than `after`'s are all newer than it (the
+                    // scan stops there); inside it, later offsets are newer.
+                    let newer = self.region != self.stop || self.after.is_none_or(|a| loc > a);
                     if h.key == self.key && newer {
                         if self.any {
                             self.best = Some((loc, h));

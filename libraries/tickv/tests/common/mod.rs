@@ -130,3 +130,94 @@ pub fn check_model(s: &mut Store<Sim>, model: &Model) {
     let want: Vec<u64> = model.keys().copied().collect();
     assert_eq!(keys, want, "iteration");
 }
+
+/// One write-side command of a workload.
+#[derive(Clone, Debug)]
+pub enum Cmd {
+    Set(u64, Vec<u8>),
+    Add(u64, Vec<u8>),
+    Update(u64, Vec<u8>),
+    Delete(u64),
+    SecureDelete(u64),
+    GcStep,
+    GcFull,
+}
+
+impl Cmd {
+    /// The key the command changes, if any.
+    pub fn key(&self) -> Option<u64> {
+        match self {
+            Cmd::Set(k, _) | Cmd::Add(k, _) | Cmd::Update(k, _) => Some(*k),
+            Cmd::Delete(k) | Cmd::SecureDelete(k) => Some(*k),
+            Cmd::GcStep | Cmd::GcFull => None,
+        }
+    }
+
+    pub fn run(&self, s: &mut Store<Sim>) -> Result<(), tickv::Error> {
+        match self {
+            Cmd::Set(k, v) => s.set(*k, v),
+            Cmd::Add(k, v) => s.add(*k, v),
+            Cmd::Update(k, v) => s.update(*k, v),
+            Cmd::Delete(k) => s.delete(*k),
+            Cmd::SecureDelete(k) => s.secure_delete(*k),
+            Cmd::GcStep => s.gc_step().map(|_| ()),
+            Cmd::GcFull => s.gc_full().map(|_| ()),
+        }
+    }
+
+    /// What the command must return on a store holding `model`, and the
+    /// model afterwards. `NoSpace` is judged by the caller.
+    pub fn expect(&self, model: &Model) -> (Result<(), tickv::Error>, Model) {
+        use tickv::Error::*;
+        let mut m = model.clone();
+        let r = match self {
+            Cmd::Set(k, v) => {
+                m.insert(*k, v.clone());
+                Ok(())
+            }
+            Cmd::Add(k, v) => {
+                if m.contains_key(k) {
+                    Err(AlreadyExists)
+                } else {
+                    m.insert(*k, v.clone());
+                    Ok(())
+                }
+            }
+            Cmd::Update(k, v) => match m.get_mut(k) {
+                Some(old) => {
+                    *old = v.clone();
+                    Ok(())
+                }
+                None => Err(NotFound),
+            },
+            Cmd::Delete(k) | Cmd::SecureDelete(k) => match m.remove(k) {
+                Some(_) => Ok(()),
+                None => Err(NotFound),
+            },
+            Cmd::GcStep | Cmd::GcFull => Ok(()),
+        };
+        (r, m)
+    }
+}
+
+/// A random workload over `keys` keys with values up to `max_len` bytes.
+pub fn workload(rng: &mut Rng, n: usize, keys: u64, max_len: usize, secure: bool) -> Vec<Cmd> {
+    let key_space: Vec<u64> = (0..keys).map(|_| rng.next()).collect();
+    (0..n)
+        .map(|_| {
+            let k = key_space[rng.below(keys) as usize];
+            let len = rng.below(max_len as u64 + 1) as usize;
+            let v = rng.bytes(len);
+            match rng.below(100) {
+                0..=54 => Cmd::Set(k, v),
+                55..=64 => Cmd::Add(k, v),
+                65..=74 => Cmd::Update(k, v),
+                75..=89 => Cmd::Delete(k),
+                90..=95 => Cmd::GcStep,
+                96..=97 => Cmd::GcFull,
+                _ if secure => Cmd::SecureDelete(k),
+                _ => Cmd::Delete(k),
+            }
+        })
+        .collect()
+}

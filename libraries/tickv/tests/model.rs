@@ -1,0 +1,118 @@
+//! Random operation sequences checked against a BTreeMap model, over several
+//! geometries, program units, index sizes and scratch sizes, with remounts.
+
+mod common;
+use common::*;
+use tickv::Error;
+
+#[allow(clippy::too_many_arguments)]
+fn run_model(
+    seed: u64,
+    region: usize,
+    count: usize,
+    unit: usize,
+    slots: usize,
+    scratch: usize,
+    ops: usize,
+    fill: usize,
+) {
+    let g = geometry(region, count, unit);
+    let mut rng = Rng::new(seed);
+    let mut s = store(g, slots, scratch, sim(g));
+    s.format().unwrap();
+    let max_len = (s.kv.max_value_len()).min(region / 4);
+    let span = 16usize.next_multiple_of(unit);
+    let usable = region - span;
+    let extent = |len: usize| (16 + len).next_multiple_of(unit);
+    // Size the key set so that the store runs around half full.
+    let keys = ((count - 1) * usable * fill / 100 / extent(max_len / 2)).clamp(2, 60) as u64;
+    let cmds = workload(&mut rng, ops, keys, max_len, true);
+    let mut model = Model::new();
+    let mut no_space = 0;
+    for (i, cmd) in cmds.iter().enumerate() {
+        let (want, after) = cmd.expect(&model);
+        let mut got = cmd.run(&mut s);
+        if got == Err(Error::NoSpace) {
+            // The contract: one compaction step did not make room; after a
+            // full collection the write succeeds unless live data really
+            // fills the store.
+            no_space += 1;
+            s.gc_full().unwrap();
+            got = cmd.run(&mut s);
+            let live: usize = after.values().map(|v| extent(v.len())).sum();
+            let roomy =
+                live + extent(max_len) <= (count.saturating_sub(3)) * (usable - extent(max_len));
+            if got == Err(Error::NoSpace) {
+                assert!(
+                    !roomy,
+                    "seed {seed} op {i}: NoSpace after gc_full with live {live}"
+                );
+                check_model(&mut s, &model);
+                continue;
+            }
+        }
+        assert_eq!(got, want, "seed {seed} op {i} {cmd:?}");
+        model = after;
+        if rng.chance(3) {
+            check_model(&mut s, &model);
+        }
+        if rng.chance(2) {
+            let before = s.stats();
+            s.reboot();
+            s.mount().unwrap();
+            let after = s.stats();
+            if slots >= 40 {
+                // Accounting kept in RAM equals what mount rebuilds from flash.
+                assert_eq!(after, before, "seed {seed} op {i}: stats after remount");
+            }
+            check_model(&mut s, &model);
+        }
+        // Strict mode would have failed any second program of a word; the
+        // simulator also counts rewrites in non-strict mode.
+        assert_eq!(s.flash.0.counters().word_rewrites, 0);
+    }
+    check_model(&mut s, &model);
+    println!("seed {seed}: {ops} ops, {keys} keys, {no_space} NoSpace answers");
+}
+
+#[test]
+fn model_unit4_full_index() {
+    for seed in 0..6 {
+        run_model(seed, 4096, 8, 4, 64, 64, 1500, 50);
+    }
+}
+
+#[test]
+fn model_every_program_unit() {
+    for (i, unit) in [1usize, 2, 4, 8, 16, 32].into_iter().enumerate() {
+        run_model(100 + i as u64, 2048, 6, unit, 64, 96, 1200, 50);
+    }
+}
+
+#[test]
+fn model_without_index_and_with_a_partial_index() {
+    for seed in 0..3 {
+        run_model(200 + seed, 1024, 10, 4, 0, 64, 600, 50);
+        run_model(300 + seed, 1024, 10, 8, 12, 64, 600, 50);
+    }
+}
+
+#[test]
+fn model_small_regions_large_scratch() {
+    for seed in 0..4 {
+        run_model(400 + seed, 256, 24, 4, 64, 4096, 1500, 50);
+        run_model(500 + seed, 512, 3, 2, 64, 128, 1500, 50);
+        run_model(600 + seed, 1024, 2, 4, 64, 64, 800, 50);
+    }
+}
+
+#[test]
+fn model_near_full_stores() {
+    // Live data around 80-90% of capacity: NoSpace answers happen, and each
+    // must be followed by success after a full collection unless the store
+    // really is full.
+    for seed in 0..4 {
+        run_model(700 + seed, 1024, 8, 4, 64, 64, 1500, 85);
+        run_model(800 + seed, 4096, 6, 8, 64, 256, 800, 80);
+    }
+}

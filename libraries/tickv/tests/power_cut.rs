@@ -1,0 +1,167 @@
+//! Exhaustive power-cut sweep: a cut before and inside every program and
+//! erase of a workload, with torn variants, then a remount from flash alone.
+//!
+//! Set `TICKV_SOAK=1` (or run `make soak`) for a longer sweep over more
+//! geometries and seeds.
+
+mod common;
+use common::*;
+use flashsim::Tear;
+use tickv::Error;
+
+/// Where a cut lands and how it tears the operation it interrupts: not at
+/// all, a few bytes (a torn header), mid-chunk, and most of a region (for
+/// erases; a program is then complete but power still fails).
+const TEARS: [Tear; 4] = [
+    Tear::Before,
+    Tear::Partial(2),
+    Tear::Partial(37),
+    Tear::Partial(2100),
+];
+
+struct Sweep {
+    cuts: u64,
+    ok: u64,
+}
+
+fn sweep(
+    seed: u64,
+    region: usize,
+    count: usize,
+    unit: usize,
+    ops: usize,
+    keys: u64,
+    max_len: usize,
+) -> Sweep {
+    let g = geometry(region, count, unit);
+    let mut rng = Rng::new(seed);
+    let cmds = workload(&mut rng, ops, keys, max_len, true);
+    let mut s = store(g, 256, 64, sim(g));
+    s.format().unwrap();
+
+    // Reference run. Each command starts from a fresh mount, exactly as the
+    // sweep will, and we remember the flash before it and the model.
+    let mut snaps = Vec::with_capacity(ops);
+    let mut models = Vec::with_capacity(ops + 1);
+    let mut counts = Vec::with_capacity(ops);
+    let mut model = Model::new();
+    let mut gc_runs = 0u64;
+    for cmd in &cmds {
+        s.reboot();
+        s.mount().unwrap();
+        snaps.push(s.flash.0.snapshot());
+        models.push(model.clone());
+        let before = s.flash.0.mutations();
+        let erases = s.flash.0.counters().erases;
+        let (want, after) = cmd.expect(&model);
+        let got = cmd.run(&mut s);
+        if got != Err(Error::NoSpace) {
+            assert_eq!(got, want, "reference run: {cmd:?}");
+            model = after;
+        }
+        gc_runs += s.flash.0.counters().erases - erases;
+        counts.push(s.flash.0.mutations() - before);
+    }
+    models.push(model);
+    let total: u64 = counts.iter().sum();
+    println!(
+        "  {count} x {region} B, unit {unit}: {ops} ops, {total} programs+erases, {gc_runs} erases"
+    );
+    assert!(gc_runs >= 20, "the workload must make GC run many times");
+
+    let probe = 0x5EED_0000_0000_0001u64;
+    let mut result = Sweep { cuts: 0, ok: 0 };
+    let mut failures = 0;
+    for (i, cmd) in cmds.iter().enumerate() {
+        for j in 0..counts[i] {
+            for tear in TEARS {
+                result.cuts += 1;
+                s.flash.0.restore(&snaps[i]);
+                s.reboot();
+                s.mount().unwrap();
+                s.flash.0.cut_power_after(j, tear);
+                let r = cmd.run(&mut s);
+                s.flash.0.power_on();
+                let verdict = (|| -> Result<(), String> {
+                    if !matches!(r, Err(Error::Flash(_))) {
+                        return Err(format!("interrupted op returned {r:?}"));
+                    }
+                    s.reboot();
+                    s.mount().map_err(|e| format!("mount: {e:?}"))?;
+                    let (old, new) = (&models[i], &models[i + 1]);
+                    let inflight = cmd.key();
+                    let mut keys: Vec<u64> = old.keys().chain(new.keys()).copied().collect();
+                    keys.sort();
+                    keys.dedup();
+                    let mut listed = Vec::new();
+                    s.for_each_key(|k, _| listed.push(k))
+                        .map_err(|e| format!("iterate: {e:?}"))?;
+                    for k in keys {
+                        let got = read(&mut s, k);
+                        let ok = got.as_ref() == old.get(&k)
+                            || (Some(k) == inflight && got.as_ref() == new.get(&k));
+                        if !ok {
+                            return Err(format!(
+                                "key {k:#x}: got {:?} bytes",
+                                got.map(|v| v.len())
+                            ));
+                        }
+                        if got.is_some() != listed.contains(&k) {
+                            return Err(format!("key {k:#x}: iteration disagrees"));
+                        }
+                    }
+                    if listed
+                        .iter()
+                        .any(|k| !old.contains_key(k) && !new.contains_key(k))
+                    {
+                        return Err("iteration lists a key that never existed".into());
+                    }
+                    // The store keeps working.
+                    s.set(probe, b"after the cut")
+                        .map_err(|e| format!("probe set: {e:?}"))?;
+                    if read(&mut s, probe).as_deref() != Some(&b"after the cut"[..]) {
+                        return Err("probe get".into());
+                    }
+                    Ok(())
+                })();
+                match verdict {
+                    Ok(()) => result.ok += 1,
+                    Err(why) => {
+                        failures += 1;
+                        if failures <= 10 {
+                            println!("  FAIL op {i} {cmd:?} cut after {j} ops, {tear:?}: {why}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+    result
+}
+
+#[test]
+fn power_cut_sweep() {
+    let soak = std::env::var_os("TICKV_SOAK").is_some();
+    let mut configs = vec![
+        // The required sweep: 16 x 4 KiB, >= 2000 operations, GC many times.
+        (1, 4096, 16, 4, 2000, 100, 240),
+        // Odd program units, small regions: more region turnover per op.
+        (2, 1024, 8, 32, 500, 24, 120),
+        (3, 512, 12, 1, 500, 24, 100),
+    ];
+    if soak {
+        for seed in 10..16 {
+            configs.push((seed, 4096, 16, 8, 3000, 120, 300));
+            configs.push((seed + 100, 2048, 6, 16, 1500, 20, 400));
+            configs.push((seed + 200, 1024, 3, 4, 1500, 6, 200));
+        }
+    }
+    let (mut cuts, mut ok) = (0, 0);
+    for (seed, region, count, unit, ops, keys, max_len) in configs {
+        let r = sweep(seed, region, count, unit, ops, keys, max_len);
+        cuts += r.cuts;
+        ok += r.ok;
+    }
+    println!("power-cut sweep: {cuts} cuts, {ok} ok");
+    assert_eq!(ok, cuts);
+}
