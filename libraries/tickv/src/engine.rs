@@ -133,6 +133,24 @@ impl<'x> Core<'x> {
             .then(|| self.rec_bytes.saturating_sub(self.live_bytes))
     }
 
+    /// Whether a write of `extent` bytes should run a compaction step first.
+    ///
+    /// Always when the record cannot be placed without the reserve. Also,
+    /// once less than a region of space is left, while the tail still holds
+    /// live records: compacting such a tail gains little, so it is done
+    /// early, one step per write, while the remaining space absorbs the
+    /// writes. A tail of garbage is left for the moment space runs out, so
+    /// that pure churn erases no earlier than it must.
+    fn wants_gc(&self, extent: u32) -> bool {
+        let space = (self.g.region - self.head_off) + (self.free() - 1) * self.g.usable;
+        if space < extent {
+            return true;
+        }
+        space < self.g.usable + extent
+            && self.used > 1
+            && (!self.ix.complete || self.ix.any_in(self.g.addr(self.tail, 0), self.g.region))
+    }
+
     /// Appending stopped in the head (after a write failure or damage).
     fn close_head(&mut self) {
         self.rec_bytes += self.g.region - self.head_off;
@@ -860,6 +878,11 @@ impl Put {
                     self.st = PSt::Space;
                 }
                 PSt::Space => {
+                    if !self.gc_done && c.dead() != Some(0) && c.wants_gc(extent) {
+                        self.gc_done = true;
+                        self.st = PSt::Gc(Compact::new());
+                        continue;
+                    }
                     if c.head_off + extent <= c.g.region {
                         let h = RecHdr {
                             kind: self.kind,
@@ -877,9 +900,6 @@ impl Put {
                         });
                     } else if c.free() >= 2 {
                         self.st = PSt::Open(Open::new(c));
-                    } else if !self.gc_done && c.dead() != Some(0) {
-                        self.gc_done = true;
-                        self.st = PSt::Gc(Compact::new());
                     } else {
                         return P::Err(Error::NoSpace);
                     }
