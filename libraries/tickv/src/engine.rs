@@ -133,21 +133,21 @@ impl<'x> Core<'x> {
             .then(|| self.rec_bytes.saturating_sub(self.live_bytes))
     }
 
-    /// Whether a write of `extent` bytes should run a compaction step first.
-    ///
-    /// Always when the record cannot be placed without the reserve. Also,
-    /// once less than a region of space is left, while the tail still holds
-    /// live records: compacting such a tail gains little, so it is done
-    /// early, one step per write, while the remaining space absorbs the
-    /// writes. A tail of garbage is left for the moment space runs out, so
+    /// Bytes writable without touching the reserve region.
+    fn space(&self) -> u32 {
+        (self.g.region - self.head_off) + (self.free() - 1) * self.g.usable
+    }
+
+    /// Whether a write that needed no compaction should run one step after
+    /// its record is written: once less than a region of space is left while
+    /// the tail still holds live records. Compacting such a tail gains little,
+    /// so it is done early, one step per write, while the remaining space
+    /// absorbs the writes. A tail of garbage is left until space runs out, so
     /// that pure churn erases no earlier than it must.
-    fn wants_gc(&self, extent: u32) -> bool {
-        let space = (self.g.region - self.head_off) + (self.free() - 1) * self.g.usable;
-        if space < extent {
-            return true;
-        }
-        space < self.g.usable + extent
+    fn wants_early_gc(&self) -> bool {
+        self.space() < self.g.usable
             && self.used > 1
+            && self.dead() != Some(0)
             && (!self.ix.complete || self.ix.any_in(self.g.addr(self.tail, 0), self.g.region))
     }
 
@@ -806,6 +806,7 @@ enum PSt {
     Open(Open),
     Gc(Compact),
     Write(Writer),
+    Early(Compact),
     Secure(Compact),
 }
 
@@ -878,7 +879,7 @@ impl Put {
                     self.st = PSt::Space;
                 }
                 PSt::Space => {
-                    if !self.gc_done && c.dead() != Some(0) && c.wants_gc(extent) {
+                    if !self.gc_done && c.dead() != Some(0) && c.space() < extent {
                         self.gc_done = true;
                         self.st = PSt::Gc(Compact::new());
                         continue;
@@ -935,7 +936,14 @@ impl Put {
                         Kind::Tombstone => c.ix.remove(self.key),
                     }
                     if !self.secure {
-                        return P::Ok(Output::Done);
+                        if self.gc_done || !c.wants_early_gc() {
+                            return P::Ok(Output::Done);
+                        }
+                        // The record is durable; an error from this step is
+                        // still reported (the store is consistent either way).
+                        self.gc_done = true;
+                        self.st = PSt::Early(Compact::new());
+                        continue;
                     }
                     // Compact every region up to the newest one that held a
                     // record of the key.
@@ -947,6 +955,10 @@ impl Put {
                         return P::Ok(Output::Done);
                     }
                     self.st = PSt::Secure(Compact::new());
+                }
+                PSt::Early(g) => {
+                    tri!(g.poll(c, io, ev));
+                    return P::Ok(Output::Done);
                 }
                 PSt::Secure(g) => {
                     tri!(g.poll(c, io, ev));

@@ -1,0 +1,43 @@
+# The two commands a newcomer needs:
+#   make run    the main job (see README)
+#   make test   every test in the repository
+# Both install what they need first (tools/scripts/setup.sh, idempotent).
+
+CARGO ?= cargo
+
+.PHONY: all setup run test lint unit soak fuzz doc clean
+
+all: test
+
+setup:
+	@bash tools/scripts/setup.sh
+
+# Until the QEMU board lands, the main job is the storage engine on a
+# persistent store image on the host: each run counts itself and keeps
+# its keys in target/demo-store.img.
+run: setup
+	$(CARGO) run --quiet -p tickv --example demo
+
+test: setup lint unit
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --quiet
+
+unit:
+	$(CARGO) test --workspace
+
+# Longer power-cut sweeps over more geometries and seeds.
+soak: setup
+	TICKV_SOAK=1 $(CARGO) test --release -p tickv --test power_cut -- --nocapture
+
+# Coverage-guided fuzzing (needs nightly and cargo-fuzz); runs until stopped
+# unless FUZZ_SECONDS is set.
+FUZZ_SECONDS ?= 0
+fuzz:
+	cd libraries/tickv/fuzz && cargo +nightly fuzz run image -- -max_total_time=$(FUZZ_SECONDS)
+	cd libraries/tickv/fuzz && cargo +nightly fuzz run ops -- -max_total_time=$(FUZZ_SECONDS)
+
+clean:
+	$(CARGO) clean
