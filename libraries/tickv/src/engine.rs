@@ -91,6 +91,8 @@ pub(crate) struct Core<'x> {
     rec_bytes: u32,
     live_bytes: u32,
     corrupt: u32,
+    /// Failures of compaction steps run after a write had succeeded.
+    deferred_errors: u32,
     /// Bytes moved per flash request (scratch length rounded to the unit).
     chunk: u32,
 }
@@ -111,6 +113,7 @@ impl<'x> Core<'x> {
             rec_bytes: 0,
             live_bytes: 0,
             corrupt: 0,
+            deferred_errors: 0,
             chunk: 0,
         }
     }
@@ -135,7 +138,7 @@ impl<'x> Core<'x> {
 
     /// Bytes writable without touching the reserve region.
     fn space(&self) -> u32 {
-        (self.g.region - self.head_off) + (self.free() - 1) * self.g.usable
+        (self.g.region - self.head_off) + self.free().saturating_sub(1) * self.g.usable
     }
 
     /// Whether a write that needed no compaction should run one step after
@@ -168,6 +171,8 @@ struct Scan {
     region: u32,
     off: u32,
     end: u32,
+    /// Set after an unparseable header until the next good one.
+    resync: bool,
     wait: bool,
 }
 
@@ -176,8 +181,10 @@ enum Item {
     Rec(u32, RecHdr),
     /// Erased space, or the end of the region.
     End,
-    /// An unparseable header at `Scan::off`; the caller decides how to skip.
-    Bad,
+    /// An unparseable header; the scan has moved past it. `true` for the
+    /// first of a run: the first skip is one header span (a header torn by
+    /// a power cut covers exactly that), later ones one program unit.
+    Bad(bool),
 }
 
 impl Scan {
@@ -191,6 +198,7 @@ impl Scan {
             region,
             off: c.g.span,
             end,
+            resync: false,
             wait: false,
         }
     }
@@ -213,9 +221,15 @@ impl Scan {
             Some(h) if self.off + c.g.extent(h.len) <= c.g.region => {
                 let off = self.off;
                 self.off += c.g.extent(h.len);
+                self.resync = false;
                 P::Ok(Item::Rec(off, h))
             }
-            _ => P::Ok(Item::Bad),
+            _ => {
+                let first = !self.resync;
+                self.resync = true;
+                self.off += if first { c.g.span } else { c.g.unit };
+                P::Ok(Item::Bad(first))
+            }
         }
     }
 }
@@ -441,7 +455,7 @@ impl Open {
                 _ => c.max_erase.saturating_add(1),
             };
             self.init = Some(EraseInit::new(self.region, count, c.next_seq));
-            c.next_seq += 1;
+            c.next_seq = c.next_seq.saturating_add(1);
         }
         if let Some(init) = &mut self.init {
             tri!(init.poll(c, io, ev));
@@ -467,6 +481,8 @@ impl Open {
 struct Find {
     key: u64,
     after: Option<u32>,
+    /// A location that never matches (the record being written).
+    skip: Option<u32>,
     any: bool,
     region: u32,
     stop: u32,
@@ -481,6 +497,7 @@ impl Find {
         Find {
             key,
             after,
+            skip: None,
             any,
             region: c.head,
             stop: after.map_or(c.tail, |l| c.region_of(l)),
@@ -507,7 +524,7 @@ impl Find {
                     // Regions other than `after`'s are all newer than it (the
                     // scan stops there); inside it, later offsets are newer.
                     let newer = self.region != self.stop || self.after.is_none_or(|a| loc > a);
-                    if h.key == self.key && newer {
+                    if h.key == self.key && newer && self.skip != Some(loc) {
                         if self.any {
                             self.best = Some((loc, h));
                         } else {
@@ -516,7 +533,7 @@ impl Find {
                         }
                     }
                 }
-                Item::Bad => self.scan.off += c.g.unit,
+                Item::Bad(_) => {}
                 Item::End => {
                     if self.best.is_some() || self.region == self.stop {
                         return P::Ok(self.best);
@@ -574,6 +591,7 @@ impl Compact {
                 region: 0,
                 off: 0,
                 end: 0,
+                resync: false,
                 wait: false,
             },
             cur: (0, NO_REC),
@@ -623,11 +641,11 @@ impl Compact {
                         // Tombstones are dropped: the tail is the oldest
                         // region, so nothing older remains for them to hide.
                     }
-                    Item::Bad => self.scan.off += c.g.unit,
+                    Item::Bad(_) => {}
                     Item::End => {
                         self.used = self.scan.off.min(c.g.region) - c.g.span;
                         self.st = CSt::Erase(EraseInit::new(self.victim, self.count, c.next_seq));
-                        c.next_seq += 1;
+                        c.next_seq = c.next_seq.saturating_add(1);
                     }
                 },
                 CSt::Verify(body) => {
@@ -789,7 +807,6 @@ struct Put {
     crc: u32,
     old: Option<u32>,
     gc_done: bool,
-    target: Option<u32>,
     steps: u32,
     st: PSt,
     wait: bool,
@@ -829,7 +846,6 @@ impl Put {
             crc: crc.finish(),
             old: None,
             gc_done: false,
-            target: None,
             steps: 0,
             st: PSt::Lookup,
             wait: false,
@@ -868,21 +884,20 @@ impl Put {
                         (Mode::Present, false) => return P::Err(Error::NotFound),
                         _ => {}
                     }
-                    self.st = if self.secure {
-                        PSt::SecureFind(Find::new(c, self.key, None, true))
-                    } else {
-                        PSt::Space
-                    };
-                }
-                PSt::SecureFind(f) => {
-                    self.target = tri!(f.poll(c, io, ev)).map(|(loc, _)| c.region_of(loc));
                     self.st = PSt::Space;
                 }
                 PSt::Space => {
-                    if !self.gc_done && c.dead() != Some(0) && c.space() < extent {
+                    // With no free region the head holds a compaction's
+                    // copies that mount would roll back: finish that
+                    // compaction before appending anything.
+                    let finish = c.free() == 0;
+                    if !self.gc_done && (finish || (c.dead() != Some(0) && c.space() < extent)) {
                         self.gc_done = true;
                         self.st = PSt::Gc(Compact::new());
                         continue;
+                    }
+                    if finish {
+                        return P::Err(Error::NoSpace);
                     }
                     if c.head_off + extent <= c.g.region {
                         let h = RecHdr {
@@ -939,15 +954,21 @@ impl Put {
                         if self.gc_done || !c.wants_early_gc() {
                             return P::Ok(Output::Done);
                         }
-                        // The record is durable; an error from this step is
-                        // still reported (the store is consistent either way).
                         self.gc_done = true;
                         self.st = PSt::Early(Compact::new());
                         continue;
                     }
-                    // Compact every region up to the newest one that held a
-                    // record of the key.
-                    self.steps = match self.target {
+                    // Find the newest region still holding any record of
+                    // the key other than this tombstone (found after the
+                    // write, so copies a compaction just made count too).
+                    let mut f = Find::new(c, self.key, None, true);
+                    f.skip = Some(loc);
+                    self.st = PSt::SecureFind(f);
+                }
+                PSt::SecureFind(f) => {
+                    let target = tri!(f.poll(c, io, ev)).map(|(l, _)| c.region_of(l));
+                    // Compact every region up to and including it.
+                    self.steps = match target {
                         Some(t) if c.g.dist(c.tail, t) < c.used => c.g.dist(c.tail, t) + 1,
                         _ => 0,
                     };
@@ -957,7 +978,14 @@ impl Put {
                     self.st = PSt::Secure(Compact::new());
                 }
                 PSt::Early(g) => {
-                    tri!(g.poll(c, io, ev));
+                    // The write is already durable: a failure of this
+                    // housekeeping step does not undo it. It is counted, and
+                    // the store stays consistent.
+                    match g.poll(c, io, ev) {
+                        P::Io(r) => return P::Io(r),
+                        P::Err(_) => c.deferred_errors = c.deferred_errors.saturating_add(1),
+                        P::Ok(_) => {}
+                    }
                     return P::Ok(Output::Done);
                 }
                 PSt::Secure(g) => {
@@ -1059,7 +1087,7 @@ impl Next {
                             *best = Some(h.key);
                         }
                     }
-                    Item::Bad => scan.off += c.g.unit,
+                    Item::Bad(_) => {}
                     Item::End => {
                         if scan.region != c.head {
                             *scan = Scan::new(c, c.g.next(scan.region));
@@ -1182,9 +1210,7 @@ struct Mount {
     region: u32,
     scan: Scan,
     cur: (u32, RecHdr),
-    torn: bool,
     closed: bool,
-    bad_run: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -1217,12 +1243,11 @@ impl Mount {
                 region: 0,
                 off: 0,
                 end: 0,
+                resync: false,
                 wait: false,
             },
             cur: (0, NO_REC),
-            torn: false,
             closed: false,
-            bad_run: false,
         }
     }
 
@@ -1304,36 +1329,24 @@ impl Mount {
                         region: self.region,
                         off: c.g.span,
                         end: c.g.region,
+                        resync: false,
                         wait: false,
                     };
-                    self.torn = false;
-                    self.bad_run = false;
                     self.st = MSt::Records;
                 }
                 MSt::Records => match tri!(self.scan.poll(c, io, ev)) {
                     Item::Rec(off, h) => {
-                        self.bad_run = false;
-                        if self.torn {
-                            // Data after a torn header: not a torn append,
-                            // real damage. Never append here again.
-                            self.closed = true;
-                        }
                         self.cur = (c.addr(self.region, off), h);
                         self.st = MSt::Verify(Body::new(self.cur.0, &h, false));
                     }
-                    Item::Bad => {
-                        if !self.bad_run {
+                    Item::Bad(first) => {
+                        if first {
                             c.corrupt += 1;
-                            self.bad_run = true;
-                        }
-                        if self.region == c.head && !self.torn && !self.closed {
-                            // A header torn by a power cut covers exactly one
-                            // header span; what follows must be erased.
-                            self.torn = true;
-                            self.scan.off += c.g.span;
-                        } else {
-                            self.closed |= self.region == c.head;
-                            self.scan.off += c.g.unit;
+                        } else if self.region == c.head {
+                            // More than one torn header's worth of damage:
+                            // where erased space starts is unknown, so never
+                            // append to this region again.
+                            self.closed = true;
                         }
                     }
                     Item::End => {
@@ -1428,7 +1441,7 @@ impl Mount {
                 None => c.max_erase.saturating_add(1),
             };
             self.st = MSt::Rollback(EraseInit::new(c.head, count, c.next_seq));
-            c.next_seq += 1;
+            c.next_seq = c.next_seq.saturating_add(1);
             return P::Ok(());
         }
         self.start_scan(c);
@@ -1584,6 +1597,7 @@ impl<'x> TicKV<'x> {
             index_used: c.ix.len(),
             index_capacity: c.ix.capacity(),
             corrupt_records: c.corrupt as usize,
+            deferred_errors: c.deferred_errors as usize,
             max_value_len: c.g.max_value as usize,
         }
     }

@@ -211,12 +211,14 @@ impl RecHdr {
         (k << 13) | self.len as u16
     }
 
-    /// The first 12 header bytes, which the CRC covers.
+    /// The first 12 header bytes, which the CRC covers. The meta word is
+    /// stored big-endian so that byte 0 holds the kind bits and is never
+    /// 0xFF: a program torn after its first byte never looks erased.
     pub fn prefix(&self) -> [u8; 12] {
         let m = self.meta();
         let mut p = [0u8; 12];
-        p[0..2].copy_from_slice(&m.to_le_bytes());
-        p[2..4].copy_from_slice(&(!m).to_le_bytes());
+        p[0..2].copy_from_slice(&m.to_be_bytes());
+        p[2..4].copy_from_slice(&(!m).to_be_bytes());
         p[4..12].copy_from_slice(&self.key.to_le_bytes());
         p
     }
@@ -238,8 +240,8 @@ impl RecHdr {
     /// Decodes a header; `None` when the meta word fails its check, the kind
     /// is unknown, or a tombstone claims a value.
     pub fn decode(b: &[u8]) -> Option<RecHdr> {
-        let m = u16::from_le_bytes([b[0], b[1]]);
-        let n = u16::from_le_bytes([b[2], b[3]]);
+        let m = u16::from_be_bytes([b[0], b[1]]);
+        let n = u16::from_be_bytes([b[2], b[3]]);
         if m != !n {
             return None;
         }
@@ -343,6 +345,8 @@ mod tests {
         assert_eq!(RecHdr::decode(&t.encode()), Some(t));
         assert_eq!(RecHdr::decode(&[0xFF; 16]), None);
         assert_eq!(RecHdr::decode(&[0x00; 16]), None);
+        // Byte 0 carries the kind: a header torn after one byte is never blank.
+        assert!(h.encode()[0] != 0xFF && t.encode()[0] != 0xFF);
         // A torn meta word (second half still erased) never decodes.
         let mut torn = h.encode();
         torn[2] = 0xFF;

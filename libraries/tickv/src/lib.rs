@@ -247,6 +247,9 @@ pub struct Stats {
     /// Records that failed their checksum or could not be parsed, counted by
     /// mount (includes records torn by a power cut).
     pub corrupt_records: usize,
+    /// Compaction steps that failed after the write that ran them had
+    /// already succeeded (the write stands; the store stays consistent).
+    pub deferred_errors: usize,
     /// Largest accepted value length.
     pub max_value_len: usize,
 }

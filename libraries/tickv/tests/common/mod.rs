@@ -153,6 +153,16 @@ impl Cmd {
         }
     }
 
+    /// A one-line description without the value bytes.
+    pub fn describe(&self) -> String {
+        match self {
+            Cmd::Set(k, v) => format!("Set({k:#x}, {} bytes)", v.len()),
+            Cmd::Add(k, v) => format!("Add({k:#x}, {} bytes)", v.len()),
+            Cmd::Update(k, v) => format!("Update({k:#x}, {} bytes)", v.len()),
+            other => format!("{other:?}"),
+        }
+    }
+
     pub fn run(&self, s: &mut Store<Sim>) -> Result<(), tickv::Error> {
         match self {
             Cmd::Set(k, v) => s.set(*k, v),
