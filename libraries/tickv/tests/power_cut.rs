@@ -157,10 +157,10 @@ fn power_cut_sweep() {
     let soak = std::env::var_os("TICKV_SOAK").is_some();
     let mut configs = vec![
         // The required sweep: 16 x 4 KiB, >= 2000 operations, GC many times.
-        (1, 4096, 16, 4, 2000, 100, 240),
+        (1, 4096, 16, 4, 2000, 100, 260),
         // Odd program units, small regions: more region turnover per op.
-        (2, 1024, 8, 32, 500, 24, 120),
-        (3, 512, 12, 1, 500, 24, 100),
+        (2, 1024, 8, 32, 500, 24, 260),
+        (3, 512, 12, 1, 500, 20, 260),
     ];
     if soak {
         for seed in 10..16 {
