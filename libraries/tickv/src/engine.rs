@@ -1206,6 +1206,7 @@ struct Mount {
     max_seq: u32,
     // pass 2
     tail_valid: bool,
+    promoted: bool,
     // pass 3
     region: u32,
     scan: Scan,
@@ -1217,6 +1218,14 @@ struct Mount {
 enum MSt {
     Survey,
     Walk,
+    Peek(u32),
+    Copies {
+        head: Scan,
+        tail: Scan,
+        want: Option<RecHdr>,
+        torn: bool,
+        check: Option<(RecHdr, Body)>,
+    },
     Rollback(EraseInit),
     RegionHeader,
     Records,
@@ -1238,6 +1247,7 @@ impl Mount {
             other: false,
             max_seq: 0,
             tail_valid: false,
+            promoted: false,
             region: 0,
             scan: Scan {
                 region: 0,
@@ -1296,13 +1306,94 @@ impl Mount {
                     tri!(read(&mut self.wait, ev, c.addr(r, 0), c.g.span + REC_HDR));
                     if blank(&io.scratch[span..span + REC_HDR as usize]) {
                         self.i += 1;
+                        continue;
+                    }
+                    let valid = matches!(
+                        RegionHeader::decode(&c.g, io.scratch),
+                        HeaderState::Valid(_)
+                    );
+                    if !valid && self.i == 0 && !self.promoted && c.g.next(r) != c.head {
+                        // Records right after the head under a damaged
+                        // header: the real head (newer than the one chosen)
+                        // or a tail whose erase was cut. Tell by what
+                        // follows it.
+                        self.st = MSt::Peek(r);
+                        continue;
+                    }
+                    c.tail = r;
+                    self.tail_valid = valid;
+                    tri!(self.walk_done(c));
+                }
+                MSt::Peek(r) => {
+                    let r = *r;
+                    tri!(read(
+                        &mut self.wait,
+                        ev,
+                        c.addr(c.g.next(r), 0),
+                        c.g.span + REC_HDR
+                    ));
+                    if blank(&io.scratch[span..span + REC_HDR as usize]) {
+                        // Followed by free space: it is the newest region,
+                        // its header damaged. It becomes the (closed) head.
+                        c.head = r;
+                        self.promoted = true;
+                        self.st = MSt::Walk;
                     } else {
+                        // Followed by used regions: the oldest, half erased.
                         c.tail = r;
-                        self.tail_valid = matches!(
-                            RegionHeader::decode(&c.g, io.scratch),
-                            HeaderState::Valid(_)
-                        );
+                        self.tail_valid = false;
                         tri!(self.walk_done(c));
+                    }
+                }
+                MSt::Copies {
+                    head,
+                    tail,
+                    want,
+                    torn,
+                    check,
+                } => {
+                    // Is every valid record in the head an identical copy
+                    // of a tail record, in order, with at most one torn copy
+                    // at the end?
+                    let copies = loop {
+                        if let Some((h, body)) = check {
+                            let valid = tri!(body.poll(c, io, ev));
+                            if valid {
+                                *want = Some(*h);
+                            } else {
+                                *torn = true;
+                            }
+                            *check = None;
+                            continue;
+                        }
+                        if let Some(w) = *want {
+                            match tri!(tail.poll(c, io, ev)) {
+                                Item::Rec(_, h) if h == w => *want = None,
+                                Item::Rec(..) | Item::Bad(_) => {}
+                                Item::End => break false,
+                            }
+                            continue;
+                        }
+                        match tri!(head.poll(c, io, ev)) {
+                            Item::Rec(off, h) if !*torn => {
+                                *check = Some((h, Body::new(c.addr(head.region, off), &h, false)))
+                            }
+                            Item::Bad(true) if !*torn => *torn = true,
+                            Item::End => break true,
+                            _ => break false,
+                        }
+                    };
+                    if copies {
+                        let count = self
+                            .head
+                            .filter(|(r, _)| *r == c.head)
+                            .map_or(c.max_erase, |(_, h)| h.erase_count)
+                            .saturating_add(1);
+                        self.st = MSt::Rollback(EraseInit::new(c.head, count, c.next_seq));
+                        c.next_seq = c.next_seq.saturating_add(1);
+                    } else {
+                        // Not an interrupted compaction: erase nothing.
+                        self.start_scan(c);
                     }
                 }
                 MSt::Rollback(init) => {
@@ -1434,14 +1525,23 @@ impl Mount {
     fn walk_done(&mut self, c: &mut Core) -> P<()> {
         c.used = c.g.count - self.i;
         if c.used == c.g.count && self.tail_valid {
-            // Roll back the interrupted compaction: the head holds only
-            // copies of the tail's records, which is still intact.
-            let count = match self.head {
-                Some((_, h)) => h.erase_count.saturating_add(1),
-                None => c.max_erase.saturating_add(1),
+            // No free region and an intact tail: a compaction was cut while
+            // copying into the reserve. Roll it back (erase the head) only
+            // after checking that the head holds nothing but copies.
+            let scan = |region| Scan {
+                region,
+                off: c.g.span,
+                end: c.g.region,
+                resync: false,
+                wait: false,
             };
-            self.st = MSt::Rollback(EraseInit::new(c.head, count, c.next_seq));
-            c.next_seq = c.next_seq.saturating_add(1);
+            self.st = MSt::Copies {
+                head: scan(c.head),
+                tail: scan(c.tail),
+                want: None,
+                torn: false,
+                check: None,
+            };
             return P::Ok(());
         }
         self.start_scan(c);

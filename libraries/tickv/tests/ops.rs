@@ -436,3 +436,35 @@ fn a_damaged_header_on_the_newest_region_never_panics() {
         s.mount().unwrap();
     }
 }
+
+#[test]
+fn mount_rolls_back_only_a_head_made_of_copies() {
+    // A record that exists nowhere else, placed in the reserve region, makes
+    // flash look like a compaction cut while copying (no free region, an
+    // intact tail). Mount must see that the head is not made of copies and
+    // erase nothing.
+    let g = geometry(1024, 3, 4);
+    let mut donor = formatted(g, 8);
+    donor.set(99, b"only here").unwrap();
+    let record = donor.flash.0.image()[16..48].to_vec();
+    let mut s = formatted(g, 32);
+    for k in 0..20u64 {
+        s.set(k, &[k as u8; 60]).unwrap();
+    }
+    let roles: Vec<Role> = (0..3).map(|r| s.region_info(r).unwrap().role).collect();
+    let free = roles.iter().position(|r| *r == Role::Free).unwrap();
+    assert_eq!(roles.iter().filter(|r| **r == Role::Free).count(), 1);
+    s.flash.0.image_mut()[free * 1024 + 16..free * 1024 + 48].copy_from_slice(&record);
+    let c0 = s.flash.0.counters();
+    s.reboot();
+    s.mount().unwrap();
+    assert_eq!(
+        s.flash.0.counters().since(&c0).erases,
+        0,
+        "mount erased data"
+    );
+    assert_eq!(read(&mut s, 99).unwrap(), b"only here");
+    for k in 0..20u64 {
+        assert_eq!(read(&mut s, k).unwrap(), vec![k as u8; 60]);
+    }
+}
