@@ -32,8 +32,23 @@ pub fn run<F: Flash + ?Sized>(
     flash: &mut F,
     scratch: &mut [u8],
     op: Op,
-    mut value: ValueBuf,
+    value: ValueBuf,
 ) -> Result<Output, Error> {
+    run_bounded(kv, flash, scratch, op, value, u64::MAX).unwrap_or(Err(Error::Protocol))
+}
+
+/// Like [`run`], but gives up after `max_requests` flash requests and
+/// returns `None`, leaving the operation unfinished (call
+/// [`TicKV::forget`] before using the engine again). Tests and fuzzers use
+/// it to turn a hang into a failure.
+pub fn run_bounded<F: Flash + ?Sized>(
+    kv: &mut TicKV,
+    flash: &mut F,
+    scratch: &mut [u8],
+    op: Op,
+    mut value: ValueBuf,
+    max_requests: u64,
+) -> Option<Result<Output, Error>> {
     let mut step = kv.begin(
         op,
         Io {
@@ -41,13 +56,16 @@ pub fn run<F: Flash + ?Sized>(
             value: value.reborrow(),
         },
     );
+    let mut requests = 0u64;
     loop {
         let result = match step {
-            Step::Done(r) => return r,
+            Step::Done(r) => return Some(r),
+            _ if requests == max_requests => return None,
             Step::Read { addr, len } => flash.read(addr, &mut scratch[..len]),
             Step::Program { addr, len } => flash.program(addr, &scratch[..len]),
             Step::Erase { region } => flash.erase(region),
         };
+        requests += 1;
         step = kv.resume(
             Io {
                 scratch,

@@ -188,6 +188,17 @@ enum Item {
 }
 
 impl Scan {
+    /// A scan that has not started; replaced before use.
+    const fn idle() -> Scan {
+        Scan {
+            region: 0,
+            off: 0,
+            end: 0,
+            resync: false,
+            wait: false,
+        }
+    }
+
     fn new(c: &Core, region: u32) -> Scan {
         let end = if region == c.head {
             c.head_off
@@ -587,13 +598,7 @@ impl Compact {
             st: CSt::Start,
             victim: 0,
             count: 0,
-            scan: Scan {
-                region: 0,
-                off: 0,
-                end: 0,
-                resync: false,
-                wait: false,
-            },
+            scan: Scan::idle(),
             cur: (0, NO_REC),
             relocated: 0,
             used: 0,
@@ -1249,13 +1254,7 @@ impl Mount {
             tail_valid: false,
             promoted: false,
             region: 0,
-            scan: Scan {
-                region: 0,
-                off: 0,
-                end: 0,
-                resync: false,
-                wait: false,
-            },
+            scan: Scan::idle(),
             cur: (0, NO_REC),
             closed: false,
         }

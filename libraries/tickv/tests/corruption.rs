@@ -14,9 +14,8 @@ use std::time::Duration;
 
 use common::*;
 use flashsim::SimFlash;
-use tickv::blocking::Flash;
 use tickv::crc::Crc32;
-use tickv::{Error, Geometry, Io, Op, Output, Step, TicKV, ValueBuf};
+use tickv::{Error, Geometry, Op, Output, TicKV, ValueBuf};
 
 /// No single operation may need more flash requests than this.
 const STEP_CAP: u64 = 10_000_000;
@@ -66,38 +65,20 @@ impl Rig {
 
     /// Runs one operation to completion, failing if it issues more than
     /// `STEP_CAP` flash requests or leaves the engine busy.
-    fn run(&mut self, op: Op, mut value: ValueBuf) -> Result<Output, Error> {
-        let mut step = self.kv.begin(
+    fn run(&mut self, op: Op, value: ValueBuf) -> Result<Output, Error> {
+        let r = tickv::blocking::run_bounded(
+            &mut self.kv,
+            &mut self.flash,
+            self.scratch,
             op,
-            Io {
-                scratch: &mut *self.scratch,
-                value: value.reborrow(),
-            },
-        );
-        let mut steps = 0u64;
-        loop {
-            let result = match step {
-                Step::Done(r) => {
-                    assert!(!self.kv.busy(), "{op:?} finished but left the engine busy");
-                    return r;
-                }
-                Step::Read { addr, len } => self.flash.read(addr, &mut self.scratch[..len]),
-                Step::Program { addr, len } => self.flash.program(addr, &self.scratch[..len]),
-                Step::Erase { region } => self.flash.erase(region),
-            };
-            steps += 1;
-            assert!(
-                steps <= STEP_CAP,
-                "{op:?} still running after {STEP_CAP} flash requests: the engine hangs"
-            );
-            step = self.kv.resume(
-                Io {
-                    scratch: &mut *self.scratch,
-                    value: value.reborrow(),
-                },
-                result,
-            );
-        }
+            value,
+            STEP_CAP,
+        )
+        .unwrap_or_else(|| {
+            panic!("{op:?} still running after {STEP_CAP} flash requests: the engine hangs")
+        });
+        assert!(!self.kv.busy(), "{op:?} finished but left the engine busy");
+        r
     }
 
     fn unit(&mut self, op: Op, value: ValueBuf) -> Result<(), Error> {

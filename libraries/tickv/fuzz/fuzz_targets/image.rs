@@ -13,8 +13,8 @@ use std::sync::OnceLock;
 
 use flashsim::{SimError, SimFlash};
 use libfuzzer_sys::fuzz_target;
-use tickv::blocking::Flash;
-use tickv::{Error, FlashFault, Geometry, IndexEntry, Io, Op, Output, Step, TicKV, ValueBuf};
+use tickv::blocking::{run_bounded, Flash};
+use tickv::{Error, FlashFault, Geometry, IndexEntry, Op, Output, TicKV, ValueBuf};
 
 const REGION: usize = 512;
 const COUNT: usize = 8;
@@ -72,36 +72,12 @@ fn run(
     flash: &mut Fz,
     scratch: &mut [u8],
     op: Op,
-    mut value: ValueBuf,
+    value: ValueBuf,
 ) -> Result<Output, Error> {
-    let mut step = kv.begin(
-        op,
-        Io {
-            scratch,
-            value: value.reborrow(),
-        },
-    );
-    let mut steps = 0u64;
-    loop {
-        let result = match step {
-            Step::Done(r) => {
-                assert!(!kv.busy(), "{op:?} left the engine busy");
-                return r;
-            }
-            Step::Read { addr, len } => flash.read(addr, &mut scratch[..len]),
-            Step::Program { addr, len } => flash.program(addr, &scratch[..len]),
-            Step::Erase { region } => flash.erase(region),
-        };
-        steps += 1;
-        assert!(steps <= STEP_CAP, "{op:?} hangs");
-        step = kv.resume(
-            Io {
-                scratch,
-                value: value.reborrow(),
-            },
-            result,
-        );
-    }
+    let r = run_bounded(kv, flash, scratch, op, value, STEP_CAP)
+        .unwrap_or_else(|| panic!("{op:?} hangs"));
+    assert!(!kv.busy(), "{op:?} left the engine busy");
+    r
 }
 
 /// Values the base store holds for key `k` over its history.

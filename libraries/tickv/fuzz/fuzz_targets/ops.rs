@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 
 use flashsim::{SimError, SimFlash, Tear};
 use libfuzzer_sys::fuzz_target;
-use tickv::blocking::Flash;
-use tickv::{Error, FlashFault, Geometry, IndexEntry, Io, Op, Output, Step, TicKV, ValueBuf};
+use tickv::blocking::{run_bounded, Flash};
+use tickv::{Error, FlashFault, Geometry, IndexEntry, Op, Output, TicKV, ValueBuf};
 
 const REGION: usize = 512;
 const COUNT: usize = 6;
@@ -78,36 +78,18 @@ enum Write {
 }
 
 impl<'x> Rig<'x> {
-    fn run(&mut self, op: Op, mut value: ValueBuf) -> Result<Output, Error> {
-        let scratch = &mut self.scratch[..];
-        let mut step = self.kv.begin(
+    fn run(&mut self, op: Op, value: ValueBuf) -> Result<Output, Error> {
+        let r = run_bounded(
+            &mut self.kv,
+            &mut self.flash,
+            &mut self.scratch[..],
             op,
-            Io {
-                scratch,
-                value: value.reborrow(),
-            },
-        );
-        let mut steps = 0u64;
-        loop {
-            let result = match step {
-                Step::Done(r) => {
-                    assert!(!self.kv.busy(), "{op:?} left the engine busy");
-                    return r;
-                }
-                Step::Read { addr, len } => self.flash.read(addr, &mut scratch[..len]),
-                Step::Program { addr, len } => self.flash.program(addr, &scratch[..len]),
-                Step::Erase { region } => self.flash.erase(region),
-            };
-            steps += 1;
-            assert!(steps <= STEP_CAP, "{op:?} hangs");
-            step = self.kv.resume(
-                Io {
-                    scratch,
-                    value: value.reborrow(),
-                },
-                result,
-            );
-        }
+            value,
+            STEP_CAP,
+        )
+        .unwrap_or_else(|| panic!("{op:?} hangs"));
+        assert!(!self.kv.busy(), "{op:?} left the engine busy");
+        r
     }
 
     fn get(&mut self, k: u64) -> Result<Vec<u8>, Error> {
