@@ -156,7 +156,7 @@ impl<'x> Core<'x> {
 
     /// Appending stopped in the head (after a write failure or damage).
     fn close_head(&mut self) {
-        self.rec_bytes += self.g.region - self.head_off;
+        self.rec_bytes = self.rec_bytes.saturating_add(self.g.region - self.head_off);
         self.head_off = self.g.region;
     }
 }
@@ -702,7 +702,7 @@ impl Compact {
                     }
                     c.ix.relocate(self.cur.1.key, c.addr(c.head, c.head_off));
                     c.head_off += extent;
-                    c.rec_bytes += extent;
+                    c.rec_bytes = c.rec_bytes.saturating_add(extent);
                     self.relocated += extent;
                     self.st = CSt::Scanning;
                 }
@@ -946,12 +946,12 @@ impl Put {
                     }
                     let loc = c.addr(c.head, c.head_off);
                     c.head_off += extent;
-                    c.rec_bytes += extent;
+                    c.rec_bytes = c.rec_bytes.saturating_add(extent);
                     c.live_bytes = c.live_bytes.saturating_sub(self.old.unwrap_or(0));
                     match self.kind {
                         Kind::Value => {
                             c.ix.set(self.key, loc);
-                            c.live_bytes += extent;
+                            c.live_bytes = c.live_bytes.saturating_add(extent);
                         }
                         Kind::Tombstone => c.ix.remove(self.key),
                     }
@@ -1019,7 +1019,7 @@ impl Gc {
     fn poll(&mut self, c: &mut Core, io: &mut Io, ev: &mut Ev) -> P<Output> {
         loop {
             if let Some(step) = &mut self.step {
-                self.freed += tri!(step.poll(c, io, ev));
+                self.freed = self.freed.saturating_add(tri!(step.poll(c, io, ev)));
                 self.step = None;
                 if !self.full {
                     return P::Ok(Output::Freed(self.freed as usize));
@@ -1431,7 +1431,7 @@ impl Mount {
                     }
                     Item::Bad(first) => {
                         if first {
-                            c.corrupt += 1;
+                            c.corrupt = c.corrupt.saturating_add(1);
                         } else if self.region == c.head {
                             // More than one torn header's worth of damage:
                             // where erased space starts is unknown, so never
@@ -1441,7 +1441,7 @@ impl Mount {
                     }
                     Item::End => {
                         let end = self.scan.off.min(c.g.region);
-                        c.rec_bytes += end - c.g.span;
+                        c.rec_bytes = c.rec_bytes.saturating_add(end - c.g.span);
                         if self.region == c.head {
                             c.head_off = end;
                             if self.closed {
@@ -1459,7 +1459,7 @@ impl Mount {
                     let ok = tri!(body.poll(c, io, ev));
                     self.st = MSt::Records;
                     if !ok {
-                        c.corrupt += 1;
+                        c.corrupt = c.corrupt.saturating_add(1);
                         continue;
                     }
                     if let Some(old) = c.ix.get(self.cur.1.key) {
@@ -1485,7 +1485,7 @@ impl Mount {
         match h.kind {
             Kind::Value => {
                 c.ix.set(h.key, loc);
-                c.live_bytes += c.g.extent(h.len);
+                c.live_bytes = c.live_bytes.saturating_add(c.g.extent(h.len));
             }
             Kind::Tombstone => c.ix.remove(h.key),
         }
