@@ -192,6 +192,19 @@ impl<'x, 's, F: Flash> Store<'x, 's, F> {
         Ok(())
     }
 
+    /// The next record of the log after `at` (valid or damaged), with the
+    /// cursor to continue from, or `None` at the end.
+    pub fn next_record(
+        &mut self,
+        at: Option<crate::RecordCursor>,
+    ) -> Result<Option<(crate::RecordInfo, crate::RecordCursor)>, Error> {
+        match self.run(Op::NextRecord(at), ValueBuf::None)? {
+            Output::Record(info, cursor) => Ok(Some((info, cursor))),
+            Output::EndOfRecords => Ok(None),
+            _ => Err(Error::Protocol),
+        }
+    }
+
     /// Reads one region's header and role.
     pub fn region_info(&mut self, region: usize) -> Result<RegionInfo, Error> {
         match self.run(Op::RegionInfo(region), ValueBuf::None)? {

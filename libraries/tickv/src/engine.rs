@@ -17,8 +17,8 @@ use crate::crc::Crc32;
 use crate::format::{blank, Geo, Geometry, HeaderState, Kind, RecHdr, RegionHeader, REC_HDR};
 use crate::index::{Index, IndexEntry};
 use crate::{
-    Error, FlashFault, FlashOp, Io, Op, Output, RegionInfo, Role, Stats, Step, ValueBuf,
-    MIN_SCRATCH,
+    Error, FlashFault, FlashOp, Io, Op, Output, RecordCursor, RecordHeader, RecordInfo, RegionInfo,
+    Role, Stats, Step, ValueBuf, MIN_SCRATCH,
 };
 
 type Ev = Option<Result<(), FlashFault>>;
@@ -1579,6 +1579,93 @@ impl Region {
     }
 }
 
+/// The record walk: one record per operation.
+#[derive(Clone, Copy)]
+struct Walk {
+    step: u32,
+    scan: Scan,
+    body: Option<(u32, RecHdr, Body)>,
+}
+
+impl Walk {
+    fn new(c: &Core, at: Option<RecordCursor>) -> Walk {
+        let cur = at.unwrap_or(RecordCursor {
+            step: 0,
+            off: c.g.span,
+            resync: false,
+        });
+        let region = (c.tail + cur.step.min(c.g.count)) % c.g.count;
+        let mut scan = Scan::new(c, region);
+        scan.off = cur.off;
+        scan.resync = cur.resync;
+        Walk {
+            step: cur.step,
+            scan,
+            body: None,
+        }
+    }
+
+    fn cursor(&self) -> RecordCursor {
+        RecordCursor {
+            step: self.step,
+            off: self.scan.off,
+            resync: self.scan.resync,
+        }
+    }
+
+    fn poll(&mut self, c: &mut Core, io: &mut Io, ev: &mut Ev) -> P<Output> {
+        loop {
+            if let Some((off, h, body)) = &mut self.body {
+                let crc_ok = tri!(body.poll(c, io, ev));
+                let loc = c.addr(self.scan.region, *off);
+                let live = match h.kind {
+                    Kind::Value if crc_ok => c.ix.complete.then(|| c.ix.get(h.key) == Some(loc)),
+                    _ => Some(false),
+                };
+                let info = RecordInfo {
+                    region: self.scan.region as usize,
+                    offset: *off as usize,
+                    extent: c.g.extent(h.len) as usize,
+                    header: Some(RecordHeader {
+                        kind: h.kind,
+                        key: h.key,
+                        len: h.len as usize,
+                    }),
+                    crc_ok,
+                    live,
+                };
+                return P::Ok(Output::Record(info, self.cursor()));
+            }
+            if self.step >= c.used {
+                return P::Ok(Output::EndOfRecords);
+            }
+            let before = self.scan.off;
+            match tri!(self.scan.poll(c, io, ev)) {
+                Item::Rec(off, h) => {
+                    self.body = Some((off, h, Body::new(c.addr(self.scan.region, off), &h, false)))
+                }
+                Item::Bad(_) => {
+                    let info = RecordInfo {
+                        region: self.scan.region as usize,
+                        offset: before as usize,
+                        extent: (self.scan.off - before) as usize,
+                        header: None,
+                        crc_ok: false,
+                        live: Some(false),
+                    };
+                    return P::Ok(Output::Record(info, self.cursor()));
+                }
+                Item::End => {
+                    self.step += 1;
+                    if self.step < c.used {
+                        self.scan = Scan::new(c, (c.tail + self.step) % c.g.count);
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[derive(Clone, Copy)]
 enum Running {
     Idle,
@@ -1589,6 +1676,7 @@ enum Running {
     Gc(Gc),
     Next(Next),
     Region(Region),
+    Walk(Walk),
 }
 
 /// A TicKV store: the engine state for one flash area.
@@ -1780,6 +1868,7 @@ impl<'x> TicKV<'x> {
                 wait: false,
             })),
             Op::RegionInfo(_) => Err(Error::Invalid),
+            Op::NextRecord(at) => Ok(Running::Walk(Walk::new(c, at))),
         };
         match run {
             Ok(run) => {
@@ -1813,6 +1902,7 @@ impl<'x> TicKV<'x> {
             Running::Gc(m) => m.poll(c, io, &mut ev),
             Running::Next(m) => m.poll(c, io, &mut ev),
             Running::Region(m) => m.poll(c, io, &mut ev),
+            Running::Walk(m) => m.poll(c, io, &mut ev),
         };
         match p {
             P::Io(req) => {

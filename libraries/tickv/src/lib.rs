@@ -153,6 +153,10 @@ pub enum Op {
     NextKey(Option<u64>),
     /// Read one region's header.
     RegionInfo(usize),
+    /// The next record in log order (oldest region first), valid or not,
+    /// starting after the cursor (or at the oldest record). For tools that
+    /// inspect and check stores.
+    NextRecord(Option<RecordCursor>),
 }
 
 /// What a successful operation returns.
@@ -178,6 +182,48 @@ pub enum Output {
     NoMoreKeys,
     /// A region's header and role.
     Region(RegionInfo),
+    /// One record and the cursor to continue the walk after it.
+    Record(RecordInfo, RecordCursor),
+    /// The record walk reached the end of the log.
+    EndOfRecords,
+}
+
+/// Where a record walk ([`Op::NextRecord`]) continues. Valid until the next
+/// write or compaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordCursor {
+    pub(crate) step: u32,
+    pub(crate) off: u32,
+    pub(crate) resync: bool,
+}
+
+/// One record (or one stretch of unparseable bytes) found by a record walk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordInfo {
+    /// Region index.
+    pub region: usize,
+    /// Offset in the region.
+    pub offset: usize,
+    /// Bytes it occupies (for an unparseable header: the bytes skipped).
+    pub extent: usize,
+    /// The decoded header, or `None` when the header is damaged or torn.
+    pub header: Option<RecordHeader>,
+    /// Whether the CRC over header and value matches.
+    pub crc_ok: bool,
+    /// Whether this record holds its key's current value: known when the
+    /// index holds every key (`None` otherwise).
+    pub live: Option<bool>,
+}
+
+/// A decoded record header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordHeader {
+    /// Value or tombstone.
+    pub kind: Kind,
+    /// The key.
+    pub key: u64,
+    /// Value length in bytes.
+    pub len: usize,
 }
 
 /// One region, as [`Op::RegionInfo`] reports it.
