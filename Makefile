@@ -16,7 +16,7 @@ setup:
 # persistent store image on the host: each run counts itself and keeps
 # its keys in target/demo-store.img.
 run: setup
-	$(CARGO) run --quiet -p tickv --example demo
+	$(CARGO) run --quiet -p tickv@0.1.0 --example demo
 
 test: setup lint unit
 
@@ -30,7 +30,7 @@ unit:
 
 # Longer power-cut sweeps over more geometries and seeds.
 soak: setup
-	TICKV_SOAK=1 $(CARGO) test --release -p tickv --test power_cut -- --nocapture
+	TICKV_SOAK=1 $(CARGO) test --release -p tickv@0.1.0 --test power_cut -- --nocapture
 
 # Coverage-guided fuzzing (needs nightly and cargo-fuzz); runs until stopped
 # unless FUZZ_SECONDS is set.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what `make test` and `make run` need, and nothing that is already
 # there. Safe to run any number of times. Later parts of the project (the
-# QEMU board, apps, tockloader) add their tools here.
+# QEMU board, apps) add their tools here.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -25,4 +25,15 @@ for c in rustfmt clippy; do
         rustup component add --toolchain "${channel}" "${c}"
     fi
 done
-say "ready (Rust ${channel})"
+# tockloader (PyPI): the interoperability tests write version-1 stores with it.
+want_tockloader=1.19.0
+if [ "$(tockloader --version 2>/dev/null | tail -n 1)" != "${want_tockloader}" ]; then
+    say "installing tockloader ${want_tockloader}"
+    python3 -m pip install --quiet --disable-pip-version-check "tockloader==${want_tockloader}"
+    hash -r
+    if ! command -v tockloader >/dev/null 2>&1; then
+        echo "setup: tockloader installed but not on PATH ($(python3 -m site --user-base)/bin?)" >&2
+        exit 1
+    fi
+fi
+say "ready (Rust ${channel}, tockloader ${want_tockloader})"

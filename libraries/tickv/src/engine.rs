@@ -1750,6 +1750,17 @@ impl<'x> TicKV<'x> {
         }
     }
 
+    /// Bytes at the start of every region taken by its header (16 rounded
+    /// up to the program unit); records start here.
+    pub fn header_span(&self) -> usize {
+        self.c.g.span as usize
+    }
+
+    /// Bytes a record with a value of `len` bytes occupies in flash.
+    pub fn record_extent(&self, len: usize) -> usize {
+        self.c.g.extent(len.min(u32::MAX as usize - 64) as u32) as usize
+    }
+
     /// The largest value the store accepts.
     pub fn max_value_len(&self) -> usize {
         self.c.g.max_value as usize

@@ -37,6 +37,7 @@ pub mod crc;
 mod engine;
 mod format;
 mod index;
+pub mod v1;
 
 pub use engine::TicKV;
 pub use format::{Geometry, HeaderState, Kind, RegionHeader, MIN_SCRATCH, VERSION};
