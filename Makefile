@@ -5,7 +5,7 @@
 
 CARGO ?= cargo
 
-.PHONY: all setup run test lint unit soak fuzz doc clean
+.PHONY: all setup run test lint unit soak bench fuzz doc clean
 
 all: test
 
@@ -31,6 +31,11 @@ unit:
 # Longer power-cut sweeps over more geometries and seeds.
 soak: setup
 	TICKV_SOAK=1 $(CARGO) test --release -p tickv@0.1.0 --test power_cut -- --nocapture
+
+# The side-by-side benchmark against the peer stores: regenerates
+# doc/benchmarks.md and doc/bench-*.svg (about 3 minutes on 2 cores).
+bench: setup
+	$(CARGO) run --release -p kv-bench -- --out doc
 
 # Coverage-guided fuzzing (needs nightly and cargo-fuzz); runs until stopped
 # unless FUZZ_SECONDS is set.

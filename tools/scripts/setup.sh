@@ -25,6 +25,12 @@ for c in rustfmt clippy; do
         rustup component add --toolchain "${channel}" "${c}"
     fi
 done
+# The Cortex-M target: kv-bench builds its ROM probes for it.
+if ! rustup target list --toolchain "${channel}" --installed | grep -q '^thumbv7em-none-eabihf$'; then
+    say "adding target thumbv7em-none-eabihf"
+    rustup target add --toolchain "${channel}" thumbv7em-none-eabihf
+fi
+
 # tockloader (PyPI): the interoperability tests write version-1 stores with it.
 want_tockloader=1.19.0
 if [ "$(tockloader --version 2>/dev/null | tail -n 1)" != "${want_tockloader}" ]; then

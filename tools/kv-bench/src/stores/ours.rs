@@ -1,0 +1,95 @@
+//! Our engine (TicKV v2) through `tickv::blocking::Store`.
+
+use tickv::blocking::{Flash, Store};
+use tickv::{Error, FlashFault, Geometry, IndexEntry, TicKV};
+
+use crate::device::Shared;
+
+/// Scratch buffer handed to the engine (its minimum; one 32-byte value and
+/// its 16-byte header fit in one read).
+pub const SCRATCH: usize = 64;
+
+/// The metered flash seen through the engine's blocking-flash trait.
+pub struct OurFlash(Shared);
+
+impl Flash for OurFlash {
+    fn read(&mut self, addr: usize, buf: &mut [u8]) -> Result<(), FlashFault> {
+        self.0.borrow_mut().read(addr, buf).map_err(|_| FlashFault)
+    }
+    fn program(&mut self, addr: usize, data: &[u8]) -> Result<(), FlashFault> {
+        self.0
+            .borrow_mut()
+            .program(addr, data)
+            .map_err(|_| FlashFault)
+    }
+    fn erase(&mut self, region: usize) -> Result<(), FlashFault> {
+        self.0.borrow_mut().erase(region).map_err(|_| FlashFault)
+    }
+}
+
+/// The engine with an index of `index_len` entries (0: none).
+pub struct Ours {
+    store: Store<'static, 'static, OurFlash>,
+    index_len: usize,
+}
+
+fn text(e: Error) -> String {
+    format!("{e:?}")
+}
+
+impl Ours {
+    /// A store on `flash`; the index and scratch buffers live as long as the
+    /// program (the benchmark builds a bounded number of stores).
+    pub fn new(flash: &Shared, index_len: usize) -> Ours {
+        let (region_size, region_count, program_unit) = {
+            let m = flash.borrow();
+            (m.region_size(), m.regions(), m.unit())
+        };
+        let g = Geometry {
+            region_size,
+            region_count,
+            program_unit,
+        };
+        let index: &'static mut [IndexEntry] =
+            Box::leak(vec![IndexEntry::default(); index_len].into_boxed_slice());
+        let scratch: &'static mut [u8] = Box::leak(vec![0u8; SCRATCH].into_boxed_slice());
+        let kv = TicKV::new(g, index).expect("geometry");
+        Ours {
+            store: Store::new(kv, OurFlash(flash.clone()), scratch),
+            index_len,
+        }
+    }
+}
+
+impl super::Kv for Ours {
+    fn format(&mut self) -> Result<(), String> {
+        self.store.format().map_err(text)
+    }
+    fn remount(&mut self) -> Result<(), String> {
+        self.store.reboot();
+        self.store.mount().map_err(text)
+    }
+    fn set(&mut self, key: u64, value: &[u8]) -> Result<(), String> {
+        self.store.set(key, value).map_err(text)
+    }
+    fn get(&mut self, key: u64, out: &mut [u8]) -> Result<Option<usize>, String> {
+        match self.store.get(key, out) {
+            Ok(n) => Ok(Some(n)),
+            Err(Error::NotFound) => Ok(None),
+            Err(e) => Err(text(e)),
+        }
+    }
+    fn delete(&mut self, key: u64) -> Result<(), String> {
+        match self.store.delete(key) {
+            Ok(()) | Err(Error::NotFound) => Ok(()),
+            Err(e) => Err(text(e)),
+        }
+    }
+    fn ram(&self) -> Vec<(&'static str, usize)> {
+        vec![
+            ("engine state", std::mem::size_of::<TicKV>()),
+            ("scratch", SCRATCH),
+            ("index", self.index_len * std::mem::size_of::<IndexEntry>()),
+        ]
+    }
+}
