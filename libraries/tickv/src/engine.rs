@@ -14,7 +14,9 @@
 //! supersedes an earlier one, so no record is ever modified in place.
 
 use crate::crc::Crc32;
-use crate::format::{blank, Geo, Geometry, HeaderState, Kind, RecHdr, RegionHeader, REC_HDR};
+use crate::format::{
+    blank, seq_newer, seq_next, Geo, Geometry, HeaderState, Kind, RecHdr, RegionHeader, REC_HDR,
+};
 use crate::index::{Index, IndexEntry};
 use crate::{
     Error, FlashFault, FlashOp, Io, Op, Output, RecordCursor, RecordHeader, RecordInfo, RegionInfo,
@@ -238,7 +240,7 @@ impl Scan {
             _ => {
                 let first = !self.resync;
                 self.resync = true;
-                self.off += if first { c.g.span } else { c.g.unit };
+                self.off += if first { c.g.first } else { c.g.unit };
                 P::Ok(Item::Bad(first))
             }
         }
@@ -298,7 +300,7 @@ impl Body {
 /// more than that.
 fn piece(c: &Core, pos: u32, extent: u32) -> u32 {
     if pos == 0 {
-        c.g.span
+        c.g.first
     } else {
         (extent - pos).min(c.chunk)
     }
@@ -423,7 +425,8 @@ impl EraseInit {
 fn clean(c: &Core, b: &[u8], after_seq: u32) -> Option<RegionHeader> {
     match RegionHeader::decode(&c.g, b) {
         HeaderState::Valid(h)
-            if h.seq > after_seq && blank(&b[c.g.span as usize..(c.g.span + REC_HDR) as usize]) =>
+            if seq_newer(h.seq, after_seq)
+                && blank(&b[c.g.span as usize..(c.g.span + REC_HDR) as usize]) =>
         {
             Some(h)
         }
@@ -466,7 +469,7 @@ impl Open {
                 _ => c.max_erase.saturating_add(1),
             };
             self.init = Some(EraseInit::new(self.region, count, c.next_seq));
-            c.next_seq = c.next_seq.saturating_add(1);
+            c.next_seq = seq_next(c.next_seq);
         }
         if let Some(init) = &mut self.init {
             tri!(init.poll(c, io, ev));
@@ -650,7 +653,7 @@ impl Compact {
                     Item::End => {
                         self.used = self.scan.off.min(c.g.region) - c.g.span;
                         self.st = CSt::Erase(EraseInit::new(self.victim, self.count, c.next_seq));
-                        c.next_seq = c.next_seq.saturating_add(1);
+                        c.next_seq = seq_next(c.next_seq);
                     }
                 },
                 CSt::Verify(body) => {
@@ -1274,13 +1277,15 @@ impl Mount {
                     let records = !blank(&io.scratch[span..span + REC_HDR as usize]);
                     match RegionHeader::decode(&c.g, io.scratch) {
                         HeaderState::Valid(h) => {
+                            if !self.any_valid || seq_newer(h.seq, self.max_seq) {
+                                self.max_seq = h.seq;
+                            }
                             self.any_valid = true;
-                            self.max_seq = self.max_seq.max(h.seq);
                             c.max_erase = c.max_erase.max(h.erase_count);
-                            if records && self.head.is_none_or(|(_, b)| h.seq > b.seq) {
+                            if records && self.head.is_none_or(|(_, b)| seq_newer(h.seq, b.seq)) {
                                 self.head = Some((r, h));
                             }
-                            if !records && self.empty.is_none_or(|(_, b)| h.seq < b.seq) {
+                            if !records && self.empty.is_none_or(|(_, b)| seq_newer(b.seq, h.seq)) {
                                 self.empty = Some((r, h));
                             }
                         }
@@ -1389,7 +1394,7 @@ impl Mount {
                             .map_or(c.max_erase, |(_, h)| h.erase_count)
                             .saturating_add(1);
                         self.st = MSt::Rollback(EraseInit::new(c.head, count, c.next_seq));
-                        c.next_seq = c.next_seq.saturating_add(1);
+                        c.next_seq = seq_next(c.next_seq);
                     } else {
                         // Not an interrupted compaction: erase nothing.
                         self.start_scan(c);
@@ -1447,7 +1452,10 @@ impl Mount {
                             if self.closed {
                                 c.close_head();
                             }
-                            c.next_seq = self.max_seq.saturating_add(1).max(c.next_seq);
+                            // A rollback may have taken a number already.
+                            if !seq_newer(c.next_seq, self.max_seq) {
+                                c.next_seq = seq_next(self.max_seq);
+                            }
                             c.mounted = true;
                             return P::Ok(Output::Done);
                         }
@@ -1505,7 +1513,7 @@ impl Mount {
         c.rec_bytes = 0;
         c.live_bytes = 0;
         c.corrupt = 0;
-        c.next_seq = self.max_seq.saturating_add(1);
+        c.next_seq = seq_next(self.max_seq);
         if let Some((r, h)) = self.head {
             c.head = r;
             c.head_seq = h.seq;

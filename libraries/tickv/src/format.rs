@@ -10,7 +10,22 @@ pub const VERSION: u8 = 2;
 /// Size of a record header: meta (2), inverted meta (2), key (8), CRC (4).
 pub const REC_HDR: u32 = 16;
 /// Size of the meaningful part of a region header.
-pub const REGION_HDR: u32 = 16;
+pub const REGION_HDR: u32 = 12;
+/// Sequence numbers and erase counts are 24-bit on flash.
+const U24: u32 = 0x00FF_FFFF;
+
+/// The sequence number after `s` (24 bits, wrapping).
+pub(crate) fn seq_next(s: u32) -> u32 {
+    s.wrapping_add(1) & U24
+}
+
+/// Whether sequence number `a` is newer than `b`: serial-number arithmetic
+/// over 24 bits, so numbers may wrap as long as the live ones span less than
+/// half the range (they span about one lap of the ring).
+pub(crate) fn seq_newer(a: u32, b: u32) -> bool {
+    let d = a.wrapping_sub(b) & U24;
+    d != 0 && d < 0x0080_0000
+}
 /// Largest value length the 13-bit length field can hold.
 pub const MAX_LEN_FIELD: u32 = 0x1FFF;
 /// Smallest caller scratch buffer the engine accepts.
@@ -32,7 +47,7 @@ pub struct Geometry {
     /// Bytes per region; a region is one erase unit. A power of two, at least
     /// 256 bytes and at most 16 MiB.
     pub region_size: usize,
-    /// Number of regions, at least 2.
+    /// Number of regions, 2 to 65536.
     pub region_count: usize,
     /// Program unit in bytes (1, 2, 4, 8, 16 or 32): every program starts and
     /// ends on this alignment and no unit is programmed twice between erases.
@@ -46,9 +61,12 @@ pub(crate) struct Geo {
     pub region: u32,
     pub count: u32,
     pub unit: u32,
-    /// Bytes the region header occupies (16 rounded up to the program unit);
-    /// also the size of the first program of every record.
+    /// Bytes the region header occupies (12 rounded up to the program
+    /// unit): where records start.
     pub span: u32,
+    /// Size of the first program of every record: its 16-byte header
+    /// rounded up to the program unit.
+    pub first: u32,
     /// Bytes in a region available to records.
     pub usable: u32,
     /// Largest value length accepted.
@@ -64,18 +82,21 @@ impl Geo {
         let region_ok =
             g.region_size.is_power_of_two() && (256..=(1 << 24)).contains(&g.region_size);
         let total = (g.region_size as u64) * (g.region_count as u64);
-        if !unit_ok || !region_ok || g.region_count < 2 || total > u32::MAX as u64 {
+        let count_ok = (2..=65536).contains(&g.region_count);
+        if !unit_ok || !region_ok || !count_ok || total > u32::MAX as u64 {
             return Err(Error::InvalidGeometry);
         }
         let region = g.region_size as u32;
         let unit = g.program_unit as u32;
         let span = align_up(REGION_HDR, unit);
+        let first = align_up(REC_HDR, unit);
         let usable = region - span;
         Ok(Geo {
             region,
             count: g.region_count as u32,
             unit,
             span,
+            first,
             usable,
             max_value: MAX_LEN_FIELD.min(usable - REC_HDR),
             region_log2: region.trailing_zeros() as u8,
@@ -132,9 +153,11 @@ pub fn blank(b: &[u8]) -> bool {
 /// A decoded region header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RegionHeader {
-    /// How many times this region has been erased.
+    /// How many times this region has been erased (24 bits on flash,
+    /// saturating).
     pub erase_count: u32,
-    /// Position of the region in the store's history: larger is newer.
+    /// Position of the region in the store's history (24 bits on flash,
+    /// wrapping; compared with serial-number arithmetic).
     pub seq: u32,
 }
 
@@ -154,33 +177,39 @@ pub enum HeaderState {
 }
 
 impl RegionHeader {
+    /// The geometry byte: log2 of the program unit in bits 0..2, log2 of
+    /// the region size minus 8 in bits 3..7.
+    fn geometry_byte(g: &Geo) -> u8 {
+        g.unit_log2 | ((g.region_log2 - 8) << 3)
+    }
+
     pub(crate) fn encode(&self, g: &Geo, out: &mut [u8]) {
+        let count = self.erase_count.min(U24).to_le_bytes();
+        let seq = (self.seq & U24).to_le_bytes();
         out[0] = VERSION;
-        out[1] = g.unit_log2;
-        out[2] = g.region_log2;
-        out[3] = 0;
-        out[4..8].copy_from_slice(&self.erase_count.to_le_bytes());
-        out[8..12].copy_from_slice(&self.seq.to_le_bytes());
-        let crc = Crc32::of(&out[0..12]);
-        out[12..16].copy_from_slice(&crc.to_le_bytes());
-        for b in &mut out[16..g.span as usize] {
+        out[1] = Self::geometry_byte(g);
+        out[2..5].copy_from_slice(&count[..3]);
+        out[5..8].copy_from_slice(&seq[..3]);
+        let crc = Crc32::of(&out[0..8]);
+        out[8..12].copy_from_slice(&crc.to_le_bytes());
+        for b in &mut out[REGION_HDR as usize..g.span as usize] {
             *b = 0xFF;
         }
     }
 
     pub(crate) fn decode(g: &Geo, b: &[u8]) -> HeaderState {
-        let b = &b[..16];
+        let b = &b[..REGION_HDR as usize];
         if blank(b) {
             return HeaderState::Blank;
         }
-        let crc = u32::from_le_bytes([b[12], b[13], b[14], b[15]]);
-        if b[0] == VERSION && b[3] == 0 && Crc32::of(&b[0..12]) == crc {
-            if b[1] != g.unit_log2 || b[2] != g.region_log2 {
+        let crc = u32::from_le_bytes([b[8], b[9], b[10], b[11]]);
+        if b[0] == VERSION && Crc32::of(&b[0..8]) == crc {
+            if b[1] != Self::geometry_byte(g) {
                 return HeaderState::OtherGeometry;
             }
             return HeaderState::Valid(RegionHeader {
-                erase_count: u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
-                seq: u32::from_le_bytes([b[8], b[9], b[10], b[11]]),
+                erase_count: u32::from_le_bytes([b[2], b[3], b[4], 0]),
+                seq: u32::from_le_bytes([b[5], b[6], b[7], 0]),
             });
         }
         if b[0] == 1 {
@@ -297,9 +326,11 @@ mod tests {
         assert_eq!(g.usable, 4064);
         assert_eq!(g.extent(32), 64);
         let g = geo(4);
+        assert_eq!(g.span, 12);
+        assert_eq!(g.first, 16);
         assert_eq!(g.extent(32), 48);
         assert_eq!(g.extent(0), 16);
-        assert_eq!(g.max_value, 4064);
+        assert_eq!(g.max_value, 4068);
     }
 
     #[test]
@@ -308,7 +339,7 @@ mod tests {
         let mut b = [0u8; 32];
         let h = RegionHeader {
             erase_count: 7,
-            seq: 0x1234_5678,
+            seq: 0x12_3456,
         };
         h.encode(&g, &mut b);
         assert_eq!(RegionHeader::decode(&g, &b), HeaderState::Valid(h));
@@ -316,7 +347,7 @@ mod tests {
             RegionHeader::decode(&geo(4), &b),
             HeaderState::OtherGeometry
         );
-        for i in 0..16 {
+        for i in 0..12 {
             let mut c = b;
             c[i] ^= 0x10;
             assert_ne!(RegionHeader::decode(&g, &c), HeaderState::Valid(h));
@@ -325,6 +356,30 @@ mod tests {
         let mut v1 = [0xFFu8; 16];
         v1[0] = 1;
         assert_eq!(RegionHeader::decode(&g, &v1), HeaderState::V1);
+    }
+
+    #[test]
+    fn sequence_numbers_compare_across_the_wrap() {
+        assert!(seq_newer(1, 0));
+        assert!(!seq_newer(0, 1));
+        assert!(!seq_newer(5, 5));
+        assert_eq!(seq_next(0xFF_FFFF), 0);
+        assert!(seq_newer(0, 0xFF_FFFF));
+        assert!(seq_newer(3, 0xFF_FFF0));
+        let mut b = [0u8; 16];
+        let g = geo(4);
+        RegionHeader {
+            erase_count: u32::MAX,
+            seq: 0x1FF_FFFF,
+        }
+        .encode(&g, &mut b);
+        assert_eq!(
+            RegionHeader::decode(&g, &b),
+            HeaderState::Valid(RegionHeader {
+                erase_count: 0xFF_FFFF,
+                seq: 0xFF_FFFF
+            })
+        );
     }
 
     #[test]

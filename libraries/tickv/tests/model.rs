@@ -21,7 +21,7 @@ fn run_model(
     let mut s = store(g, slots, scratch, sim(g));
     s.format().unwrap();
     let max_len = (s.kv.max_value_len()).min(region / 4);
-    let span = 16usize.next_multiple_of(unit);
+    let span = 12usize.next_multiple_of(unit);
     let usable = region - span;
     let extent = |len: usize| (16 + len).next_multiple_of(unit);
     // Size the key set so that the store runs around half full.

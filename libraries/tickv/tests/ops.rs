@@ -83,7 +83,7 @@ fn value_size_limits() {
         let g = geometry(region, 4, unit);
         let mut s = formatted(g, 8);
         let max = s.kv.max_value_len();
-        let expect = (region - 16usize.next_multiple_of(unit) - 16).min(8191);
+        let expect = (region - 12usize.next_multiple_of(unit) - 16).min(8191);
         assert_eq!(max, expect, "region {region} unit {unit}");
         if region >= 4096 {
             assert!(max >= 2048);
@@ -309,7 +309,7 @@ fn region_info_and_stats_describe_the_ring() {
     assert_eq!(st.keys, Some(40));
     assert_eq!(st.live_bytes, Some(40 * 48));
     assert_eq!(st.reclaimable, Some(0));
-    assert_eq!(st.reserve_bytes, 1024 - 16);
+    assert_eq!(st.reserve_bytes, 1024 - 12);
     let mut roles = Vec::new();
     for r in 0..6 {
         let info = s.region_info(r).unwrap();
@@ -446,7 +446,7 @@ fn mount_rolls_back_only_a_head_made_of_copies() {
     let g = geometry(1024, 3, 4);
     let mut donor = formatted(g, 8);
     donor.set(99, b"only here").unwrap();
-    let record = donor.flash.0.image()[16..48].to_vec();
+    let record = donor.flash.0.image()[12..44].to_vec();
     let mut s = formatted(g, 32);
     for k in 0..20u64 {
         s.set(k, &[k as u8; 60]).unwrap();
@@ -454,7 +454,7 @@ fn mount_rolls_back_only_a_head_made_of_copies() {
     let roles: Vec<Role> = (0..3).map(|r| s.region_info(r).unwrap().role).collect();
     let free = roles.iter().position(|r| *r == Role::Free).unwrap();
     assert_eq!(roles.iter().filter(|r| **r == Role::Free).count(), 1);
-    s.flash.0.image_mut()[free * 1024 + 16..free * 1024 + 48].copy_from_slice(&record);
+    s.flash.0.image_mut()[free * 1024 + 12..free * 1024 + 44].copy_from_slice(&record);
     let c0 = s.flash.0.counters();
     s.reboot();
     s.mount().unwrap();

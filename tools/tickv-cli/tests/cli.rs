@@ -8,6 +8,26 @@ use serde_json::Value;
 
 const MYKEY: u64 = 0x219e_0c95_28eb_4392;
 
+/// Program unit of the test stores (the tool's default).
+const UNIT: usize = 4;
+/// Where records start in a region at program unit 4: the 12-byte region
+/// header, already a multiple of the unit (`TicKV::header_span()`).
+const DATA: usize = 12;
+/// Size of a record header: meta, inverted meta, key, CRC.
+const REC: usize = 16;
+/// Offset of the key in a record header, and of its CRC.
+const KEY_AT: usize = 4;
+const CRC_AT: usize = 12;
+/// Region size of the test stores (the default, 4 KiB).
+const REGION: usize = 4096;
+/// The largest value a 4 KiB region at program unit 4 accepts.
+const MAX_VALUE: usize = REGION - DATA - REC;
+
+/// Bytes a record with a value of `len` bytes occupies at program unit 4.
+fn extent(len: usize) -> usize {
+    (REC + len).next_multiple_of(UNIT)
+}
+
 /// A unique path under the temp directory, removed when dropped.
 struct Temp(PathBuf);
 
@@ -162,13 +182,13 @@ fn string_keys_hash_like_the_kernel() {
     // The record on flash is the worked example of doc/tickv-format.md.
     let b = img.bytes();
     assert_eq!(
-        &b[16..40],
+        &b[DATA..DATA + extent(5)],
         &[
             0x20, 0x05, 0xdf, 0xfa, 0x92, 0x43, 0xeb, 0x28, 0x95, 0x0c, 0x9e, 0x21, 0xa7, 0x3d,
             0xc6, 0x24, b'h', b'e', b'l', b'l', b'o', 0xff, 0xff, 0xff
         ][..]
     );
-    assert_eq!(MYKEY.to_le_bytes(), b[20..28]);
+    assert_eq!(MYKEY.to_le_bytes(), b[DATA + KEY_AT..DATA + KEY_AT + 8]);
     // A decimal hash works too.
     let r = ok(&img, &["get", "--hash", &MYKEY.to_string()]);
     assert!(r.stdout.contains("hello"));
@@ -214,7 +234,7 @@ fn json_output_shapes() {
     let recs = j["records"].as_array().unwrap();
     assert_eq!(recs.len(), 2);
     assert_eq!(recs[0]["region"], 0);
-    assert_eq!(recs[0]["offset"], 16);
+    assert_eq!(recs[0]["offset"], DATA);
     assert_eq!(recs[0]["status"], "live");
 
     let j = ok(&img, &["--json", "fsck"]).json();
@@ -284,12 +304,23 @@ fn qemu_preset_at_an_offset_in_a_32_mib_image() {
     assert!(r.stdout.contains("16 regions x 256 KiB"), "{}", r.stdout);
     let b = img.bytes();
     assert_eq!(b.len(), 32 << 20, "QEMU wants exactly 32 MiB");
-    // Nothing outside the window is touched; every region has a header.
+    // Nothing outside the window is touched; every region has a header:
+    // version 2, the geometry byte (log2 unit | (log2 region - 8) << 3), erase
+    // count 1 and sequence number r (both u24 LE), then its CRC; the data area
+    // after it is erased.
     assert!(b[..0x100_0000].iter().all(|&x| x == 0xFF));
     assert!(b[0x140_0000..].iter().all(|&x| x == 0xFF));
-    for r in 0..16 {
-        let h = &b[0x100_0000 + r * 0x40000..][..16];
-        assert_eq!(&h[..4], &[2, 2, 18, 0], "region {r} header");
+    for r in 0..16u8 {
+        let region = &b[0x100_0000 + usize::from(r) * 0x40000..][..0x40000];
+        assert_eq!(
+            &region[..8],
+            &[2, 2 | ((18 - 8) << 3), 1, 0, 0, r, 0, 0],
+            "region {r} header"
+        );
+        assert!(
+            region[DATA..].iter().all(|&x| x == 0xFF),
+            "region {r} data area"
+        );
     }
     let q = ["--preset", "qemu", "--offset", "0x1000000"];
     let with =
@@ -306,10 +337,8 @@ fn qemu_preset_at_an_offset_in_a_32_mib_image() {
     assert_eq!(j["store"]["size"], 4 << 20);
     assert_eq!(j["stats"]["keys"], 1);
     // The record sits right after the first region header, at the offset.
-    assert_eq!(
-        &img.bytes()[0x100_0000 + 20..0x100_0000 + 28],
-        &MYKEY.to_le_bytes()
-    );
+    let key_at = 0x100_0000 + DATA + KEY_AT;
+    assert_eq!(&img.bytes()[key_at..key_at + 8], &MYKEY.to_le_bytes());
     // At offset 0 the same file holds no store.
     let r = fails_unchanged(&img, &["--preset", "qemu", "list"], 1);
     assert!(r.stderr.contains("no TicKV store"), "{}", r.stderr);
@@ -339,9 +368,9 @@ fn fsck_clean_then_names_the_damaged_key() {
     let r = ok(&img, &["fsck"]);
     assert!(r.stdout.contains("result: clean"), "{}", r.stdout);
 
-    // Flip one byte of "hello" (record at 16, value at 32).
+    // Flip one byte of "hello" (record at DATA, value right after its header).
     let mut b = img.bytes();
-    b[32] ^= 0x20;
+    b[DATA + REC] ^= 0x20;
     img.write(&b);
     let r = fails_unchanged(&img, &["fsck"], 3);
     assert!(r.stdout.contains("0x219e0c9528eb4392"), "{}", r.stdout);
@@ -353,7 +382,7 @@ fn fsck_clean_then_names_the_damaged_key() {
     assert_eq!(j["clean"], false);
     assert_eq!(j["damage"][0]["key"], "0x219e0c9528eb4392");
     assert_eq!(j["damage"][0]["region"], 0);
-    assert_eq!(j["damage"][0]["offset"], 16);
+    assert_eq!(j["damage"][0]["offset"], DATA);
     assert_eq!(j["readable_keys"].as_array().unwrap().len(), 1);
     // The damaged key reads as absent; the other key is intact.
     fails_unchanged(&img, &["get", "mykey"], 4);
@@ -369,9 +398,9 @@ fn fsck_reports_an_older_value_coming_back() {
     let img = small_store("fsck-older.img");
     ok(&img, &["set", "k", "old"]);
     ok(&img, &["set", "k", "new!"]);
-    // Damage the newest record's value ("new!" at 16 + 20 + 16).
+    // Damage the newest record's value ("new!", in the record after "old").
     let mut b = img.bytes();
-    b[16 + 20 + 16] ^= 1;
+    b[DATA + extent(3) + REC] ^= 1;
     img.write(&b);
     let r = fails_unchanged(&img, &["fsck"], 3);
     assert!(r.stdout.contains("older value (3 bytes)"), "{}", r.stdout);
@@ -415,12 +444,17 @@ fn every_error_leaves_the_image_unchanged() {
     fails_unchanged(&img, &["delete", "nope"], 4);
     fails_unchanged(&img, &["delete", "--secure", "nope"], 4);
 
-    // Value too large (largest value here: 4096 - 16 - 16 = 4064).
+    // Value too large (largest value here: 4096 - 12 - 16 = 4068).
+    assert_eq!(MAX_VALUE, 4068);
     let big = Temp::new("big.bin");
-    big.write(&vec![7u8; 4065]);
+    big.write(&vec![7u8; MAX_VALUE + 1]);
     let r = fails_unchanged(&img, &["set", "big", "--value-file", big.s()], 1);
-    assert!(r.stderr.contains("at most 4064"), "{}", r.stderr);
-    big.write(&vec![7u8; 4060]);
+    assert!(r.stderr.contains("at most 4068"), "{}", r.stderr);
+    // The largest value itself fits (checked without writing).
+    big.write(&vec![7u8; MAX_VALUE]);
+    ok(&img, &["--dry-run", "set", "big", "--value-file", big.s()]);
+    // With the 9-byte owner header, a value 9 bytes shorter is one too many.
+    big.write(&vec![7u8; MAX_VALUE - 8]);
     fails_unchanged(
         &img,
         &["set", "big", "--value-file", big.s(), "--owner", "1"],
@@ -556,17 +590,47 @@ fn dump_shows_every_record_with_its_place() {
     ok(&img, &["set", "mykey", "hello"]);
     ok(&img, &["delete", "mykey"]);
     ok(&img, &["set", "b", "x"]);
+    // "hello" at DATA, then the tombstone, then "x".
+    let tombstone = DATA + extent(5);
+    let x = tombstone + extent(0);
+    let end = x + extent(1);
     let r = ok(&img, &["dump"]);
     for s in [
         "deleted",
         "tombstone",
         "live",
         "0x219e0c9528eb4392",
-        "0x10",
-        "0x28",
+        &format!("{DATA:#x}"),
+        &format!("{tombstone:#x}"),
     ] {
         assert!(r.stdout.contains(s), "{s} missing:\n{}", r.stdout);
     }
+    // Each record row: REGION OFFSET EXTENT KIND KEY LEN STATUS ...
+    let rows: Vec<Vec<&str>> = r
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|w| w.len() >= 7 && w[0] == "0" && w[2].parse::<u32>().is_ok())
+        .collect();
+    let rows: Vec<(String, &str, &str, &str)> = rows
+        .iter()
+        .map(|w| (w[1].to_string(), w[2], w[3], w[6]))
+        .collect();
+    let (e5, e0, e1) = (
+        extent(5).to_string(),
+        extent(0).to_string(),
+        extent(1).to_string(),
+    );
+    assert_eq!(
+        rows,
+        [
+            (format!("{DATA:#x}"), &*e5, "value", "deleted"),
+            (format!("{tombstone:#x}"), &*e0, "tombstone", "tombstone"),
+            (format!("{x:#x}"), &*e1, "value", "live"),
+        ],
+        "{}",
+        r.stdout
+    );
     let j = ok(&img, &["--json", "dump", "--values"]).json();
     let recs = j["records"].as_array().unwrap();
     let got: Vec<(u64, &str, &str)> = recs
@@ -582,9 +646,9 @@ fn dump_shows_every_record_with_its_place() {
     assert_eq!(
         got,
         [
-            (16, "value", "deleted"),
-            (40, "tombstone", "tombstone"),
-            (56, "value", "live")
+            (DATA as u64, "value", "deleted"),
+            (tombstone as u64, "tombstone", "tombstone"),
+            (x as u64, "value", "live")
         ]
     );
     // Values are read through the engine's get: only the current value of a
@@ -592,9 +656,9 @@ fn dump_shows_every_record_with_its_place() {
     assert!(recs[0].get("value").is_none(), "{}", recs[0]);
     assert_eq!(recs[2]["value"], "x");
     assert_eq!(recs[2]["encoding"], "utf8");
-    assert_eq!(recs[0]["address"], 16);
+    assert_eq!(recs[0]["address"], DATA);
     assert_eq!(j["regions"][0]["role"], "head");
-    assert_eq!(j["regions"][0]["end"], 56 + 20);
+    assert_eq!(j["regions"][0]["end"], end);
     assert_eq!(j["regions"][0]["stray_bytes_at"], Value::Null);
     assert_eq!(j["regions"][1]["role"], "free");
 }
@@ -602,12 +666,15 @@ fn dump_shows_every_record_with_its_place() {
 #[test]
 fn fsck_reports_damaged_headers_and_non_erased_bytes() {
     let img = small_store("fsck-headers.img");
-    ok(&img, &["set", "mykey", "hello"]); // 0x10..0x28
-    ok(&img, &["set", "b", "x"]); // 0x28..0x3c
+    ok(&img, &["set", "mykey", "hello"]); // 0xc..0x24
+    ok(&img, &["set", "b", "x"]); // 0x24..0x38
+    let b_at = DATA + extent(5);
+    let end = b_at + extent(1);
     let mut b = img.bytes();
-    // Break the header of "mykey": the engine skips 16 + 4 + 4 bytes until
-    // the next header decodes; the tool shows them as one stretch.
-    b[0x11] ^= 0xFF;
+    // Break the header of "mykey" (its meta no longer matches the inverted
+    // copy): the engine skips 16 + 5 + 3 bytes until the next header
+    // decodes; the tool shows them as one stretch.
+    b[DATA + 1] ^= 0xFF;
     // Non-erased bytes after the records of the head (region 0), in a free
     // region with a valid header (region 2), and in a free region whose
     // header is broken (region 3: erased before use, a warning only).
@@ -618,7 +685,14 @@ fn fsck_reports_damaged_headers_and_non_erased_bytes() {
     img.write(&b);
 
     let r = fails_unchanged(&img, &["fsck"], 3);
-    assert!(r.stdout.contains("24 bytes do not decode"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains(&format!(
+            "region 0 offset {DATA:#x}: {} bytes do not decode",
+            extent(5)
+        )),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("program them twice"), "{}", r.stdout);
     assert!(r.stdout.contains("readable: 1 live key "), "{}", r.stdout);
     let j = tickv(&["--image", img.s(), "--json", "fsck"]).json();
@@ -628,7 +702,7 @@ fn fsck_reports_damaged_headers_and_non_erased_bytes() {
         .iter()
         .map(|d| (d["region"].as_u64().unwrap(), d["offset"].as_u64().unwrap()))
         .collect();
-    assert!(at.contains(&(0, 0x10)), "{j}");
+    assert!(at.contains(&(0, DATA as u64)), "{j}");
     assert!(at.contains(&(0, 0x200)), "{j}");
     assert!(at.contains(&(2, 0x300)), "{j}");
     assert_eq!(damage.len(), 3, "{j}");
@@ -645,10 +719,11 @@ fn fsck_reports_damaged_headers_and_non_erased_bytes() {
     assert_eq!(recs.len(), 2, "{j}");
     assert_eq!(recs[0]["kind"], "undecodable");
     assert_eq!(recs[0]["status"], "damaged");
-    assert_eq!(recs[0]["extent"], 24);
-    assert_eq!(recs[1]["offset"], 0x28);
+    assert_eq!(recs[0]["offset"], DATA);
+    assert_eq!(recs[0]["extent"], extent(5));
+    assert_eq!(recs[1]["offset"], b_at);
     assert_eq!(recs[1]["status"], "live");
-    assert_eq!(j["regions"][0]["end"], 0x3c);
+    assert_eq!(j["regions"][0]["end"], end);
     assert_eq!(j["regions"][0]["stray_bytes_at"], 0x200);
     assert_eq!(j["regions"][2]["stray_bytes_at"], 0x300);
     let j = ok(&img, &["--json", "stat"]).json();
@@ -660,15 +735,17 @@ fn fsck_reports_damaged_headers_and_non_erased_bytes() {
 #[test]
 fn fsck_reports_a_deleted_value_coming_back() {
     let img = small_store("fsck-tombstone.img");
-    ok(&img, &["set", "k", "gone"]); // 0x10..0x24
-    ok(&img, &["set", "other", "x"]); // 0x24..0x38
-    ok(&img, &["delete", "k"]); // tombstone at 0x38
+    ok(&img, &["set", "k", "gone"]); // 0xc..0x20
+    ok(&img, &["set", "other", "x"]); // 0x20..0x34
+    ok(&img, &["delete", "k"]); // tombstone at 0x34
+    let tombstone = DATA + extent(4) + extent(1);
     let mut b = img.bytes();
-    b[0x38 + 12] ^= 1; // its CRC
+    b[tombstone + CRC_AT] ^= 1; // its CRC
     img.write(&b);
     let r = fails_unchanged(&img, &["fsck"], 3);
     assert!(
-        r.stdout.contains("region 0 offset 0x38: tombstone"),
+        r.stdout
+            .contains(&format!("region 0 offset {tombstone:#x}: tombstone")),
         "{}",
         r.stdout
     );
@@ -677,6 +754,7 @@ fn fsck_reports_a_deleted_value_coming_back() {
     assert_eq!(j["value"], "gone");
     let j = ok(&img, &["--json", "dump"]).json();
     assert_eq!(j["records"][0]["status"], "live");
+    assert_eq!(j["records"][2]["offset"], tombstone);
     assert_eq!(j["records"][2]["status"], "corrupt");
 }
 
