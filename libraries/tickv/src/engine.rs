@@ -1909,10 +1909,10 @@ impl<'x> TicKV<'x> {
 
     fn drive(&mut self, mut io: Io, ev: Ev) -> Step {
         let mut ev = ev;
-        let mut run = core::mem::replace(&mut self.run, Running::Idle);
+        // The operation is polled where it lives: its state is never copied.
         let c = &mut self.c;
         let io = &mut io;
-        let p = match &mut run {
+        let p = match &mut self.run {
             Running::Idle => P::Err(Error::Protocol),
             Running::Format(m) => m.poll(c, io, &mut ev),
             Running::Mount(m) => m.poll(c, io, &mut ev),
@@ -1923,10 +1923,9 @@ impl<'x> TicKV<'x> {
             Running::Region(m) => m.poll(c, io, &mut ev),
             Running::Walk(m) => m.poll(c, io, &mut ev),
         };
-        match p {
+        let done = match p {
             P::Io(req) => {
-                self.run = run;
-                match req {
+                return match req {
                     Req::Read { addr, len } => Step::Read {
                         addr: addr as usize,
                         len: len as usize,
@@ -1940,9 +1939,11 @@ impl<'x> TicKV<'x> {
                     },
                 }
             }
-            P::Ok(out) => Step::Done(Ok(out)),
-            P::Err(e) => Step::Done(Err(e)),
-        }
+            P::Ok(out) => Ok(out),
+            P::Err(e) => Err(e),
+        };
+        self.run = Running::Idle;
+        Step::Done(done)
     }
 }
 

@@ -72,12 +72,16 @@ impl<'x> Index<'x> {
                     self.complete = false;
                     return;
                 }
-                self.slots.copy_within(i..self.len, i + 1);
-                self.slots[i] = IndexEntry {
+                // Append, then bubble into place: adjacent swaps keep the
+                // code small (no memmove in a no_std build).
+                self.slots[self.len] = IndexEntry {
                     key_lo: key as u32,
                     key_hi: (key >> 32) as u32,
                     loc,
                 };
+                for j in (i..self.len).rev() {
+                    self.slots.swap(j, j + 1);
+                }
                 self.len += 1;
             }
         }
@@ -92,7 +96,9 @@ impl<'x> Index<'x> {
 
     pub fn remove(&mut self, key: u64) {
         if let Ok(i) = self.search(key) {
-            self.slots.copy_within(i + 1..self.len, i);
+            for j in i..self.len - 1 {
+                self.slots.swap(j, j + 1);
+            }
             self.len -= 1;
         }
     }
