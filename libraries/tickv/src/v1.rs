@@ -680,21 +680,7 @@ mod tests {
     ];
     const MYKEY_HASH: u64 = 0x219e_0c95_28eb_4392;
 
-    /// xorshift64*.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            let mut x = self.0;
-            x ^= x >> 12;
-            x ^= x << 25;
-            x ^= x >> 27;
-            self.0 = x;
-            x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-    }
+    use flashsim::Rng;
 
     /// 3 regions of 4096, as tockloader lays out the test vectors: "mykey"
     /// in region 0, the main key in region 1.
@@ -1140,12 +1126,12 @@ mod tests {
 
     #[test]
     fn random_images_never_panic() {
-        let mut rng = Rng(0x5EED_1234_ABCD_0001);
+        let mut rng = Rng::new(0x5EED_1234_ABCD_0001);
         let mut seen_objects = 0usize;
         let mut seen_damage = 0usize;
         for round in 0..3000 {
-            let rs = [16usize, 64, 100, 256][rng.below(4)];
-            let regions = 1 + rng.below(4);
+            let rs = [16usize, 64, 100, 256][rng.index(4)];
+            let regions = 1 + rng.index(4);
             let mut img = vec![0xFF; rs * regions];
             match round % 3 {
                 // Pure noise.
@@ -1154,10 +1140,10 @@ mod tests {
                 _ => {
                     for r in 0..regions {
                         let mut at = 0;
-                        while at + 15 <= rs && rng.below(8) != 0 {
-                            let len = rng.below(40);
+                        while at + 15 <= rs && rng.index(8) != 0 {
+                            let len = rng.index(40);
                             let value: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
-                            let hash = if rng.below(4) == 0 {
+                            let hash = if rng.index(4) == 0 {
                                 MAIN_KEY
                             } else {
                                 rng.next() % 8
@@ -1169,14 +1155,14 @@ mod tests {
                             }
                         }
                     }
-                    for _ in 0..rng.below(4) {
-                        let i = rng.below(img.len());
+                    for _ in 0..rng.index(4) {
+                        let i = rng.index(img.len());
                         img[i] = rng.next() as u8;
                     }
                 }
             }
-            let size = if rng.below(10) == 0 {
-                rng.below(300)
+            let size = if rng.index(10) == 0 {
+                rng.index(300)
             } else {
                 rs
             };

@@ -74,6 +74,7 @@
 //! ```
 
 mod bitset;
+mod rng;
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
@@ -81,6 +82,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use bitset::BitSet;
+pub use rng::Rng;
 
 /// Shape of the simulated flash part.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -19,36 +19,7 @@ pub const PAYLOAD: usize = 40;
 /// for each of them).
 pub const MAX_ERRORS: u64 = 1000;
 
-/// xorshift64*: small, fast, deterministic.
-#[derive(Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator for `seed`.
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    /// Uniform in `0..n`.
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
-    /// Fisher-Yates.
-    pub fn shuffle<T>(&mut self, v: &mut [T]) {
-        for i in (1..v.len()).rev() {
-            let j = self.below(i as u64 + 1) as usize;
-            v.swap(i, j);
-        }
-    }
-}
+pub use flashsim::Rng;
 
 /// `n` distinct random keys, never 0 or `u64::MAX` (upstream TicKV asserts
 /// on those).
@@ -57,7 +28,7 @@ pub fn make_keys(n: usize, seed: u64) -> Vec<u64> {
     let mut seen = std::collections::HashSet::new();
     let mut keys = Vec::with_capacity(n);
     while keys.len() < n {
-        let k = rng.next_u64();
+        let k = rng.next();
         if k != 0 && k != u64::MAX && seen.insert(k) {
             keys.push(k);
         }

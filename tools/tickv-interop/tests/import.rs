@@ -19,7 +19,7 @@ fn upstream_image<const S: usize>(regions: usize, seed: u64) -> (Vec<u8>, Model,
     let mut model = Model::default();
     for i in 0..60u32 {
         let k = rng.hash();
-        let len = rng.below(S / 16);
+        let len = rng.index(S / 16);
         let payload = rng.bytes(len);
         let value = if i % 5 == 0 {
             payload

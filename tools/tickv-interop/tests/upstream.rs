@@ -56,12 +56,12 @@ fn workload<const S: usize>(
         .collect();
     let max_payload = S / 12;
     for step in 0..steps {
-        let k = keys[rng.below(keys.len())];
-        match rng.below(100) {
+        let k = keys[rng.index(keys.len())];
+        match rng.index(100) {
             0..=54 => {
-                let len = rng.below(max_payload + 1);
+                let len = rng.index(max_payload + 1);
                 let payload = rng.bytes(len);
-                let value = if rng.below(5) == 0 {
+                let value = if rng.index(5) == 0 {
                     payload
                 } else {
                     owned(rng.next() as u32, &payload)
@@ -354,12 +354,12 @@ fn single_byte_corruption_is_reported() {
     for trial in 0..4000 {
         // Mostly inside objects; sometimes anywhere, at the first free byte
         // of a region, exactly the VALID bit, or a version byte made 0xFF.
-        let mut mask = (1 + rng.below(255)) as u8;
-        let o = &objs[rng.below(objs.len())];
+        let mut mask = (1 + rng.index(255)) as u8;
+        let o = &objs[rng.index(objs.len())];
         let pos = match trial % 8 {
-            0 => rng.below(image.len()),
+            0 => rng.index(image.len()),
             1 => {
-                let r = rng.below(8);
+                let r = rng.index(8);
                 let free = objs
                     .iter()
                     .filter(|o| o.region == r)
@@ -384,7 +384,7 @@ fn single_byte_corruption_is_reported() {
                 } else {
                     o.total_len
                 };
-                o.region * S + o.offset + rng.below(span)
+                o.region * S + o.offset + rng.index(span)
             }
         };
         let mut bad = image.clone();
@@ -496,8 +496,8 @@ fn garbage_never_panics() {
     let mut rng = Rng::new(123);
     for round in 0..3000 {
         let mut bad = image.clone();
-        let start = rng.below(bad.len());
-        let len = 1 + rng.below(64);
+        let start = rng.index(bad.len());
+        let len = 1 + rng.index(64);
         for b in bad.iter_mut().skip(start).take(len) {
             *b = rng.next() as u8;
         }

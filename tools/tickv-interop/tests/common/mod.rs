@@ -23,31 +23,19 @@ pub fn tock_hash(key: &[u8]) -> u64 {
     u64::from_be_bytes(h.to_le_bytes())
 }
 
-/// xorshift64*: small, fast, deterministic.
-#[derive(Clone)]
-pub struct Rng(u64);
+pub use flashsim::Rng;
 
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    pub fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next() as u8).collect()
-    }
+/// Keys the interop tests draw.
+pub trait Hashes {
     /// A hash upstream accepts (it asserts on 0 and all-ones) that is not
     /// the main key.
-    pub fn hash(&mut self) -> u64 {
+    fn hash(&mut self) -> u64;
+    /// A hash whose home region is `home` of `regions`.
+    fn hash_at(&mut self, home: usize, regions: usize) -> u64;
+}
+
+impl Hashes for Rng {
+    fn hash(&mut self) -> u64 {
         loop {
             let h = self.next();
             if h != 0 && h != u64::MAX && h != MAIN_KEY {
@@ -55,8 +43,7 @@ impl Rng {
             }
         }
     }
-    /// A hash whose home region is `home` of `regions`.
-    pub fn hash_at(&mut self, home: usize, regions: usize) -> u64 {
+    fn hash_at(&mut self, home: usize, regions: usize) -> u64 {
         loop {
             let h = self.hash();
             if v1::home_region(h, regions) == home {
