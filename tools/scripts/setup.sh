@@ -31,6 +31,13 @@ if ! rustup target list --toolchain "${channel}" --installed | grep -q '^thumbv7
     rustup target add --toolchain "${channel}" thumbv7em-none-eabihf
 fi
 
+# elf2tab (crates.io): packs apps into TBFs; the kernel's TBF tests use it.
+want_elf2tab=0.13.0
+if [ "$(elf2tab --version 2>/dev/null)" != "elf2tab ${want_elf2tab}" ]; then
+    say "installing elf2tab ${want_elf2tab}"
+    cargo install --quiet --locked elf2tab --version "${want_elf2tab}"
+fi
+
 # tockloader (PyPI): the interoperability tests write version-1 stores with it.
 want_tockloader=1.19.0
 if [ "$(tockloader --version 2>/dev/null | tail -n 1)" != "${want_tockloader}" ]; then
@@ -42,4 +49,4 @@ if [ "$(tockloader --version 2>/dev/null | tail -n 1)" != "${want_tockloader}" ]
         exit 1
     fi
 fi
-say "ready (Rust ${channel}, tockloader ${want_tockloader})"
+say "ready (Rust ${channel}, elf2tab ${want_elf2tab}, tockloader ${want_tockloader})"
