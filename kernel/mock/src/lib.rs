@@ -1,0 +1,596 @@
+//! A mock architecture and board for host tests of the kernel and its
+//! capsules.
+//!
+//! The mock CPU runs scripted processes: each process has a queue of
+//! [`Step`]s (system calls, memory accesses, faults) that the mock
+//! [`MockBoundary`] plays back whenever the kernel switches to it. Process
+//! memory accesses are checked against the range the kernel opened with
+//! [`MemoryProtection::configure`], so a test can show that a process
+//! cannot reach kernel-owned memory. Register state is plain data: tests
+//! read syscall results from the saved registers exactly as userspace would
+//! see them.
+//!
+//! [`Harness`] puts it together: a kernel with process slots, an app flash
+//! area built from [`tbf::TbfBuilder`] objects, a RAM window, a driver
+//! table, and a loop that runs the kernel until nothing is left to do.
+
+pub mod tbf;
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+
+use kernel::deferred_call::DeferredCalls;
+use kernel::platform::{
+    Chip, DebugOutput, EntryRegisters, Fault, FaultKind, MemoryProtection, NoTimeslice, Platform,
+    ProcessFaultPolicy, ProcessMemory, ProcessProtection, Range, StoredState, SwitchReason,
+    SyscallDriver, SyscallDriverLookup, SyscallFilter, UpcallFrame, UserspaceBoundary,
+    WordGranularProtection,
+};
+use kernel::process::{Process, ProcessId};
+use kernel::storage_permissions::{TlvElseCrc, TlvElseSelfOnlyPolicy};
+use kernel::{Kernel, LoadEvent, LoadPolicy};
+
+/// Index of `r0` in the mock's saved state; `r1`..`r3` follow.
+pub const R0: usize = 0;
+/// Index of the program counter.
+pub const PC: usize = 4;
+/// Index of the return address (link register / `ra`).
+pub const LR: usize = 5;
+/// Index of the stack pointer.
+pub const SP: usize = 6;
+
+/// One thing a scripted process does when it runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Traps with a system call: class and `[r0, r1, r2, r3]`.
+    Syscall(u8, [u32; 4]),
+    /// Stores `bytes` at `addr` (faults if the memory is not accessible).
+    Write(u32, Vec<u8>),
+    /// Loads `len` bytes at `addr` into the read log (faults if not
+    /// accessible).
+    Read(u32, u32),
+    /// Faults with this kind.
+    Fault(FaultKind),
+    /// Runs out of its timeslice.
+    Timeslice,
+    /// Is interrupted.
+    Interrupt,
+}
+
+/// Convenience constructors for common system calls.
+pub mod sys {
+    use super::Step;
+
+    /// Yield no-wait with the flag at `flag` (0 = none).
+    pub fn yield_no_wait(flag: u32) -> Step {
+        Step::Syscall(0, [0, flag, 0, 0])
+    }
+    /// Yield wait.
+    pub fn yield_wait() -> Step {
+        Step::Syscall(0, [1, 0, 0, 0])
+    }
+    /// Yield wait-for (driver, subscribe).
+    pub fn yield_wait_for(driver: u32, subscribe: u32) -> Step {
+        Step::Syscall(0, [2, driver, subscribe, 0])
+    }
+    /// Subscribe.
+    pub fn subscribe(driver: u32, n: u32, f: u32, data: u32) -> Step {
+        Step::Syscall(1, [driver, n, f, data])
+    }
+    /// Command.
+    pub fn command(driver: u32, n: u32, a: u32, b: u32) -> Step {
+        Step::Syscall(2, [driver, n, a, b])
+    }
+    /// Read-write allow.
+    pub fn allow_rw(driver: u32, n: u32, ptr: u32, len: u32) -> Step {
+        Step::Syscall(3, [driver, n, ptr, len])
+    }
+    /// Read-only allow.
+    pub fn allow_ro(driver: u32, n: u32, ptr: u32, len: u32) -> Step {
+        Step::Syscall(4, [driver, n, ptr, len])
+    }
+    /// Userspace-readable allow.
+    pub fn allow_ur(driver: u32, n: u32, ptr: u32, len: u32) -> Step {
+        Step::Syscall(7, [driver, n, ptr, len])
+    }
+    /// Memop.
+    pub fn memop(op: u32, arg: u32) -> Step {
+        Step::Syscall(5, [op, arg, 0, 0])
+    }
+    /// Exit (0 terminate, 1 restart).
+    pub fn exit(which: u32, code: u32) -> Step {
+        Step::Syscall(6, [which, code, 0, 0])
+    }
+}
+
+/// Something the mock CPU observed, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The process starting at RAM `mem_start` was started with `entry`.
+    Started {
+        /// RAM start of the process.
+        mem_start: u32,
+        /// Its entry registers.
+        entry: EntryRegisters,
+    },
+    /// An upcall frame was pushed.
+    Upcall {
+        /// RAM start of the process.
+        mem_start: u32,
+        /// The frame.
+        frame: UpcallFrame,
+    },
+    /// A syscall returned `[r0..r3]`.
+    Returned {
+        /// RAM start of the process.
+        mem_start: u32,
+        /// The registers.
+        regs: [u32; 4],
+    },
+    /// A [`Step::Read`] loaded these bytes.
+    Read {
+        /// RAM start of the process.
+        mem_start: u32,
+        /// What was read.
+        bytes: Vec<u8>,
+    },
+    /// A memory access was refused (the mock MPU raised a fault).
+    AccessFault {
+        /// RAM start of the process.
+        mem_start: u32,
+        /// Faulting address.
+        address: u32,
+    },
+}
+
+/// The mock CPU and memory protection unit.
+#[derive(Default)]
+pub struct MockBoundary {
+    scripts: RefCell<HashMap<u32, VecDeque<Step>>>,
+    events: RefCell<Vec<Event>>,
+    protection: Cell<Option<ProcessProtection>>,
+    /// Bytes accessible before the first instruction (0 = RISC-V style,
+    /// 32 = Cortex-M style).
+    pub initial_accessible: Cell<u32>,
+    /// Switches performed.
+    pub switches: Cell<u32>,
+}
+
+impl MockBoundary {
+    /// Appends steps to the script of the process whose RAM starts at
+    /// `mem_start`.
+    pub fn script(&self, mem_start: u32, steps: impl IntoIterator<Item = Step>) {
+        self.scripts
+            .borrow_mut()
+            .entry(mem_start)
+            .or_default()
+            .extend(steps);
+    }
+
+    /// Steps not yet played for the process at `mem_start`.
+    pub fn remaining(&self, mem_start: u32) -> usize {
+        self.scripts.borrow().get(&mem_start).map_or(0, |s| s.len())
+    }
+
+    /// Every event so far.
+    pub fn events(&self) -> Vec<Event> {
+        self.events.borrow().clone()
+    }
+
+    /// Removes and returns every event so far.
+    pub fn take_events(&self) -> Vec<Event> {
+        std::mem::take(&mut *self.events.borrow_mut())
+    }
+
+    /// The `[r0..r3]` of every syscall return of the process at
+    /// `mem_start`, in order.
+    pub fn returns(&self, mem_start: u32) -> Vec<[u32; 4]> {
+        self.events
+            .borrow()
+            .iter()
+            .filter_map(|e| match e {
+                Event::Returned { mem_start: m, regs } if *m == mem_start => Some(*regs),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The upcall frames pushed onto the process at `mem_start`.
+    pub fn upcalls(&self, mem_start: u32) -> Vec<UpcallFrame> {
+        self.events
+            .borrow()
+            .iter()
+            .filter_map(|e| match e {
+                Event::Upcall {
+                    mem_start: m,
+                    frame,
+                } if *m == mem_start => Some(*frame),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The bytes loaded by [`Step::Read`]s of the process at `mem_start`.
+    pub fn reads(&self, mem_start: u32) -> Vec<Vec<u8>> {
+        self.events
+            .borrow()
+            .iter()
+            .filter_map(|e| match e {
+                Event::Read {
+                    mem_start: m,
+                    bytes,
+                } if *m == mem_start => Some(bytes.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn log(&self, e: Event) {
+        self.events.borrow_mut().push(e);
+    }
+
+    fn check_access(&self, memory: &ProcessMemory<'_>, addr: u32, len: u32) -> Option<usize> {
+        let open = self.protection.get()?;
+        let ram_ok = open.ram.contains_range(addr, len)
+            && addr >= memory.start
+            && addr.checked_add(len)? <= memory.accessible_end;
+        ram_ok.then(|| (addr - memory.start) as usize)
+    }
+}
+
+impl UserspaceBoundary for MockBoundary {
+    fn initial_state(
+        &self,
+        entry: &EntryRegisters,
+        memory: &mut ProcessMemory<'_>,
+    ) -> Result<StoredState, Fault> {
+        let mut s = StoredState::ZERO;
+        s.words[R0] = entry.binary_start;
+        s.words[R0 + 1] = entry.mem_start;
+        s.words[R0 + 2] = entry.mem_len;
+        s.words[R0 + 3] = entry.app_break;
+        s.words[PC] = entry.pc;
+        s.words[SP] = memory.accessible_end;
+        s.words[8] = memory.start;
+        self.log(Event::Started {
+            mem_start: memory.start,
+            entry: *entry,
+        });
+        Ok(s)
+    }
+
+    fn initial_accessible_bytes(&self) -> u32 {
+        self.initial_accessible.get()
+    }
+
+    fn set_syscall_return(&self, state: &mut StoredState, ret: [u32; 4]) {
+        state.words[R0..R0 + 4].copy_from_slice(&ret);
+        // The mock keeps the process's RAM start in word 8 to attribute
+        // returns to processes in the event log.
+        self.log(Event::Returned {
+            mem_start: state.words[8],
+            regs: ret,
+        });
+    }
+
+    fn push_upcall(
+        &self,
+        state: &mut StoredState,
+        memory: &mut ProcessMemory<'_>,
+        frame: &UpcallFrame,
+    ) -> Result<(), Fault> {
+        state.words[R0..R0 + 3].copy_from_slice(&frame.args);
+        state.words[R0 + 3] = frame.appdata;
+        state.words[LR] = state.words[PC];
+        state.words[PC] = frame.fn_ptr;
+        self.log(Event::Upcall {
+            mem_start: memory.start,
+            frame: *frame,
+        });
+        Ok(())
+    }
+
+    fn switch_to_process(
+        &self,
+        state: &mut StoredState,
+        memory: &mut ProcessMemory<'_>,
+    ) -> SwitchReason {
+        self.switches.set(self.switches.get() + 1);
+        state.words[8] = memory.start;
+        loop {
+            let step = self
+                .scripts
+                .borrow_mut()
+                .get_mut(&memory.start)
+                .and_then(|s| s.pop_front());
+            let fault = |kind, address| {
+                SwitchReason::Fault(Fault {
+                    kind,
+                    pc: state.words[PC],
+                    address,
+                })
+            };
+            match step {
+                // An exhausted script blocks in yield-wait forever.
+                None => {
+                    state.words[PC] += 4;
+                    return SwitchReason::Syscall {
+                        class: 0,
+                        args: [1, 0, 0, 0],
+                    };
+                }
+                Some(Step::Syscall(class, args)) => {
+                    state.words[R0..R0 + 4].copy_from_slice(&args);
+                    state.words[PC] += 4;
+                    return SwitchReason::Syscall { class, args };
+                }
+                Some(Step::Write(addr, bytes)) => {
+                    match self.check_access(memory, addr, bytes.len() as u32) {
+                        Some(off) => memory.ram[off..off + bytes.len()].copy_from_slice(&bytes),
+                        None => {
+                            self.log(Event::AccessFault {
+                                mem_start: memory.start,
+                                address: addr,
+                            });
+                            return fault(FaultKind::StoreAccess, addr);
+                        }
+                    }
+                }
+                Some(Step::Read(addr, len)) => match self.check_access(memory, addr, len) {
+                    Some(off) => self.log(Event::Read {
+                        mem_start: memory.start,
+                        bytes: memory.ram[off..off + len as usize].to_vec(),
+                    }),
+                    None => {
+                        self.log(Event::AccessFault {
+                            mem_start: memory.start,
+                            address: addr,
+                        });
+                        return fault(FaultKind::LoadAccess, addr);
+                    }
+                },
+                Some(Step::Fault(kind)) => return fault(kind, 0),
+                Some(Step::Timeslice) => return SwitchReason::TimesliceExpired,
+                Some(Step::Interrupt) => return SwitchReason::Interrupted,
+            }
+        }
+    }
+
+    fn print_state(&self, state: &StoredState, out: &mut dyn fmt::Write) -> fmt::Result {
+        writeln!(
+            out,
+            "  r0 {:#010x} r1 {:#010x} r2 {:#010x} r3 {:#010x} pc {:#010x} lr {:#010x}",
+            state.words[0],
+            state.words[1],
+            state.words[2],
+            state.words[3],
+            state.words[PC],
+            state.words[LR]
+        )
+    }
+}
+
+impl MemoryProtection for MockBoundary {
+    fn place_process_ram(&self, window: Range, min_len: u32, fixed: Option<u32>) -> Option<Range> {
+        WordGranularProtection::place(window, min_len, fixed)
+    }
+
+    fn accessible_end(&self, mem_start: u32, brk: u32, limit: u32) -> Option<u32> {
+        WordGranularProtection.accessible_end(mem_start, brk, limit)
+    }
+
+    fn configure(&self, protection: &ProcessProtection) {
+        self.protection.set(Some(*protection));
+    }
+}
+
+/// A chip whose interrupts are raised by tests.
+#[derive(Default)]
+pub struct MockChip {
+    /// Whether an interrupt is pending.
+    pub pending: Cell<bool>,
+    /// Times the kernel slept.
+    pub sleeps: Cell<u32>,
+    /// Times interrupts were serviced.
+    pub serviced: Cell<u32>,
+}
+
+impl Chip for MockChip {
+    fn has_pending_interrupts(&self) -> bool {
+        self.pending.get()
+    }
+    fn service_pending_interrupts(&self) {
+        self.pending.set(false);
+        self.serviced.set(self.serviced.get() + 1);
+    }
+    fn sleep(&self) {
+        self.sleeps.set(self.sleeps.get() + 1);
+    }
+}
+
+/// Collects kernel diagnostics in a string.
+#[derive(Default)]
+pub struct DebugLog(pub RefCell<String>);
+
+impl DebugOutput for DebugLog {
+    fn write_fmt(&self, args: fmt::Arguments<'_>) {
+        use std::fmt::Write;
+        let _ = self.0.borrow_mut().write_fmt(args);
+    }
+}
+
+/// A driver table backed by a map.
+#[derive(Default)]
+pub struct Drivers(pub RefCell<Vec<(u32, &'static dyn SyscallDriver)>>);
+
+impl Drivers {
+    /// Adds a driver.
+    pub fn add(&self, num: u32, driver: &'static dyn SyscallDriver) {
+        self.0.borrow_mut().push((num, driver));
+    }
+}
+
+impl SyscallDriverLookup for Drivers {
+    fn driver(&self, num: u32) -> Option<&dyn SyscallDriver> {
+        self.0
+            .borrow()
+            .iter()
+            .find(|(n, _)| *n == num)
+            .map(|(_, d)| *d)
+    }
+}
+
+/// Leaks `value` to get a `&'static` (tests only).
+pub fn leak<T>(value: T) -> &'static T {
+    Box::leak(Box::new(value))
+}
+
+/// A kernel on the mock platform, ready for processes to be loaded.
+pub struct Harness {
+    /// The kernel.
+    pub kernel: &'static Kernel,
+    /// The mock CPU / MPU.
+    pub cpu: &'static MockBoundary,
+    /// The mock chip.
+    pub chip: &'static MockChip,
+    /// The driver table.
+    pub drivers: &'static Drivers,
+    /// Deferred calls.
+    pub deferred: &'static DeferredCalls<16>,
+    /// Diagnostics.
+    pub debug: &'static DebugLog,
+    /// The fault policy.
+    pub fault_policy: &'static dyn ProcessFaultPolicy,
+    /// The syscall filter.
+    pub filter: &'static dyn SyscallFilter,
+    /// Load events, as text.
+    pub load_log: Vec<String>,
+}
+
+/// Where the harness puts the app flash area.
+pub const FLASH_START: u32 = 0x4000_0000;
+/// Where the harness puts process RAM.
+pub const RAM_START: u32 = 0x2000_0000;
+
+impl Harness {
+    /// A kernel with `slots` process slots, the given fault policy and
+    /// syscall filter. Register grants with `harness.kernel.create_grant`
+    /// and drivers with `harness.drivers.add` before [`Harness::load`].
+    pub fn new(
+        slots: usize,
+        fault_policy: &'static dyn ProcessFaultPolicy,
+        filter: &'static dyn SyscallFilter,
+    ) -> Harness {
+        let processes: &'static [Process] = Box::leak(
+            (0..slots)
+                .map(|_| Process::new())
+                .collect::<Vec<_>>()
+                .into_boxed_slice(),
+        );
+        Harness {
+            kernel: leak(Kernel::new(processes)),
+            cpu: leak(MockBoundary::default()),
+            chip: leak(MockChip::default()),
+            drivers: leak(Drivers::default()),
+            deferred: leak(DeferredCalls::new()),
+            debug: leak(DebugLog::default()),
+            fault_policy,
+            filter,
+            load_log: Vec::new(),
+        }
+    }
+
+    /// The platform view the kernel loop needs.
+    pub fn platform(&self) -> Platform<'_> {
+        Platform {
+            drivers: self.drivers,
+            filter: self.filter,
+            fault_policy: self.fault_policy,
+            boundary: self.cpu,
+            protection: self.cpu,
+            chip: self.chip,
+            timer: &NoTimeslice,
+            deferred: self.deferred,
+            timeslice_us: 10_000,
+            debug: Some(self.debug),
+        }
+    }
+
+    /// Loads the TBFs `apps` (concatenated, padded with erased flash to
+    /// `flash_len`) into `ram_len` bytes of RAM, with the default policies
+    /// (ShortId from the TLV else the package-name CRC; storage TLV else
+    /// self-only). Returns the number of processes.
+    pub fn load(&mut self, apps: &[Vec<u8>], flash_len: usize, ram_len: usize) -> usize {
+        let mut flash: Vec<u8> = apps.concat();
+        flash.resize(flash_len.max(flash.len()), 0xFF);
+        let flash: &'static [u8] = Box::leak(flash.into_boxed_slice());
+        let ram: &'static mut [u8] = Box::leak(vec![0u8; ram_len].into_boxed_slice());
+        let policy = LoadPolicy {
+            short_id: &TlvElseCrc,
+            storage: &TlvElseSelfOnlyPolicy,
+        };
+        let mut log = Vec::new();
+        let n = self.kernel.load_processes(
+            flash,
+            FLASH_START,
+            ram,
+            RAM_START,
+            &policy,
+            self.cpu,
+            self.cpu,
+            &mut |e: &LoadEvent<'_>| log.push(format!("{e:?}")),
+        );
+        self.load_log = log;
+        n
+    }
+
+    /// The process in slot `index`.
+    pub fn process(&self, index: usize) -> &'static Process {
+        self.kernel
+            .processes()
+            .nth(index)
+            .expect("no such process slot")
+    }
+
+    /// The id of the process in slot `index`.
+    pub fn pid(&self, index: usize) -> ProcessId {
+        self.process(index).processid().expect("slot is unused")
+    }
+
+    /// RAM start of the process in slot `index` (the key of its script).
+    pub fn mem_start(&self, index: usize) -> u32 {
+        self.process(index).memory().start
+    }
+
+    /// Appends steps to the script of the process in slot `index`.
+    pub fn script(&self, index: usize, steps: impl IntoIterator<Item = Step>) {
+        self.cpu.script(self.mem_start(index), steps);
+    }
+
+    /// Runs the kernel loop until no process is ready and no deferred call
+    /// is pending (or `max` iterations pass). Returns the iterations run.
+    pub fn run(&self, max: usize) -> usize {
+        let platform = self.platform();
+        for i in 0..max {
+            if !self.kernel.has_ready_process()
+                && !kernel::platform::DeferredCallService::has_pending(self.deferred)
+                && !self.chip.pending.get()
+            {
+                return i;
+            }
+            self.kernel.run_once(&platform);
+        }
+        max
+    }
+
+    /// The syscall returns seen by the process in slot `index`.
+    pub fn returns(&self, index: usize) -> Vec<[u32; 4]> {
+        self.cpu.returns(self.mem_start(index))
+    }
+
+    /// The last syscall return seen by the process in slot `index`.
+    pub fn last_return(&self, index: usize) -> Option<[u32; 4]> {
+        self.returns(index).last().copied()
+    }
+}

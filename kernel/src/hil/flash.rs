@@ -1,0 +1,348 @@
+//! NOR flash: ranged reads and programs, erases of whole units.
+//!
+//! The interface is shaped for a storage engine that writes each flash word
+//! at most once between erases and reads only what it needs, rather than
+//! for page-at-a-time access: reads and programs take a byte offset and a
+//! length, and erases take the number of an erase unit.
+//!
+//! The flash is described by its [`Geometry`]. Offsets are bytes from the
+//! start of the flash the driver exposes (which may be a partition of the
+//! device); erase unit `n` covers `n * erase_unit .. (n + 1) * erase_unit`.
+//!
+//! # Contract
+//!
+//! The split-phase contract of the [HILs](super) applies: a request that
+//! returns `Ok` gets exactly one callback on the [`FlashClient`]; a request
+//! that returns `Err` gets none and hands its buffer straight back. One
+//! request is in flight at a time. Synchronous errors:
+//!
+//! | code | meaning |
+//! |---|---|
+//! | `BUSY` | another request (of any kind) is in flight |
+//! | `INVAL` | `len` is 0, the range leaves the flash, a program is not aligned to `program_unit`, the erase unit does not exist |
+//! | `SIZE` | `len` is larger than the buffer |
+//! | `OFF` | the device is powered down or not initialised |
+//!
+//! Drivers validate arguments with [`check_request`] and [`check_erase`], so
+//! every driver answers the same way, in the order of the table's last
+//! three rows: `INVAL` for `len == 0`, then `SIZE`, then the other `INVAL`
+//! cases.
+//!
+//! A failure after the request was accepted arrives in the callback as an
+//! [`Error`]. After a failed program or erase the content of the affected
+//! range is unspecified (it may be partly written, or read back unstably);
+//! power-safe clients treat it like a torn write.
+//!
+//! # NOR semantics
+//!
+//! Erasing sets every byte of the unit to [`Geometry::erase_value`]
+//! (`0xFF` for NOR). Programming can only change bits from the erased state
+//! (1 for NOR) to the other; it cannot bring a bit back. Clients program each
+//! program unit at most once between erases: ECC flash does not allow a
+//! second program of a word, and others differ in what it does. A driver
+//! that notices a program that would need to set a cleared bit again, or
+//! whose data does not read back, reports [`Error::VerifyFailed`].
+
+use core::fmt;
+
+use crate::ErrorCode;
+
+/// The shape of a flash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Geometry {
+    /// Bytes in an erase unit (page, sector); a power of two.
+    pub erase_unit: u32,
+    /// Number of erase units.
+    pub erase_units: u32,
+    /// Bytes in a program unit, the granularity of programs: a power of two
+    /// from 1 to 32, at most `erase_unit`.
+    pub program_unit: u32,
+    /// Value of every byte after an erase (`0xFF` for NOR flash).
+    pub erase_value: u8,
+}
+
+impl Geometry {
+    /// Largest supported program unit, in bytes.
+    pub const MAX_PROGRAM_UNIT: u32 = 32;
+
+    /// Total size in bytes (a `u64`, as a full 4 GiB does not fit a `u32`).
+    pub const fn size(&self) -> u64 {
+        self.erase_unit as u64 * self.erase_units as u64
+    }
+
+    /// Whether the geometry follows the rules documented on its fields, has
+    /// at least one erase unit, and addresses at most 4 GiB.
+    pub const fn is_valid(&self) -> bool {
+        self.erase_unit.is_power_of_two()
+            && self.program_unit.is_power_of_two()
+            && self.program_unit <= Self::MAX_PROGRAM_UNIT
+            && self.program_unit <= self.erase_unit
+            && self.erase_units > 0
+            && self.size() <= 1 << 32
+    }
+
+    /// Byte offset of the start of erase unit `unit`, or `None` if there is
+    /// no such unit.
+    pub const fn unit_offset(&self, unit: u32) -> Option<u32> {
+        if unit < self.erase_units {
+            unit.checked_mul(self.erase_unit)
+        } else {
+            None
+        }
+    }
+}
+
+/// Checks the arguments of a [`Flash::read`] (`aligned == false`) or
+/// [`Flash::program`] (`aligned == true`) of `len` bytes at `offset` from a
+/// buffer of `buf_len` bytes.
+///
+/// `INVAL` if `len` is 0; `SIZE` if `len > buf_len`; `INVAL` if the range
+/// leaves the flash or, when `aligned`, if `offset` or `len` is not a
+/// multiple of the program unit.
+pub fn check_request(
+    geometry: &Geometry,
+    offset: u32,
+    len: usize,
+    buf_len: usize,
+    aligned: bool,
+) -> Result<(), ErrorCode> {
+    if len == 0 {
+        return Err(ErrorCode::INVAL);
+    }
+    if len > buf_len {
+        return Err(ErrorCode::SIZE);
+    }
+    let (offset, len) = (u64::from(offset), len as u64);
+    if offset.saturating_add(len) > geometry.size() {
+        return Err(ErrorCode::INVAL);
+    }
+    let unit = u64::from(geometry.program_unit);
+    if aligned && (unit == 0 || offset % unit != 0 || len % unit != 0) {
+        return Err(ErrorCode::INVAL);
+    }
+    Ok(())
+}
+
+/// Checks the argument of a [`Flash::erase`]: `INVAL` if `unit` does not
+/// exist.
+pub fn check_erase(geometry: &Geometry, unit: u32) -> Result<(), ErrorCode> {
+    if unit < geometry.erase_units {
+        Ok(())
+    } else {
+        Err(ErrorCode::INVAL)
+    }
+}
+
+/// Why an accepted flash operation failed. Each failure has its own variant
+/// so the storage layers can tell them apart; [`ErrorCode::from`] gives the
+/// code to report further up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Error {
+    /// The device reported a read error (for example an uncorrectable ECC
+    /// error).
+    ReadFailed,
+    /// The device reported that programming failed.
+    ProgramFailed,
+    /// The data did not read back as programmed, or the program would have
+    /// had to set a cleared bit.
+    VerifyFailed,
+    /// The device reported that the erase failed.
+    EraseFailed,
+    /// The device did not finish in time.
+    Timeout,
+}
+
+impl From<Error> for ErrorCode {
+    /// Every flash failure is a device failure: `FAIL`.
+    fn from(error: Error) -> ErrorCode {
+        match error {
+            Error::ReadFailed
+            | Error::ProgramFailed
+            | Error::VerifyFailed
+            | Error::EraseFailed
+            | Error::Timeout => ErrorCode::FAIL,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Error::ReadFailed => "flash read failed",
+            Error::ProgramFailed => "flash program failed",
+            Error::VerifyFailed => "flash program did not verify",
+            Error::EraseFailed => "flash erase failed",
+            Error::Timeout => "flash operation timed out",
+        })
+    }
+}
+
+/// A flash device (or a partition of one, or a virtualized share).
+///
+/// See the [module docs](self) for the contract.
+pub trait Flash<'a> {
+    /// Sets the client that receives the completion callbacks.
+    fn set_client(&self, client: &'a dyn FlashClient);
+
+    /// The shape of this flash.
+    fn geometry(&self) -> Geometry;
+
+    /// Reads `len` bytes at byte `offset` into `buf[..len]`; the rest of
+    /// `buf` is left alone. No alignment is required. Completes with
+    /// [`FlashClient::read_done`].
+    fn read(
+        &self,
+        offset: u32,
+        buf: &'static mut [u8],
+        len: usize,
+    ) -> Result<(), (ErrorCode, &'static mut [u8])>;
+
+    /// Programs `buf[..len]` at byte `offset`; both must be multiples of
+    /// the program unit. Completes with [`FlashClient::program_done`].
+    fn program(
+        &self,
+        offset: u32,
+        buf: &'static mut [u8],
+        len: usize,
+    ) -> Result<(), (ErrorCode, &'static mut [u8])>;
+
+    /// Erases erase unit `unit`. Completes with [`FlashClient::erase_done`].
+    fn erase(&self, unit: u32) -> Result<(), ErrorCode>;
+}
+
+/// Receives the completions of [`Flash`] requests.
+pub trait FlashClient {
+    /// A read finished; on success `buf[..len]` holds the data. `len` is the
+    /// requested length.
+    fn read_done(&self, buf: &'static mut [u8], len: usize, result: Result<(), Error>);
+
+    /// A program of `buf[..len]` finished.
+    fn program_done(&self, buf: &'static mut [u8], len: usize, result: Result<(), Error>);
+
+    /// The erase of `unit` finished.
+    fn erase_done(&self, unit: u32, result: Result<(), Error>);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ErrorCode::{INVAL, SIZE};
+
+    /// 8 units of 4 KiB, programmed 8 bytes at a time.
+    const G: Geometry = Geometry {
+        erase_unit: 4096,
+        erase_units: 8,
+        program_unit: 8,
+        erase_value: 0xFF,
+    };
+
+    #[test]
+    fn geometry() {
+        assert_eq!(G.size(), 32768);
+        assert!(G.is_valid());
+        assert_eq!(G.unit_offset(0), Some(0));
+        assert_eq!(G.unit_offset(7), Some(7 * 4096));
+        assert_eq!(G.unit_offset(8), None);
+
+        let full = Geometry {
+            erase_unit: 1 << 31,
+            erase_units: 2,
+            program_unit: 32,
+            erase_value: 0,
+        };
+        assert_eq!(full.size(), 1 << 32);
+        assert!(full.is_valid());
+        assert_eq!(full.unit_offset(1), Some(1 << 31));
+
+        // (erase_unit, erase_units, program_unit)
+        let invalid = [
+            (3000, 8, 8),
+            (4096, 0, 8),
+            (4096, 8, 0),
+            (4096, 8, 12),
+            (4096, 8, 64),
+            (16, 8, 32),
+            (1 << 31, 3, 32),
+        ];
+        for (erase_unit, erase_units, program_unit) in invalid {
+            let g = Geometry {
+                erase_unit,
+                erase_units,
+                program_unit,
+                erase_value: 0xFF,
+            };
+            assert!(!g.is_valid(), "{g:?}");
+        }
+    }
+
+    #[test]
+    fn reads_need_no_alignment() {
+        assert_eq!(check_request(&G, 0, 1, 1, false), Ok(()));
+        assert_eq!(check_request(&G, 3, 5, 16, false), Ok(()));
+        assert_eq!(check_request(&G, 32767, 1, 1, false), Ok(()));
+        assert_eq!(check_request(&G, 0, 32768, 32768, false), Ok(()));
+        assert_eq!(check_request(&G, 4095, 2, 2, false), Ok(())); // spans units
+    }
+
+    #[test]
+    fn programs_need_program_unit_alignment() {
+        assert_eq!(check_request(&G, 8, 16, 16, true), Ok(()));
+        assert_eq!(check_request(&G, 32760, 8, 8, true), Ok(()));
+        assert_eq!(check_request(&G, 4, 8, 8, true), Err(INVAL));
+        assert_eq!(check_request(&G, 8, 12, 16, true), Err(INVAL));
+        let bytes = Geometry {
+            program_unit: 1,
+            ..G
+        };
+        assert_eq!(check_request(&bytes, 3, 5, 5, true), Ok(()));
+        let broken = Geometry {
+            program_unit: 0,
+            ..G
+        };
+        assert_eq!(check_request(&broken, 0, 8, 8, true), Err(INVAL));
+    }
+
+    #[test]
+    fn bad_lengths_and_ranges() {
+        for aligned in [false, true] {
+            assert_eq!(check_request(&G, 0, 0, 8, aligned), Err(INVAL));
+            assert_eq!(check_request(&G, 0, 16, 8, aligned), Err(SIZE));
+            assert_eq!(check_request(&G, 32768, 8, 8, aligned), Err(INVAL));
+            assert_eq!(check_request(&G, 32760, 16, 16, aligned), Err(INVAL));
+            assert_eq!(check_request(&G, u32::MAX, 8, 8, aligned), Err(INVAL));
+            assert_eq!(
+                check_request(&G, 8, usize::MAX, usize::MAX, aligned),
+                Err(INVAL)
+            );
+        }
+        // Order: zero length, then buffer size, then range and alignment.
+        assert_eq!(check_request(&G, u32::MAX, 0, 0, true), Err(INVAL));
+        assert_eq!(check_request(&G, u32::MAX, 3, 2, true), Err(SIZE));
+        let empty = Geometry {
+            erase_units: 0,
+            ..G
+        };
+        assert_eq!(check_request(&empty, 0, 1, 1, false), Err(INVAL));
+    }
+
+    #[test]
+    fn erase_units() {
+        assert_eq!(check_erase(&G, 0), Ok(()));
+        assert_eq!(check_erase(&G, 7), Ok(()));
+        assert_eq!(check_erase(&G, 8), Err(INVAL));
+        assert_eq!(check_erase(&G, u32::MAX), Err(INVAL));
+    }
+
+    #[test]
+    fn errors_map_to_fail() {
+        for e in [
+            Error::ReadFailed,
+            Error::ProgramFailed,
+            Error::VerifyFailed,
+            Error::EraseFailed,
+            Error::Timeout,
+        ] {
+            assert_eq!(ErrorCode::from(e), ErrorCode::FAIL);
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! The per-process upcall queue, kept in the process's own RAM.
+//!
+//! The queue occupies [`QUEUE_BYTES`] at a fixed place in the kernel-owned
+//! top of the process's allocation; the kernel keeps only its length. Each entry is seven little-endian words:
+//! `driver, subscribe, fn_ptr, appdata, arg0, arg1, arg2`. An entry with
+//! `fn_ptr == 0` is a null upcall: it can satisfy a yield-wait-for but is
+//! dropped by yield-wait and yield-no-wait.
+
+/// Entries the queue holds (upstream Tock's depth; userspace relies on it).
+pub const QUEUE_DEPTH: usize = 10;
+
+const ENTRY_WORDS: usize = 7;
+const ENTRY_BYTES: usize = ENTRY_WORDS * 4;
+
+/// Bytes of process RAM the queue occupies.
+pub const QUEUE_BYTES: usize = QUEUE_DEPTH * ENTRY_BYTES;
+
+/// Names one upcall of one driver: `(driver number, subscribe number)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct UpcallId {
+    /// Driver number.
+    pub driver: u32,
+    /// Subscribe number within the driver.
+    pub subscribe: u32,
+}
+
+/// One queued upcall.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Task {
+    /// Which upcall this is.
+    pub id: UpcallId,
+    /// Function to call; 0 for a null upcall.
+    pub fn_ptr: u32,
+    /// Application data given at subscribe.
+    pub appdata: u32,
+    /// The three arguments.
+    pub args: [u32; 3],
+}
+
+impl Task {
+    fn to_words(self) -> [u32; ENTRY_WORDS] {
+        let [a, b, c] = self.args;
+        [
+            self.id.driver,
+            self.id.subscribe,
+            self.fn_ptr,
+            self.appdata,
+            a,
+            b,
+            c,
+        ]
+    }
+
+    fn from_words(w: [u32; ENTRY_WORDS]) -> Task {
+        Task {
+            id: UpcallId {
+                driver: w[0],
+                subscribe: w[1],
+            },
+            fn_ptr: w[2],
+            appdata: w[3],
+            args: [w[4], w[5], w[6]],
+        }
+    }
+}
+
+/// The length of a queue whose entries live in `bytes` ([`QUEUE_BYTES`]
+/// long), oldest first (at most ten entries, so removal simply shifts). All operations are bounds-checked and never
+/// panic; a `bytes` slice of the wrong length behaves as a full, empty
+/// queue.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TaskQueue {
+    len: u8,
+}
+
+impl TaskQueue {
+    /// An empty queue.
+    pub const EMPTY: TaskQueue = TaskQueue { len: 0 };
+
+    /// Number of queued tasks.
+    pub fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn read(bytes: &[u8], slot: usize) -> Option<Task> {
+        let entry = bytes.get(slot * ENTRY_BYTES..(slot + 1) * ENTRY_BYTES)?;
+        let mut w = [0u32; ENTRY_WORDS];
+        for (word, chunk) in w.iter_mut().zip(entry.chunks_exact(4)) {
+            *word = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        }
+        Some(Task::from_words(w))
+    }
+
+    fn write(bytes: &mut [u8], slot: usize, task: Task) -> bool {
+        let Some(entry) = bytes.get_mut(slot * ENTRY_BYTES..(slot + 1) * ENTRY_BYTES) else {
+            return false;
+        };
+        for (chunk, word) in entry.chunks_exact_mut(4).zip(task.to_words()) {
+            chunk.copy_from_slice(&word.to_le_bytes());
+        }
+        true
+    }
+
+    /// Appends `task`; `false` (the task is lost) if the queue is full.
+    pub fn push(&mut self, bytes: &mut [u8], task: Task) -> bool {
+        if self.len() >= QUEUE_DEPTH || !Self::write(bytes, self.len(), task) {
+            return false;
+        }
+        self.len += 1;
+        true
+    }
+
+    /// The task at position `i` (0 = oldest).
+    pub fn get(&self, bytes: &[u8], i: usize) -> Option<Task> {
+        if i >= self.len() {
+            return None;
+        }
+        Self::read(bytes, i)
+    }
+
+    /// Removes and returns the task at position `i`, keeping the order of
+    /// the others.
+    pub fn remove(&mut self, bytes: &mut [u8], i: usize) -> Option<Task> {
+        let task = self.get(bytes, i)?;
+        for j in i..self.len() - 1 {
+            let next = Self::read(bytes, j + 1)?;
+            Self::write(bytes, j, next);
+        }
+        self.len -= 1;
+        Some(task)
+    }
+
+    /// Removes every task for which `drop` is true; returns how many.
+    pub fn retain(&mut self, bytes: &mut [u8], mut drop: impl FnMut(&Task) -> bool) -> usize {
+        let mut removed = 0;
+        let mut i = 0;
+        while let Some(task) = self.get(bytes, i) {
+            if drop(&task) {
+                self.remove(bytes, i);
+                removed += 1;
+            } else {
+                i += 1;
+            }
+        }
+        removed
+    }
+
+    /// Position of the oldest task matching `pred`.
+    pub fn position(&self, bytes: &[u8], mut pred: impl FnMut(&Task) -> bool) -> Option<usize> {
+        (0..self.len()).find(|&i| self.get(bytes, i).is_some_and(|t| pred(&t)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(n: u32, fn_ptr: u32) -> Task {
+        Task {
+            id: UpcallId {
+                driver: n % 3,
+                subscribe: 0,
+            },
+            fn_ptr,
+            appdata: n,
+            args: [n, n + 1, n + 2],
+        }
+    }
+
+    #[test]
+    fn fifo_overflow_and_removal_keep_order() {
+        let mut bytes = [0u8; QUEUE_BYTES];
+        let mut q = TaskQueue::EMPTY;
+        for n in 0..12 {
+            assert_eq!(q.push(&mut bytes, task(n, 1)), n < 10);
+        }
+        assert_eq!(q.len(), 10);
+        assert_eq!(q.remove(&mut bytes, 0).map(|t| t.appdata), Some(0));
+        assert!(q.push(&mut bytes, task(20, 1)));
+        // Drop every task of driver 1 (appdata 1, 4, 7).
+        assert_eq!(q.retain(&mut bytes, |t| t.id.driver == 1), 3);
+        let mut order = [0u32; 7];
+        assert_eq!(q.len(), order.len());
+        for (i, o) in order.iter_mut().enumerate() {
+            *o = q.get(&bytes, i).unwrap().appdata;
+        }
+        assert_eq!(order, [2, 3, 5, 6, 8, 9, 20]);
+        assert_eq!(q.position(&bytes, |t| t.appdata == 8), Some(4));
+    }
+
+    #[test]
+    fn wrong_sized_storage_never_panics() {
+        let mut bytes = [0u8; 5];
+        let mut q = TaskQueue::EMPTY;
+        assert!(!q.push(&mut bytes, task(1, 1)));
+        assert_eq!(q.get(&bytes, 0), None);
+        assert_eq!(q.remove(&mut bytes, 0), None);
+    }
+}
