@@ -195,7 +195,7 @@ impl Kernel {
         policy: &LoadPolicy<'_>,
         boundary: &dyn UserspaceBoundary,
         protection: &dyn MemoryProtection,
-        report: &mut dyn FnMut(&LoadEvent<'_>),
+        report: &mut dyn FnMut(&LoadEvent<'static>),
     ) -> usize {
         self.grants_finalized.set(true);
         let grant_slots = MAX_GRANTS.min(
@@ -294,10 +294,11 @@ impl Kernel {
         loaded
     }
 
-    /// Restarts `process` under a new id (memory reset, started from its
-    /// entry point).
-    fn restart(&self, process: &Process, platform: &Platform<'_>) {
-        process.stop(State::Terminated, process.completion_code());
+    /// Ends the current run of `process` with `completion_code` (`None`
+    /// after a fault) and restarts it under a new id (memory reset, started
+    /// from its entry point).
+    fn restart(&self, process: &Process, completion_code: Option<u32>, platform: &Platform<'_>) {
+        process.stop(State::Terminated, completion_code);
         process.count_restart();
         let _ = process.start(
             self.new_identifier(),
@@ -321,7 +322,7 @@ impl Kernel {
             ));
         }
         match action {
-            FaultAction::Restart => self.restart(process, platform),
+            FaultAction::Restart => self.restart(process, None, platform),
             FaultAction::Stop => process.stop(State::Faulted, None),
             FaultAction::Panic => {
                 process.stop(State::Faulted, None);
@@ -381,13 +382,7 @@ impl Kernel {
                     None
                 }
                 ExitCall::Restart => {
-                    process.stop(State::Terminated, Some(completion_code));
-                    process.count_restart();
-                    let _ = process.start(
-                        self.new_identifier(),
-                        platform.boundary,
-                        platform.protection,
-                    );
+                    self.restart(process, Some(completion_code), platform);
                     None
                 }
                 ExitCall::Other(_) => Some(SyscallReturn::Failure(ErrorCode::NOSUPPORT)),
@@ -464,19 +459,7 @@ impl Kernel {
     fn handle_yield(&self, process: &Process, which: YieldCall, param: u32) {
         match which {
             YieldCall::NoWait => {
-                let has_upcall = process
-                    .with_ram(|ram| {
-                        process
-                            .with_queue(ram, |q, bytes| {
-                                // Null upcalls do not count; drop those ahead.
-                                while q.get(bytes, 0).is_some_and(|t| t.fn_ptr == 0) {
-                                    q.remove(bytes, 0);
-                                }
-                                !q.is_empty()
-                            })
-                            .unwrap_or(false)
-                    })
-                    .unwrap_or(false);
+                let has_upcall = Self::drop_leading_null_upcalls(process);
                 if param != 0 && process.in_app_ram(param, 1) {
                     if let Some((a, _)) = process.ram_offsets(param, 1) {
                         process.with_ram(|ram| ram[a] = u8::from(has_upcall));
@@ -486,11 +469,34 @@ impl Kernel {
                     process.set_state(State::Yielded);
                 }
             }
-            YieldCall::Wait => process.set_state(State::Yielded),
+            YieldCall::Wait => {
+                // Null upcalls never wake a yield-wait: drop those queued
+                // ahead (later ones are dropped on arrival, see
+                // `Process::enqueue`).
+                Self::drop_leading_null_upcalls(process);
+                process.set_state(State::Yielded);
+            }
             YieldCall::WaitFor { driver, subscribe } => {
                 process.set_state(State::YieldedFor(UpcallId { driver, subscribe }))
             }
         }
+    }
+
+    /// Drops the null upcalls at the head of the queue of `process`;
+    /// returns whether a real upcall is then first in line.
+    fn drop_leading_null_upcalls(process: &Process) -> bool {
+        process
+            .with_ram(|ram| {
+                process
+                    .with_queue(ram, |q, bytes| {
+                        while q.get(bytes, 0).is_some_and(|t| t.fn_ptr == 0) {
+                            q.remove(bytes, 0);
+                        }
+                        !q.is_empty()
+                    })
+                    .unwrap_or(false)
+            })
+            .unwrap_or(false)
     }
 
     fn subscribe(
@@ -797,7 +803,7 @@ impl Kernel {
             None => false,
             Some(SwitchReason::Syscall { class, args }) => match Syscall::decode(class, args) {
                 Err(_) => {
-                    let pc = 0;
+                    let pc = platform.boundary.program_counter(&process.stored_state());
                     self.fault(
                         process,
                         crate::platform::Fault {
@@ -817,7 +823,9 @@ impl Kernel {
                             .set_syscall_return(&mut state, ret.encode());
                         process.set_stored_state(state);
                     }
-                    process.state() == State::Runnable
+                    // A yield keeps the timeslice: if an upcall is ready the
+                    // loop delivers it at once; otherwise the loop ends.
+                    process.state().is_alive()
                 }
             },
             Some(SwitchReason::Fault(f)) => {

@@ -348,6 +348,10 @@ pub trait UserspaceBoundary {
         memory: &mut ProcessMemory<'_>,
     ) -> SwitchReason;
 
+    /// The saved program counter (reported with faults the kernel detects,
+    /// such as an invalid system call).
+    fn program_counter(&self, state: &StoredState) -> u32;
+
     /// Prints the saved registers.
     fn print_state(&self, state: &StoredState, out: &mut dyn fmt::Write) -> fmt::Result;
 }

@@ -5,87 +5,16 @@
 mod common;
 
 use common::TbfBuilder;
-use kernel::grant::{AllowCounts, Grant, GrantError};
-use kernel::platform::{
-    AllowAll, CommandReturn, FaultKind, RestartWithThreshold, StopFaultPolicy, SyscallDriver,
-};
+use kernel::grant::GrantError;
+use kernel::platform::{AllowAll, FaultKind, RestartWithThreshold, StopFaultPolicy};
 use kernel::process::{ProcessId, State};
-use kernel::ErrorCode;
-use kernel_mock::{leak, sys, Harness, Step, FLASH_START, RAM_START};
-
-/// The test driver's number.
-const DRV: u32 = 0x9000;
-
-/// A driver exercising grants: per-process data is `[commands, last_arg]`.
-struct TestDriver {
-    grant: Grant<[u32; 2]>,
-}
-
-impl SyscallDriver for TestDriver {
-    fn command(&self, command: u32, arg0: u32, arg1: u32, pid: ProcessId) -> CommandReturn {
-        let r = self.grant.enter(pid, |data, kd| {
-            data[0] += 1;
-            data[1] = arg0;
-            match command {
-                0 => CommandReturn::success(),
-                // Schedule upcall `arg0` with arguments (arg1, commands, 7).
-                1 => match kd.schedule_upcall(arg0, [arg1, data[0], 7]) {
-                    Ok(()) => CommandReturn::success(),
-                    Err(_) => CommandReturn::failure(ErrorCode::NOMEM),
-                },
-                // Sum of read-only buffer `arg0`, and its length.
-                2 => match kd.with_read_only(arg0, |b| {
-                    (b.iter().map(|&x| u32::from(x)).sum::<u32>(), b.len())
-                }) {
-                    Ok((sum, len)) => CommandReturn::success_u32_u32(sum, len as u32),
-                    Err(e) => CommandReturn::failure(e),
-                },
-                // Fill read-write buffer `arg0` with `arg1`; answer its length.
-                3 => match kd.with_read_write(arg0, |b| {
-                    b.fill(arg1 as u8);
-                    b.len()
-                }) {
-                    Ok(len) => CommandReturn::success_u32(len as u32),
-                    Err(e) => CommandReturn::failure(e),
-                },
-                // How many commands this process has sent (grant data).
-                4 => CommandReturn::success_u32(data[0]),
-                // Every return variant, chosen by arg0.
-                5 => match arg0 {
-                    0 => CommandReturn::failure(ErrorCode::BUSY),
-                    1 => CommandReturn::failure_u32(ErrorCode::SIZE, 11),
-                    2 => CommandReturn::failure_u32_u32(ErrorCode::FAIL, 12, 13),
-                    3 => CommandReturn::failure_u64(ErrorCode::NOMEM, 0x1_0000_0002),
-                    4 => CommandReturn::success(),
-                    5 => CommandReturn::success_u32(21),
-                    6 => CommandReturn::success_u32_u32(22, 23),
-                    7 => CommandReturn::success_u64(0x3_0000_0004),
-                    8 => CommandReturn::success_u32_u32_u32(24, 25, 26),
-                    _ => CommandReturn::success_u32_u64(27, 0x5_0000_0006),
-                },
-                _ => CommandReturn::failure(ErrorCode::NOSUPPORT),
-            }
-        });
-        r.unwrap_or_else(|e| CommandReturn::failure(e.into()))
-    }
-}
-
-const COUNTS: AllowCounts = AllowCounts {
-    upcalls: 2,
-    read_only: 2,
-    read_write: 2,
-    userspace_readable: 1,
-};
+use kernel_mock::{leak, sys, Harness, Step, TestDriver, DRV, FLASH_START, RAM_START};
 
 /// A harness with the test driver registered.
 fn harness_with(
     policy: &'static dyn kernel::platform::ProcessFaultPolicy,
 ) -> (Harness, &'static TestDriver) {
-    let h = Harness::new(4, policy, &AllowAll);
-    let grant = h.kernel.create_grant::<[u32; 2]>(DRV, COUNTS).unwrap();
-    let driver = leak(TestDriver { grant });
-    h.drivers.add(DRV, driver);
-    (h, driver)
+    Harness::with_test_driver(4, policy, &AllowAll)
 }
 
 /// Two plain apps loaded.
@@ -558,6 +487,11 @@ fn restart_policy_has_a_threshold() {
         "stopped after the third fault"
     );
     assert_ne!(p.processid(), Some(pids[0]));
+    // The cause survives the restarts.
+    assert_eq!(
+        p.last_fault().map(|f| f.kind),
+        Some(FaultKind::IllegalInstruction)
+    );
 }
 
 #[test]
@@ -568,9 +502,14 @@ fn unknown_class_and_bad_yield_fault() {
     h.run(100);
     for i in 0..2 {
         assert_eq!(h.process(i).state(), State::Faulted);
+        // The fault names the trapping instruction: the entry point, since
+        // it is the first thing each process does.
+        let kernel_mock::Event::Started { entry, .. } = h.cpu.events()[i] else {
+            panic!("process {i} was not started first");
+        };
         assert_eq!(
-            h.process(i).last_fault().map(|f| f.kind),
-            Some(FaultKind::BadSyscall)
+            h.process(i).last_fault().map(|f| (f.kind, f.pc)),
+            Some((FaultKind::BadSyscall, entry.pc))
         );
     }
 }

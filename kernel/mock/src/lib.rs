@@ -14,7 +14,10 @@
 //! area built from [`tbf::TbfBuilder`] objects, a RAM window, a driver
 //! table, and a loop that runs the kernel until nothing is left to do.
 
+pub mod driver;
 pub mod tbf;
+
+pub use driver::{TestDriver, COUNTS, DRV};
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
@@ -22,10 +25,10 @@ use std::fmt;
 
 use kernel::deferred_call::DeferredCalls;
 use kernel::platform::{
-    Chip, DebugOutput, EntryRegisters, Fault, FaultKind, MemoryProtection, NoTimeslice, Platform,
-    ProcessFaultPolicy, ProcessMemory, ProcessProtection, Range, StoredState, SwitchReason,
-    SyscallDriver, SyscallDriverLookup, SyscallFilter, UpcallFrame, UserspaceBoundary,
-    WordGranularProtection,
+    Chip, DebugOutput, EntryRegisters, Fault, FaultKind, MemoryProtection, Platform,
+    ProcessFaultPolicy, ProcessMemory, ProcessProtection, Range, SchedulerTimer, StoredState,
+    SwitchReason, SyscallDriver, SyscallDriverLookup, SyscallFilter, UpcallFrame,
+    UserspaceBoundary, WordGranularProtection,
 };
 use kernel::process::{Process, ProcessId};
 use kernel::storage_permissions::{TlvElseCrc, TlvElseSelfOnlyPolicy};
@@ -357,6 +360,11 @@ impl UserspaceBoundary for MockBoundary {
         }
     }
 
+    fn program_counter(&self, state: &StoredState) -> u32 {
+        // The saved pc is already past the trap; report the trap itself.
+        state.words[PC].wrapping_sub(4)
+    }
+
     fn print_state(&self, state: &StoredState, out: &mut dyn fmt::Write) -> fmt::Result {
         writeln!(
             out,
@@ -409,6 +417,41 @@ impl Chip for MockChip {
     }
 }
 
+/// A scheduler timer that expires after a set number of checks.
+///
+/// With `slice` at `None` (the default) it never expires, like
+/// [`kernel::platform::NoTimeslice`]. With `Some(n)`, a timeslice ends
+/// when the kernel asks [`SchedulerTimer::expired`] for the `n`-th time
+/// (the kernel asks once after each system call or upcall it handles).
+#[derive(Default)]
+pub struct MockTimer {
+    /// Checks a timeslice lasts; `None`: forever.
+    pub slice: Cell<Option<u32>>,
+    /// Timeslices started.
+    pub starts: Cell<u32>,
+    left: Cell<Option<u32>>,
+}
+
+impl SchedulerTimer for MockTimer {
+    fn start(&self, _us: u32) {
+        self.starts.set(self.starts.get() + 1);
+        self.left.set(self.slice.get());
+    }
+    fn reset(&self) {
+        self.left.set(None);
+    }
+    fn expired(&self) -> bool {
+        match self.left.get() {
+            None => false,
+            Some(n) => {
+                let n = n.saturating_sub(1);
+                self.left.set(Some(n));
+                n == 0
+            }
+        }
+    }
+}
+
 /// Collects kernel diagnostics in a string.
 #[derive(Default)]
 pub struct DebugLog(pub RefCell<String>);
@@ -454,6 +497,8 @@ pub struct Harness {
     pub cpu: &'static MockBoundary,
     /// The mock chip.
     pub chip: &'static MockChip,
+    /// The scheduler timer (never expires unless told to).
+    pub timer: &'static MockTimer,
     /// The driver table.
     pub drivers: &'static Drivers,
     /// Deferred calls.
@@ -466,6 +511,8 @@ pub struct Harness {
     pub filter: &'static dyn SyscallFilter,
     /// Load events, as text.
     pub load_log: Vec<String>,
+    /// Load events of the last [`Harness::load`].
+    pub load_events: Vec<LoadEvent<'static>>,
 }
 
 /// Where the harness puts the app flash area.
@@ -492,12 +539,14 @@ impl Harness {
             kernel: leak(Kernel::new(processes)),
             cpu: leak(MockBoundary::default()),
             chip: leak(MockChip::default()),
+            timer: leak(MockTimer::default()),
             drivers: leak(Drivers::default()),
             deferred: leak(DeferredCalls::new()),
             debug: leak(DebugLog::default()),
             fault_policy,
             filter,
             load_log: Vec::new(),
+            load_events: Vec::new(),
         }
     }
 
@@ -510,7 +559,7 @@ impl Harness {
             boundary: self.cpu,
             protection: self.cpu,
             chip: self.chip,
-            timer: &NoTimeslice,
+            timer: self.timer,
             deferred: self.deferred,
             timeslice_us: 10_000,
             debug: Some(self.debug),
@@ -530,7 +579,7 @@ impl Harness {
             short_id: &TlvElseCrc,
             storage: &TlvElseSelfOnlyPolicy,
         };
-        let mut log = Vec::new();
+        let mut events = Vec::new();
         let n = self.kernel.load_processes(
             flash,
             FLASH_START,
@@ -539,9 +588,10 @@ impl Harness {
             &policy,
             self.cpu,
             self.cpu,
-            &mut |e: &LoadEvent<'_>| log.push(format!("{e:?}")),
+            &mut |e: &LoadEvent<'static>| events.push(*e),
         );
-        self.load_log = log;
+        self.load_log = events.iter().map(|e| format!("{e:?}")).collect();
+        self.load_events = events;
         n
     }
 

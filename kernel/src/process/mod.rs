@@ -232,7 +232,9 @@ impl Process {
         self.restart_count.get()
     }
 
-    /// The completion code of the last exit, if it exited.
+    /// The completion code of the last exit (still visible after an
+    /// exit-restart); `None` if the process has not exited or its last run
+    /// ended in a fault.
     pub fn completion_code(&self) -> Option<u32> {
         self.completion_code.get()
     }
@@ -366,12 +368,15 @@ impl Process {
         self.short_id.set(identity.0);
         self.storage.set(identity.1);
         self.restart_count.set(0);
+        self.completion_code.set(None);
+        self.fault.set(None);
         self.start(identifier, boundary, protection)
             .map_err(CreateError::Fault)
     }
 
     /// Resets memory and registers and makes the process runnable under a
-    /// new identifier.
+    /// new identifier. The completion code of the run that ended (if any)
+    /// stays visible until the next exit.
     pub(crate) fn start(
         &self,
         identifier: usize,
@@ -381,8 +386,6 @@ impl Process {
         let mem = self.mem.get();
         self.identifier.set(identifier);
         self.queue.set(TaskQueue::EMPTY);
-        self.completion_code.set(None);
-        self.fault.set(None);
         self.debug.set(DebugInfo::default());
         let kernel_break = self.queue_address();
         self.kernel_break.set(kernel_break);
@@ -645,7 +648,17 @@ impl Process {
 
     /// Queues `task` (given this process's RAM); `false` if the queue was
     /// full and the task is lost.
+    ///
+    /// A null upcall for a process blocked in yield-wait with nothing
+    /// queued is dropped at once (and counts as delivered): it cannot wake
+    /// the process, and the process cannot wait for it any more, so it must
+    /// not take room a real upcall needs. (Yield-wait drops the null
+    /// upcalls at the head of the queue, so while the process waits its
+    /// queue is empty or starts with a real upcall.)
     pub(crate) fn enqueue(&self, ram: &mut [u8], task: Task) -> bool {
+        if task.fn_ptr == 0 && self.state.get() == State::Yielded && self.queue.get().is_empty() {
+            return true;
+        }
         let pushed = self
             .with_queue(ram, |q, bytes| q.push(bytes, task))
             .unwrap_or(false);
