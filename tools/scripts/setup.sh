@@ -25,10 +25,35 @@ for c in rustfmt clippy; do
         rustup component add --toolchain "${channel}" "${c}"
     fi
 done
-# The Cortex-M target: kv-bench builds its ROM probes for it.
-if ! rustup target list --toolchain "${channel}" --installed | grep -q '^thumbv7em-none-eabihf$'; then
-    say "adding target thumbv7em-none-eabihf"
-    rustup target add --toolchain "${channel}" thumbv7em-none-eabihf
+# Targets: Cortex-M (kv-bench ROM probes, the nRF52840 and the kernel's
+# no_std check) and RV32 (the QEMU board and userland apps).
+for t in thumbv7em-none-eabihf riscv32imac-unknown-none-elf; do
+    if ! rustup target list --toolchain "${channel}" --installed | grep -q "^${t}\$"; then
+        say "adding target ${t}"
+        rustup target add --toolchain "${channel}" "${t}"
+    fi
+done
+
+# QEMU for the RISC-V board, from bookworm-backports (bookworm's own 7.2
+# conflicts with the preinstalled backports qemu-utils; see
+# ../shared/spec/platforms.md).
+if ! command -v qemu-system-riscv32 >/dev/null 2>&1; then
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "setup: qemu-system-riscv32 missing and no apt-get: install QEMU >= 8 yourself" >&2
+        exit 1
+    fi
+    as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+    if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+        uri=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n 1)
+        uri=${uri:-http://deb.debian.org/debian}
+        say "adding bookworm-backports (${uri})"
+        printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+            "${uri}" | as_root tee /etc/apt/sources.list.d/backports.sources >/dev/null
+    fi
+    say "installing qemu-system-riscv from bookworm-backports"
+    as_root apt-get -o DPkg::Lock::Timeout=600 -qq update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -qq install -y \
+        --no-install-recommends -t bookworm-backports qemu-system-riscv >/dev/null
 fi
 
 # elf2tab (crates.io): packs apps into TBFs; the kernel's TBF tests use it.
@@ -49,4 +74,4 @@ if [ "$(tockloader --version 2>/dev/null | tail -n 1)" != "${want_tockloader}" ]
         exit 1
     fi
 fi
-say "ready (Rust ${channel}, elf2tab ${want_elf2tab}, tockloader ${want_tockloader})"
+say "ready (Rust ${channel}, elf2tab ${want_elf2tab}, tockloader ${want_tockloader}, $(qemu-system-riscv32 --version | head -n 1))"
