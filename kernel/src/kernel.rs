@@ -838,7 +838,16 @@ impl Kernel {
                 });
                 false
             }
-            Some(SwitchReason::Interrupted) => false,
+            Some(SwitchReason::Interrupted) => {
+                // Ports that cannot tell the timeslice interrupt from others
+                // report Interrupted; the timer knows.
+                if platform.timer.expired() {
+                    process.update_debug(|d| {
+                        d.timeslice_expirations = d.timeslice_expirations.saturating_add(1)
+                    });
+                }
+                false
+            }
         }
     }
 }
