@@ -15,6 +15,7 @@
 //! table, and a loop that runs the kernel until nothing is left to do.
 
 pub mod driver;
+pub mod flash;
 pub mod tbf;
 
 pub use driver::{TestDriver, COUNTS, DRV};

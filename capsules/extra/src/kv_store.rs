@@ -1,0 +1,333 @@
+//! [`KV`] over a [`KVSystem`](kernel::hil::kv::KVSystem): unhashed keys, get / set / add / update /
+//! delete / garbage collection.
+//!
+//! Every request first hashes the key (the window of the key buffer) with
+//! [`KVSystem::generate_key`](kernel::hil::kv::KVSystem::generate_key) into the store's key buffer, then runs the
+//! operation on the hashed key:
+//!
+//! | request | lower operation ([`KVSystem`](kernel::hil::kv::KVSystem) / [`KVSystemExt`]) |
+//! |---|---|
+//! | [`get`](KV::get) | [`KVSystem::get_value`](kernel::hil::kv::KVSystem::get_value) |
+//! | [`set`](KV::set) | [`KVSystemExt::set_value`]: one atomic insert-or-overwrite |
+//! | [`add`](KV::add) | [`KVSystem::append_key`](kernel::hil::kv::KVSystem::append_key): insert only if absent |
+//! | [`update`](KV::update) | [`KVSystemExt::update_value`]: one atomic overwrite of an existing key |
+//! | [`delete`](KV::delete) | [`KVSystem::invalidate_key`](kernel::hil::kv::KVSystem::invalidate_key) |
+//! | [`garbage_collect`](KV::garbage_collect) | [`KVSystem::garbage_collect`](kernel::hil::kv::KVSystem::garbage_collect) (no hashing) |
+//!
+//! No operation is built from two writes: a set or update never deletes
+//! first, so a power cut leaves the old or the new value.
+//!
+//! # Results
+//!
+//! As in [`kernel::hil::kv`]: a missing key is `NOSUPPORT` for get, update
+//! and delete; add of an existing key is `NOSUPPORT`; a full store is
+//! `NOMEM` (no garbage collection is run on its behalf); a get into a window
+//! shorter than the value is `SIZE`, with the prefix copied and the full
+//! length reported; an empty key is `INVAL`; a value longer than the store
+//! accepts is `SIZE`.
+//!
+//! Only `BUSY` and `INVAL` (empty key), and whatever the hasher refuses,
+//! come back synchronously: everything the layer below decides, including
+//! `NODEVICE` and `SIZE` for a too-long value, arrives in the callback,
+//! because the key is hashed first. `garbage_collect` needs no hashing and
+//! returns the lower layer's refusal synchronously.
+//!
+//! Values are exactly the window of the value buffer: this layer stores no
+//! header of its own. Buffers come back with the window they were passed
+//! with, in the callback or in the synchronous error.
+//!
+//! One operation at a time (`BUSY` otherwise); a virtualizer above
+//! serialises several users. All completions come from callbacks of the
+//! layer below, never from inside a request.
+
+use kernel::hil::kv::{KVClient, KVSystemClient, KeyType, KV};
+use kernel::utilities::SubSliceMut;
+use kernel::ErrorCode;
+use tock_cells::{MapCell, OptionalCell, TakeCell};
+
+use crate::tickv::KVSystemExt;
+
+/// The operation in progress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    Get,
+    Set,
+    Add,
+    Update,
+    Delete,
+    Gc,
+}
+
+/// The key-value store; see the [module docs](self).
+pub struct KVStore<'a, K: KeyType + 'static = [u8; 8]> {
+    kv: &'a dyn KVSystemExt<'a, K = K>,
+    client: OptionalCell<&'a dyn KVClient>,
+    /// The hashed key; lent to the layer below during an operation.
+    hashed: TakeCell<'static, K>,
+    op: OptionalCell<Op>,
+    key: MapCell<SubSliceMut<'static, u8>>,
+    value: MapCell<SubSliceMut<'static, u8>>,
+}
+
+/// A request's buffers handed back with its error.
+type Refused = (
+    SubSliceMut<'static, u8>,
+    SubSliceMut<'static, u8>,
+    ErrorCode,
+);
+
+impl<'a, K: KeyType + 'static> KVStore<'a, K> {
+    /// A store over `kv` (make the store its client), hashing keys into
+    /// `hashed_key`.
+    pub fn new(kv: &'a dyn KVSystemExt<'a, K = K>, hashed_key: &'static mut K) -> Self {
+        KVStore {
+            kv,
+            client: OptionalCell::empty(),
+            hashed: TakeCell::new(hashed_key),
+            op: OptionalCell::empty(),
+            key: MapCell::empty(),
+            value: MapCell::empty(),
+        }
+    }
+
+    /// Whether an operation is in progress.
+    pub fn busy(&self) -> bool {
+        self.op.is_some()
+    }
+
+    /// Starts hashing `key` for `op`.
+    fn hash(
+        &self,
+        op: Op,
+        key: SubSliceMut<'static, u8>,
+    ) -> Result<(), (SubSliceMut<'static, u8>, ErrorCode)> {
+        if self.op.is_some() {
+            return Err((key, ErrorCode::BUSY));
+        }
+        if key.is_empty() {
+            return Err((key, ErrorCode::INVAL));
+        }
+        let Some(hashed) = self.hashed.take() else {
+            return Err((key, ErrorCode::BUSY));
+        };
+        match self.kv.generate_key(key, hashed) {
+            Ok(()) => {
+                self.op.set(op);
+                Ok(())
+            }
+            Err((key, hashed, code)) => {
+                self.hashed.replace(hashed);
+                Err((key, code))
+            }
+        }
+    }
+
+    /// A request with a value buffer.
+    fn with_value(
+        &self,
+        op: Op,
+        key: SubSliceMut<'static, u8>,
+        value: SubSliceMut<'static, u8>,
+    ) -> Result<(), Refused> {
+        if self.op.is_some() {
+            return Err((key, value, ErrorCode::BUSY));
+        }
+        self.value.put(value);
+        self.hash(op, key).map_err(|(key, code)| {
+            let value = self
+                .value
+                .take()
+                .unwrap_or_else(|| SubSliceMut::new(&mut []));
+            (key, value, code)
+        })
+    }
+
+    /// The key is hashed: runs `op` on the layer below.
+    fn dispatch(&self, op: Op, hashed: &'static mut K) -> Result<(), ErrorCode> {
+        let kv = self.kv;
+        let back = |(key, value, code): (&'static mut K, SubSliceMut<'static, u8>, ErrorCode)| {
+            self.hashed.replace(key);
+            self.value.put(value);
+            code
+        };
+        if op == Op::Delete {
+            return kv.invalidate_key(hashed).map_err(|(key, code)| {
+                self.hashed.replace(key);
+                code
+            });
+        }
+        let Some(value) = self.value.take() else {
+            self.hashed.replace(hashed);
+            return Err(ErrorCode::FAIL);
+        };
+        match op {
+            Op::Get => kv.get_value(hashed, value).map_err(back),
+            Op::Set => kv.set_value(hashed, value).map_err(back),
+            Op::Add => kv.append_key(hashed, value).map_err(back),
+            Op::Update => kv.update_value(hashed, value).map_err(back),
+            Op::Delete | Op::Gc => {
+                self.value.put(value);
+                self.hashed.replace(hashed);
+                Err(ErrorCode::FAIL)
+            }
+        }
+    }
+
+    /// Ends the operation and hands the buffers back to the client.
+    fn finish(&self, op: Op, result: Result<(), ErrorCode>, len: usize) {
+        self.op.clear();
+        let client = self.client.get();
+        if op == Op::Gc {
+            if let Some(c) = client {
+                c.garbage_collect_complete(result, len);
+            }
+            return;
+        }
+        let Some(key) = self.key.take() else {
+            return;
+        };
+        if op == Op::Delete {
+            if let Some(c) = client {
+                c.delete_complete(result, key);
+            }
+            return;
+        }
+        let Some(value) = self.value.take() else {
+            return;
+        };
+        let Some(c) = client else {
+            return;
+        };
+        match op {
+            Op::Get => {
+                let len = match result {
+                    Ok(()) | Err(ErrorCode::SIZE) => len,
+                    Err(_) => 0,
+                };
+                c.get_complete(result, key, value, len);
+            }
+            Op::Set => c.set_complete(result, key, value),
+            Op::Add => c.add_complete(result, key, value),
+            Op::Update => c.update_complete(result, key, value),
+            Op::Delete | Op::Gc => {}
+        }
+    }
+
+    /// A completion of the layer below for `expected`-kind operations.
+    fn completed(&self, expected: &[Op], result: Result<(), ErrorCode>, len: usize) {
+        if let Some(op) = self.op.get().filter(|op| expected.contains(op)) {
+            self.finish(op, result, len);
+        }
+    }
+}
+
+impl<'a, K: KeyType + 'static> KV<'a> for KVStore<'a, K> {
+    fn set_client(&self, client: &'a dyn KVClient) {
+        self.client.set(client);
+    }
+
+    fn get(
+        &self,
+        key: SubSliceMut<'static, u8>,
+        value: SubSliceMut<'static, u8>,
+    ) -> Result<(), Refused> {
+        self.with_value(Op::Get, key, value)
+    }
+
+    fn set(
+        &self,
+        key: SubSliceMut<'static, u8>,
+        value: SubSliceMut<'static, u8>,
+    ) -> Result<(), Refused> {
+        self.with_value(Op::Set, key, value)
+    }
+
+    fn add(
+        &self,
+        key: SubSliceMut<'static, u8>,
+        value: SubSliceMut<'static, u8>,
+    ) -> Result<(), Refused> {
+        self.with_value(Op::Add, key, value)
+    }
+
+    fn update(
+        &self,
+        key: SubSliceMut<'static, u8>,
+        value: SubSliceMut<'static, u8>,
+    ) -> Result<(), Refused> {
+        self.with_value(Op::Update, key, value)
+    }
+
+    fn delete(
+        &self,
+        key: SubSliceMut<'static, u8>,
+    ) -> Result<(), (SubSliceMut<'static, u8>, ErrorCode)> {
+        self.hash(Op::Delete, key)
+    }
+
+    fn garbage_collect(&self) -> Result<(), ErrorCode> {
+        if self.op.is_some() {
+            return Err(ErrorCode::BUSY);
+        }
+        self.kv.garbage_collect()?;
+        self.op.set(Op::Gc);
+        Ok(())
+    }
+}
+
+impl<K: KeyType + 'static> KVSystemClient<K> for KVStore<'_, K> {
+    fn generate_key_complete(
+        &self,
+        result: Result<(), ErrorCode>,
+        unhashed_key: SubSliceMut<'static, u8>,
+        key: &'static mut K,
+    ) {
+        let Some(op) = self.op.get() else {
+            self.hashed.replace(key);
+            return;
+        };
+        self.key.put(unhashed_key);
+        let result = match result {
+            Ok(()) => self.dispatch(op, key),
+            Err(code) => {
+                self.hashed.replace(key);
+                Err(code)
+            }
+        };
+        if let Err(code) = result {
+            self.finish(op, Err(code), 0);
+        }
+    }
+
+    fn append_key_complete(
+        &self,
+        result: Result<(), ErrorCode>,
+        key: &'static mut K,
+        value: SubSliceMut<'static, u8>,
+    ) {
+        self.hashed.replace(key);
+        self.value.put(value);
+        self.completed(&[Op::Set, Op::Add, Op::Update], result, 0);
+    }
+
+    fn get_value_complete(
+        &self,
+        result: Result<(), ErrorCode>,
+        key: &'static mut K,
+        ret_buf: SubSliceMut<'static, u8>,
+        value_len: usize,
+    ) {
+        self.hashed.replace(key);
+        self.value.put(ret_buf);
+        self.completed(&[Op::Get], result, value_len);
+    }
+
+    fn invalidate_key_complete(&self, result: Result<(), ErrorCode>, key: &'static mut K) {
+        self.hashed.replace(key);
+        self.completed(&[Op::Delete], result, 0);
+    }
+
+    fn garbage_collect_complete(&self, result: Result<(), ErrorCode>, freed_bytes: usize) {
+        self.completed(&[Op::Gc], result, freed_bytes);
+    }
+}
