@@ -1,22 +1,14 @@
 //! Keys, values and the owner header: how the tool names keys, how it shows
 //! values, and how Tock's per-value owner header is built and recognised.
 
-use std::hash::Hasher;
-
-use siphasher::sip::SipHasher24;
-
 use crate::error::CliError;
 
 /// Hashes a string key the way the Tock kernel does: SipHash-2-4 with a
 /// 16-byte all-zero key, the 8-byte digest read as a big-endian number.
-///
-/// `Hasher::finish` returns the digest read little-endian, so the bytes are
-/// swapped to get the big-endian reading (checked against the "mykey" vector
-/// in the tests).
+/// It is the kernel's own implementation (`capsules_core::siphash`), so the
+/// tool and the kernel cannot disagree.
 pub fn hash_key(name: &[u8]) -> u64 {
-    let mut h = SipHasher24::new_with_keys(0, 0);
-    h.write(name);
-    h.finish().swap_bytes()
+    capsules_core::siphash::tickv_key(name)
 }
 
 /// A key as the user named it: the 64-bit hash plus the string it was
