@@ -1,5 +1,8 @@
 //! The KV capsule stack (top to bottom):
 //!
+//! * [`kv_driver`]: syscall driver 0x50003;
+//! * [`virtual_kv`]: FIFO mux of several KV users over one store;
+//! * [`kv_permissions`]: owner ids and storage permissions;
 //! * [`kv_store`]: `hil::kv::KV` over `KVSystem` (key hashing);
 //! * [`tickv`]: `KVSystem` over `hil::flash`, driving the TicKV engine
 //!   split-phase.
@@ -7,5 +10,8 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod kv_driver;
+pub mod kv_permissions;
 pub mod kv_store;
 pub mod tickv;
+pub mod virtual_kv;

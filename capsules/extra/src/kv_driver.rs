@@ -1,0 +1,661 @@
+//! The key-value syscall driver, number `0x50003`: persistent key-value
+//! storage for apps, under per-app storage permissions.
+//!
+//! The app-facing reference (every command, allow, upcall and error) is
+//! `doc/syscalls/50003_key_value.md`; this page is about the implementation.
+//!
+//! # Interface summary
+//!
+//! | | number | |
+//! |---|---|---|
+//! | command | 0 | exists: Success |
+//! | command | 1 | GET: key in RO allow 0, value into RW allow 0 |
+//! | command | 2 / 4 / 5 | SET / ADD / UPDATE: key in RO allow 0, value in RO allow 1 |
+//! | command | 3 | DELETE: key in RO allow 0 |
+//! | command | 6 | garbage collect |
+//! | subscribe | 0 | completion: `(status, value_len, 0)` |
+//!
+//! # Command-time checks
+//!
+//! In this order; the first that fails answers and changes nothing:
+//!
+//! 1. command 0: `Success`; numbers other than 1-6: `NOSUPPORT`;
+//! 2. the grant cannot be allocated: `NOMEM`;
+//! 3. the app already has a request pending (waiting or running): `NOMEM`;
+//! 4. SET / ADD / UPDATE by an app without a write id: `INVAL`;
+//! 5. commands 1-5: an empty (or missing) key in RO 0 is `INVAL` (it names
+//!    nothing, and the store would refuse it as an invalid argument); a
+//!    key longer than [`KEY_MAX`] is `SIZE`;
+//! 6. SET / ADD / UPDATE: a value in RO 1 longer than `VALUE_MAX` is
+//!    `SIZE`. An empty or missing RO 1 is an empty value, which is stored.
+//!
+//! GET does not look at RW 0 when it is issued: without one it still
+//! runs, and answers `(SIZE, full length)` (or `(0, 0)` for an empty
+//! value) with nothing copied.
+//!
+//! # Requests are copied when they are accepted
+//!
+//! When a command is accepted, its key (up to [`KEY_MAX`] bytes) and value
+//! (up to the board's `VALUE_MAX`, at least [`UPSTREAM_VALUE_MAX`]) are
+//! copied into the app's grant ([`App`]), together with a ticket number.
+//! The request no longer depends on the allowed buffers: re-allowing,
+//! changing or revoking RO 0 / RO 1 afterwards changes nothing. Only GET
+//! writes to the app afterwards: the value goes into whatever RW allow 0
+//! is when the request *completes*.
+//!
+//! The driver owns one key buffer and one value buffer (given at
+//! construction), so one request runs at a time. When the store is free,
+//! the driver serves the pending request with the smallest ticket (the
+//! oldest), visiting the apps with `Grant::each`: apps are served strictly
+//! in the order their commands were accepted. Each app may have one
+//! request pending (waiting or running); another command answers `NOMEM`.
+//!
+//! # Completion
+//!
+//! Every accepted command ends in exactly one upcall on subscribe 0 (lost
+//! only if the app's upcall queue is full), including requests the store
+//! refuses synchronously when they are started. A request is never
+//! started twice.
+//!
+//! If the app exits, faults or restarts while its request waits, the
+//! request vanishes with the app's grant. If it happens while the request
+//! runs, the result is dropped when it arrives (the old `ProcessId` no
+//! longer enters the grant; a restarted app has a new id and a fresh, empty
+//! grant), the kernel buffers come back and the next app's request starts.
+//! Nothing stays busy.
+//!
+//! # Grant memory
+//!
+//! The grant of each app that uses the driver takes `8 * 4` bytes of slots
+//! plus [`App::SIZE`] bytes of data (`75 + VALUE_MAX`; 578 bytes with the
+//! upstream limit) out of the app's grant region (elf2tab
+//! `--kernel-heap`). If it does not fit, every command but 0 answers
+//! `NOMEM`.
+//!
+//! # Board setup
+//!
+//! ```text
+//! let grant = kernel.create_grant::<kv_driver::App<503>>(kv_driver::DRIVER_NUM, kv_driver::ALLOW_COUNTS)?;
+//! let key_buf = static_init!([u8; kv_driver::KEY_MAX], [0; kv_driver::KEY_MAX]);
+//! let value_buf = static_init!([u8; 512], [0; 512]); // header_size() + 503
+//! let driver = static_init!(
+//!     KVStoreDriver<'static, 503>,
+//!     KVStoreDriver::new(driver_user, grant, key_buf, value_buf)
+//! );
+//! driver_user.set_client(driver);
+//! ```
+
+use core::cell::Cell;
+
+use kernel::errorcode::status_code;
+use kernel::grant::{AllowCounts, Grant, GrantData, GrantKernelData};
+use kernel::hil::kv::{KVClient, KVPermissions};
+use kernel::platform::{CommandReturn, SyscallDriver};
+use kernel::process::ProcessId;
+use kernel::utilities::SubSliceMut;
+use kernel::ErrorCode;
+use tock_cells::{OptionalCell, TakeCell};
+
+/// The driver number.
+pub const DRIVER_NUM: u32 = 0x50003;
+
+/// The longest key, in bytes.
+pub const KEY_MAX: usize = 64;
+
+/// The value limit of upstream Tock (a 512-byte kernel buffer minus the
+/// 9-byte owner header); boards may choose more, never less.
+pub const UPSTREAM_VALUE_MAX: usize = 503;
+
+/// The upcall and allow slots of the driver's grant.
+pub const ALLOW_COUNTS: AllowCounts = AllowCounts {
+    upcalls: 1,
+    read_only: 2,
+    read_write: 1,
+    userspace_readable: 0,
+};
+
+/// Command numbers.
+pub mod command {
+    /// Does the driver exist?
+    pub const EXISTS: u32 = 0;
+    /// Read a value.
+    pub const GET: u32 = 1;
+    /// Insert or overwrite a value.
+    pub const SET: u32 = 2;
+    /// Delete a value.
+    pub const DELETE: u32 = 3;
+    /// Insert a value whose key does not exist yet.
+    pub const ADD: u32 = 4;
+    /// Overwrite a value whose key exists.
+    pub const UPDATE: u32 = 5;
+    /// Reclaim the space of deleted and overwritten values.
+    pub const GARBAGE_COLLECT: u32 = 6;
+}
+
+/// Read-only allow numbers.
+pub mod ro_allow {
+    /// The key (the whole buffer).
+    pub const KEY: u32 = 0;
+    /// The value to store (the whole buffer).
+    pub const VALUE: u32 = 1;
+}
+
+/// Read-write allow numbers.
+pub mod rw_allow {
+    /// Receives the value of a GET.
+    pub const VALUE: u32 = 0;
+}
+
+/// Subscribe numbers.
+pub mod upcall {
+    /// Completion of every request: `(status, value_len, 0)`.
+    pub const DONE: u32 = 0;
+}
+
+/// A request the driver carries out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    Get,
+    Set,
+    Delete,
+    Add,
+    Update,
+    GarbageCollect,
+}
+
+impl Op {
+    /// The request a command number asks for (0 and unknown: none).
+    fn from_command(n: u32) -> Option<Op> {
+        Some(match n {
+            command::GET => Op::Get,
+            command::SET => Op::Set,
+            command::DELETE => Op::Delete,
+            command::ADD => Op::Add,
+            command::UPDATE => Op::Update,
+            command::GARBAGE_COLLECT => Op::GarbageCollect,
+            _ => return None,
+        })
+    }
+
+    fn number(self) -> u8 {
+        (match self {
+            Op::Get => command::GET,
+            Op::Set => command::SET,
+            Op::Delete => command::DELETE,
+            Op::Add => command::ADD,
+            Op::Update => command::UPDATE,
+            Op::GarbageCollect => command::GARBAGE_COLLECT,
+        }) as u8
+    }
+
+    /// Whether the request carries a value (and so needs a write id).
+    fn writes(self) -> bool {
+        matches!(self, Op::Set | Op::Add | Op::Update)
+    }
+
+    /// Whether the request names a key.
+    fn has_key(self) -> bool {
+        self != Op::GarbageCollect
+    }
+}
+
+/// Where an app's request is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Status {
+    /// No request.
+    #[default]
+    Idle,
+    /// Accepted, waiting for the store.
+    Queued,
+    /// Running in the store.
+    Running,
+}
+
+/// The driver's data in each app's grant: the app's one pending request,
+/// copied at command time.
+///
+/// Encoded as (little-endian):
+///
+/// ```text
+/// 0       status: 0 idle, 1 queued, 2 running
+/// 1..5    ticket (u32)
+/// 5       operation (the command number)
+/// 6       key length
+/// 7..71   key (KEY_MAX bytes)
+/// 71..75  value length (u32)
+/// 75..    value (VALUE_MAX bytes)
+/// ```
+///
+/// A block of zeroes is an idle app. Bytes that decode to nothing
+/// sensible (which only a kernel bug could produce: grant memory is not
+/// accessible to the app) decode as idle.
+pub struct App<const VALUE_MAX: usize> {
+    status: Status,
+    ticket: u32,
+    op: Option<Op>,
+    key_len: usize,
+    key: [u8; KEY_MAX],
+    value_len: usize,
+    value: [u8; VALUE_MAX],
+}
+
+impl<const VALUE_MAX: usize> Default for App<VALUE_MAX> {
+    fn default() -> Self {
+        App {
+            status: Status::Idle,
+            ticket: 0,
+            op: None,
+            key_len: 0,
+            key: [0; KEY_MAX],
+            value_len: 0,
+            value: [0; VALUE_MAX],
+        }
+    }
+}
+
+/// Offsets of the encoded [`App`].
+const TICKET: usize = 1;
+const OP: usize = 5;
+const KEY_LEN: usize = 6;
+const KEY: usize = 7;
+const VALUE_LEN: usize = KEY + KEY_MAX;
+const VALUE: usize = VALUE_LEN + 4;
+
+impl<const VALUE_MAX: usize> GrantData for App<VALUE_MAX> {
+    const SIZE: usize = VALUE + VALUE_MAX;
+
+    fn load(b: &[u8]) -> Self {
+        let mut app = App::default();
+        if b.len() < Self::SIZE {
+            return app;
+        }
+        let u32_at = |at: usize| u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+        let status = match b[0] {
+            1 => Status::Queued,
+            2 => Status::Running,
+            _ => Status::Idle,
+        };
+        let op = Op::from_command(u32::from(b[OP]));
+        let key_len = usize::from(b[KEY_LEN]);
+        let value_len = u32_at(VALUE_LEN) as usize;
+        if status == Status::Idle || op.is_none() || key_len > KEY_MAX || value_len > VALUE_MAX {
+            return app;
+        }
+        app.status = status;
+        app.ticket = u32_at(TICKET);
+        app.op = op;
+        app.key_len = key_len;
+        app.key.copy_from_slice(&b[KEY..KEY + KEY_MAX]);
+        app.value_len = value_len;
+        app.value.copy_from_slice(&b[VALUE..VALUE + VALUE_MAX]);
+        app
+    }
+
+    fn store(&self, b: &mut [u8]) {
+        if b.len() < Self::SIZE {
+            return;
+        }
+        b[0] = match self.status {
+            Status::Idle => 0,
+            Status::Queued => 1,
+            Status::Running => 2,
+        };
+        b[TICKET..TICKET + 4].copy_from_slice(&self.ticket.to_le_bytes());
+        b[OP] = self.op.map_or(0, Op::number);
+        b[KEY_LEN] = self.key_len.min(KEY_MAX) as u8;
+        b[KEY..KEY + KEY_MAX].copy_from_slice(&self.key);
+        b[VALUE_LEN..VALUE].copy_from_slice(&(self.value_len.min(VALUE_MAX) as u32).to_le_bytes());
+        b[VALUE..VALUE + VALUE_MAX].copy_from_slice(&self.value);
+    }
+}
+
+impl<const VALUE_MAX: usize> App<VALUE_MAX> {
+    /// Forgets the request. (The copied bytes stay in the grant, which
+    /// only the kernel can see, until the next request overwrites them.)
+    fn clear(&mut self) {
+        self.status = Status::Idle;
+        self.op = None;
+        self.key_len = 0;
+        self.value_len = 0;
+    }
+}
+
+/// The syscall driver `0x50003` over one [`KVPermissions`] store (usually
+/// a [`KVUser`](crate::virtual_kv::KVUser) of a
+/// [`MuxKV`](crate::virtual_kv::MuxKV)); see the [module docs](self).
+///
+/// `VALUE_MAX` is the longest value an app may store or read in one piece
+/// (at least [`UPSTREAM_VALUE_MAX`], checked at compile time).
+pub struct KVStoreDriver<'a, const VALUE_MAX: usize = UPSTREAM_VALUE_MAX> {
+    kv: &'a dyn KVPermissions<'a>,
+    apps: Grant<App<VALUE_MAX>>,
+    key_buf: TakeCell<'static, [u8]>,
+    value_buf: TakeCell<'static, [u8]>,
+    /// The app whose request the store is running.
+    current: OptionalCell<ProcessId>,
+    /// The ticket the next accepted command gets.
+    next_ticket: Cell<u32>,
+    /// Set while requests are being started (guards against re-entry).
+    starting: Cell<bool>,
+}
+
+impl<'a, const VALUE_MAX: usize> KVStoreDriver<'a, VALUE_MAX> {
+    /// A driver over `kv`, with its grant (created with [`ALLOW_COUNTS`]
+    /// for [`DRIVER_NUM`]) and its kernel buffers. Make the driver `kv`'s
+    /// client.
+    ///
+    /// # Panics
+    ///
+    /// If `key_buf` is shorter than [`KEY_MAX`] or `value_buf` shorter
+    /// than `kv.header_size() + VALUE_MAX`: a board configuration error,
+    /// found at boot.
+    pub fn new(
+        kv: &'a dyn KVPermissions<'a>,
+        apps: Grant<App<VALUE_MAX>>,
+        key_buf: &'static mut [u8],
+        value_buf: &'static mut [u8],
+    ) -> Self {
+        const {
+            assert!(
+                VALUE_MAX >= UPSTREAM_VALUE_MAX,
+                "the value limit may not be smaller than upstream Tock's"
+            )
+        };
+        assert!(key_buf.len() >= KEY_MAX, "kv_driver: key buffer too short");
+        assert!(
+            value_buf.len() >= kv.header_size() + VALUE_MAX,
+            "kv_driver: value buffer too short for header + VALUE_MAX"
+        );
+        KVStoreDriver {
+            kv,
+            apps,
+            key_buf: TakeCell::new(key_buf),
+            value_buf: TakeCell::new(value_buf),
+            current: OptionalCell::empty(),
+            next_ticket: Cell::new(0),
+            starting: Cell::new(false),
+        }
+    }
+
+    /// The longest value an app may store.
+    pub const fn value_max(&self) -> usize {
+        VALUE_MAX
+    }
+
+    /// Whether a request is running in the store.
+    pub fn is_busy(&self) -> bool {
+        self.current.is_some()
+    }
+
+    /// Checks a command and copies its request into the app's grant.
+    fn accept(
+        &self,
+        op: Op,
+        app: &mut App<VALUE_MAX>,
+        kd: &GrantKernelData<'_>,
+    ) -> Result<(), ErrorCode> {
+        if app.status != Status::Idle {
+            return Err(ErrorCode::NOMEM);
+        }
+        if op.writes() && kd.storage_permissions().write_id().is_none() {
+            return Err(ErrorCode::INVAL);
+        }
+        // Check everything before touching the grant: a refused command
+        // changes nothing.
+        let key_len = if op.has_key() {
+            match kd.read_only_len(ro_allow::KEY) {
+                0 => return Err(ErrorCode::INVAL),
+                n if n > KEY_MAX => return Err(ErrorCode::SIZE),
+                n => n,
+            }
+        } else {
+            0
+        };
+        let value_len = if op.writes() {
+            kd.read_only_len(ro_allow::VALUE)
+        } else {
+            0
+        };
+        if value_len > VALUE_MAX {
+            return Err(ErrorCode::SIZE);
+        }
+        app.key_len = kd.with_read_only(ro_allow::KEY, |key| {
+            let n = key.len().min(key_len);
+            app.key[..n].copy_from_slice(&key[..n]);
+            n
+        })?;
+        app.value_len = kd.with_read_only(ro_allow::VALUE, |value| {
+            let n = value.len().min(value_len);
+            app.value[..n].copy_from_slice(&value[..n]);
+            n
+        })?;
+        let ticket = self.next_ticket.get();
+        self.next_ticket.set(ticket.wrapping_add(1));
+        app.status = Status::Queued;
+        app.ticket = ticket;
+        app.op = Some(op);
+        Ok(())
+    }
+
+    /// The app with the oldest queued request.
+    fn oldest_queued(&self) -> Option<ProcessId> {
+        let now = self.next_ticket.get();
+        let mut oldest: Option<(u32, ProcessId)> = None;
+        self.apps.each(|pid, app, _| {
+            if app.status == Status::Queued {
+                // Age since the ticket was drawn: correct across wrapping,
+                // since at most one request per app is ever waiting.
+                let age = now.wrapping_sub(app.ticket);
+                if oldest.is_none_or(|(a, _)| age > a) {
+                    oldest = Some((age, pid));
+                }
+            }
+        });
+        oldest.map(|(_, pid)| pid)
+    }
+
+    /// Starts queued requests, oldest first, until the store accepts one
+    /// or none is left. A request the store refuses at once is completed
+    /// with an upcall carrying the error.
+    fn run_next(&self) {
+        if self.current.is_some() || self.starting.get() {
+            return;
+        }
+        self.starting.set(true);
+        while let Some(pid) = self.oldest_queued() {
+            let (Some(key_buf), Some(value_buf)) = (self.key_buf.take(), self.value_buf.take())
+            else {
+                break; // cannot happen: nothing runs, so both are here
+            };
+            let header = self.kv.header_size();
+            // Copy the request into the kernel buffers; from here on it is
+            // running and is never started again.
+            let request = self.apps.enter(pid, |app, kd| {
+                app.status = Status::Running;
+                let n = app.key_len;
+                key_buf[..n].copy_from_slice(&app.key[..n]);
+                let v = app.value_len;
+                value_buf[header..header + v].copy_from_slice(&app.value[..v]);
+                (app.op, n, v, kd.storage_permissions())
+            });
+            let Ok((Some(op), key_len, value_len, permissions)) = request else {
+                // The app vanished between the two visits (or its request
+                // is unreadable): forget it.
+                let _ = self.apps.enter(pid, |app, _| app.clear());
+                self.key_buf.replace(key_buf);
+                self.value_buf.replace(value_buf);
+                continue;
+            };
+            let mut key = SubSliceMut::new(key_buf);
+            key.slice(..key_len);
+            let mut value = SubSliceMut::new(value_buf);
+            match op {
+                // Room for the longest value this driver hands out; the
+                // app's RW buffer is only looked at on completion.
+                Op::Get => value.slice(header..header + VALUE_MAX),
+                _ => value.slice(header..header + value_len),
+            }
+            let started = match op {
+                Op::Get => self.kv.get(key, value, permissions),
+                Op::Set => self.kv.set(key, value, permissions),
+                Op::Add => self.kv.add(key, value, permissions),
+                Op::Update => self.kv.update(key, value, permissions),
+                Op::Delete => {
+                    self.value_buf.replace(value.take());
+                    self.kv
+                        .delete(key, permissions)
+                        .map_err(|(key, e)| (key, SubSliceMut::new(&mut []), e))
+                }
+                Op::GarbageCollect => {
+                    self.key_buf.replace(key.take());
+                    self.value_buf.replace(value.take());
+                    self.kv
+                        .garbage_collect()
+                        .map_err(|e| (SubSliceMut::new(&mut []), SubSliceMut::new(&mut []), e))
+                }
+            };
+            match started {
+                Ok(()) => {
+                    self.current.set(pid);
+                    break;
+                }
+                Err((key, value, e)) => {
+                    self.put_back(key, value);
+                    self.complete(pid, Err(e), 0);
+                }
+            }
+        }
+        self.starting.set(false);
+    }
+
+    /// Returns the kernel buffers lent with a request (empty stand-ins for
+    /// the ones not lent are ignored).
+    fn put_back(&self, key: SubSliceMut<'static, u8>, value: SubSliceMut<'static, u8>) {
+        let key = key.take();
+        if !key.is_empty() {
+            self.key_buf.replace(key);
+        }
+        let value = value.take();
+        if !value.is_empty() {
+            self.value_buf.replace(value);
+        }
+    }
+
+    /// Ends `pid`'s request with the upcall `(status, value_len, 0)`. A
+    /// stale `pid` (the app died or restarted) gets nothing.
+    fn complete(&self, pid: ProcessId, result: Result<(), ErrorCode>, value_len: usize) {
+        let _ = self.apps.enter(pid, |app, kd| {
+            app.clear();
+            let _ = kd.schedule_upcall(upcall::DONE, [status_code(result), value_len as u32, 0]);
+        });
+    }
+
+    /// The store finished the running request: answer its app (if it is
+    /// still there) and start the next one.
+    fn finish(&self, result: Result<(), ErrorCode>) {
+        if let Some(pid) = self.current.take() {
+            self.complete(pid, result, 0);
+        }
+        self.run_next();
+    }
+}
+
+impl<const VALUE_MAX: usize> SyscallDriver for KVStoreDriver<'_, VALUE_MAX> {
+    fn command(&self, command: u32, _: u32, _: u32, pid: ProcessId) -> CommandReturn {
+        if command == command::EXISTS {
+            return CommandReturn::success();
+        }
+        let Some(op) = Op::from_command(command) else {
+            return CommandReturn::failure(ErrorCode::NOSUPPORT);
+        };
+        let accepted = self
+            .apps
+            .enter(pid, |app, kd| self.accept(op, app, kd))
+            .unwrap_or_else(|e| Err(e.into()));
+        match accepted {
+            Ok(()) => {
+                self.run_next();
+                CommandReturn::success()
+            }
+            Err(e) => CommandReturn::failure(e),
+        }
+    }
+}
+
+impl<const VALUE_MAX: usize> KVClient for KVStoreDriver<'_, VALUE_MAX> {
+    fn get_complete(
+        &self,
+        result: Result<(), ErrorCode>,
+        key: SubSliceMut<'static, u8>,
+        value: SubSliceMut<'static, u8>,
+        full_len: usize,
+    ) {
+        if let Some(pid) = self.current.take() {
+            let _ = self.apps.enter(pid, |app, kd| {
+                app.clear();
+                let (status, len) = match result {
+                    Ok(()) | Err(ErrorCode::SIZE) => {
+                        // What the store delivered: the value or its prefix.
+                        let read = &value.as_slice()[..full_len.min(value.len())];
+                        let room = kd
+                            .with_read_write(rw_allow::VALUE, |out| {
+                                let n = read.len().min(out.len());
+                                out[..n].copy_from_slice(&read[..n]);
+                                out.len()
+                            })
+                            .unwrap_or(0);
+                        let complete = result.is_ok() && full_len <= read.len();
+                        if complete && full_len <= room {
+                            (Ok(()), full_len)
+                        } else {
+                            (Err(ErrorCode::SIZE), full_len)
+                        }
+                    }
+                    Err(e) => (Err(e), 0),
+                };
+                let _ = kd.schedule_upcall(upcall::DONE, [status_code(status), len as u32, 0]);
+            });
+        }
+        self.put_back(key, value);
+        self.run_next();
+    }
+
+    fn set_complete(
+        &self,
+        result: Result<(), ErrorCode>,
+        key: SubSliceMut<'static, u8>,
+        value: SubSliceMut<'static, u8>,
+    ) {
+        self.put_back(key, value);
+        self.finish(result);
+    }
+
+    fn add_complete(
+        &self,
+        result: Result<(), ErrorCode>,
+        key: SubSliceMut<'static, u8>,
+        value: SubSliceMut<'static, u8>,
+    ) {
+        self.put_back(key, value);
+        self.finish(result);
+    }
+
+    fn update_complete(
+        &self,
+        result: Result<(), ErrorCode>,
+        key: SubSliceMut<'static, u8>,
+        value: SubSliceMut<'static, u8>,
+    ) {
+        self.put_back(key, value);
+        self.finish(result);
+    }
+
+    fn delete_complete(&self, result: Result<(), ErrorCode>, key: SubSliceMut<'static, u8>) {
+        self.put_back(key, SubSliceMut::new(&mut []));
+        self.finish(result);
+    }
+
+    fn garbage_collect_complete(&self, result: Result<(), ErrorCode>, _freed_bytes: usize) {
+        self.finish(result);
+    }
+}
