@@ -1,0 +1,582 @@
+//! The CFI parallel flash of the `virt` machine (Intel command set), as a
+//! [`kernel::hil::flash::Flash`].
+//!
+//! # The device
+//!
+//! Each pflash unit is 32 MiB made of two x16 chips side by side on a
+//! 32-bit bus: every 32-bit word holds 16 bits of each chip. Commands are
+//! therefore written replicated into both halves (`0x0040_0040`), and the
+//! status register reads back once per chip (`0x0080_0080` when both are
+//! ready). Erase blocks are 256 KiB of bus address space (128 KiB per
+//! chip). Commands used:
+//!
+//! | command | meaning |
+//! |---|---|
+//! | `0x40`, then the data word at its address | program one 32-bit word |
+//! | `0x20`, then `0xD0` at the block address | erase one block |
+//! | `0x50` | clear the status register |
+//! | `0xFF` | back to read-array mode |
+//!
+//! After a program or erase command the chips answer every read with their
+//! status until they are put back into read-array mode. Status bit 7 is
+//! "ready"; bits 5 (erase failure), 4 (program failure), 3 (program/erase
+//! voltage too low) and 1 (block locked) report errors.
+//!
+//! **The kernel must not execute from the pflash unit it programs**: while
+//! a chip is in command or status mode, instruction fetches from it read
+//! status words. Our kernel runs from RAM and keeps storage on unit 1.
+//!
+//! QEMU *overwrites* a word on program where silicon can only clear bits;
+//! the driver refuses a program that would need to set a bit back to 1
+//! (see below), so code tested under QEMU behaves the same on real NOR.
+//!
+//! # The driver
+//!
+//! [`Pflash`] works over a [`PflashBus`] (32-bit reads and writes at byte
+//! offsets), so its logic is tested on the host with an emulated chip pair;
+//! [`MmioPflashBus`] is the real bus. Geometry: erase unit 256 KiB,
+//! `size / 256 KiB` erase units (or fewer, if the board says so), program
+//! unit 4 bytes, erase value `0xFF`.
+//!
+//! * **read**: copies the bytes out of the array (read-array mode) at once;
+//!   any alignment.
+//! * **program**: checks the whole request first: if any word would need a
+//!   bit to go from 0 to 1 (`new & !old != 0`) nothing is programmed and
+//!   the request fails with [`Error::VerifyFailed`]. Then, word by word,
+//!   words that already hold their new value are skipped, the others get
+//!   `0x40` and the data word; the status is polled until both chips are
+//!   ready, error bits fail the request with [`Error::ProgramFailed`], the
+//!   status is cleared, the chips go back to read-array mode, and the word
+//!   is read back ([`Error::VerifyFailed`] if it differs).
+//! * **erase**: `0x20`, `0xD0` at the block address, poll, error bits give
+//!   [`Error::EraseFailed`], clear status, read-array, then the block is
+//!   checked to read all `0xFF` ([`Error::EraseFailed`] if not).
+//!
+//! Work happens in deferred calls so the kernel is never blocked for long:
+//! each deferred call handles up to [`WORDS_PER_CALL`] words of a program
+//! (or [`VERIFY_WORDS_PER_CALL`] words of an erase check) and reads the
+//! status at most [`SPIN_POLLS`] times before setting the deferred call
+//! again. After [`DEFAULT_POLL_LIMIT`] deferred calls (see
+//! [`Pflash::set_poll_limit`]) that found the chips busy the request fails
+//! with [`Error::Timeout`]; the chips are then told to clear their status
+//! and return to read-array mode, which a chip still busy may ignore, so
+//! the driver tells them again before its next request. Until a chip that
+//! timed out has really finished, what it reads back is unspecified.
+//!
+//! Every accepted request ends in exactly one callback, always from the
+//! deferred call (never inside `read`/`program`/`erase`), with the driver
+//! idle again so the client may start its next request from the callback.
+//! Another request while one is in flight gets `BUSY`; arguments are
+//! checked with [`check_request`] and [`check_erase`]. Every operation that
+//! completes leaves the chips in read-array mode.
+
+use core::cell::Cell;
+
+use kernel::deferred_call::{DeferredCall, DeferredCallClient};
+use kernel::hil::flash::{check_erase, check_request, Error, Flash, FlashClient, Geometry};
+use kernel::ErrorCode;
+use tock_cells::{OptionalCell, TakeCell};
+
+/// Address of pflash unit 0 (the boot flash with `-bios none`).
+pub const PFLASH0_BASE: usize = 0x2000_0000;
+/// Address of pflash unit 1 (storage).
+pub const PFLASH1_BASE: usize = 0x2200_0000;
+/// Size of each pflash unit.
+pub const PFLASH_SIZE: u32 = 32 << 20;
+/// Bytes in an erase block (bus address space, both chips).
+pub const ERASE_UNIT: u32 = 256 << 10;
+/// Bytes in a program unit: one bus word.
+pub const PROGRAM_UNIT: u32 = 4;
+
+/// Program words a deferred call handles at most.
+pub const WORDS_PER_CALL: usize = 256;
+/// Words of an erased block a deferred call checks at most.
+pub const VERIFY_WORDS_PER_CALL: u32 = 8192;
+/// Status reads per deferred call before giving the kernel back.
+pub const SPIN_POLLS: u32 = 32;
+/// Deferred calls that may find the chips busy before a request times out.
+pub const DEFAULT_POLL_LIMIT: u32 = 1_000_000;
+
+/// Commands, replicated into both chips' halves of the bus.
+pub mod command {
+    /// Program one word (followed by the data word at its address).
+    pub const PROGRAM: u32 = 0x0040_0040;
+    /// Set up a block erase (followed by [`ERASE_CONFIRM`]).
+    pub const ERASE_SETUP: u32 = 0x0020_0020;
+    /// Confirm a block erase, written at the block address.
+    pub const ERASE_CONFIRM: u32 = 0x00D0_00D0;
+    /// Clear the status register's error bits.
+    pub const CLEAR_STATUS: u32 = 0x0050_0050;
+    /// Read the status register.
+    pub const READ_STATUS: u32 = 0x0070_0070;
+    /// Back to read-array mode.
+    pub const READ_ARRAY: u32 = 0x00FF_00FF;
+}
+
+/// Status register bits, in both chips' halves.
+pub mod status {
+    /// The chip is ready (not programming or erasing).
+    pub const READY: u32 = 0x0080_0080;
+    /// Erase failed (or, with [`PROGRAM_ERROR`], a bad command sequence).
+    pub const ERASE_ERROR: u32 = 0x0020_0020;
+    /// Program failed.
+    pub const PROGRAM_ERROR: u32 = 0x0010_0010;
+    /// Program/erase voltage too low.
+    pub const VPP_LOW: u32 = 0x0008_0008;
+    /// The block is locked.
+    pub const LOCKED: u32 = 0x0002_0002;
+    /// Every error bit.
+    pub const ERRORS: u32 = ERASE_ERROR | PROGRAM_ERROR | VPP_LOW | LOCKED;
+}
+
+/// 32-bit access to a pflash unit. Offsets are bytes from the start of the
+/// unit (or of the part of it the bus exposes) and multiples of 4.
+pub trait PflashBus {
+    /// Reads the word at `offset`.
+    fn read32(&self, offset: u32) -> u32;
+    /// Writes `value` (a command or a data word) at `offset`.
+    fn write32(&self, offset: u32, value: u32);
+    /// Bytes addressable through this bus.
+    fn size(&self) -> u32;
+}
+
+impl<B: PflashBus + ?Sized> PflashBus for &B {
+    fn read32(&self, offset: u32) -> u32 {
+        (**self).read32(offset)
+    }
+
+    fn write32(&self, offset: u32, value: u32) {
+        (**self).write32(offset, value)
+    }
+
+    fn size(&self) -> u32 {
+        (**self).size()
+    }
+}
+
+/// The memory-mapped pflash bus: volatile 32-bit accesses at `base +
+/// offset`. Accesses outside `0..size` or not 4-byte aligned are dropped
+/// (reads return `0xFFFF_FFFF`).
+#[derive(Clone, Copy, Debug)]
+pub struct MmioPflashBus {
+    base: usize,
+    size: u32,
+}
+
+impl MmioPflashBus {
+    /// The bus over `size` bytes of pflash at `base`.
+    ///
+    /// `base` may point into a unit (at an erase block boundary) to expose
+    /// only part of it: the driver then numbers erase units from there.
+    ///
+    /// # Safety
+    ///
+    /// `base .. base + size` must be CFI pflash (or memory) that is valid
+    /// for volatile 32-bit reads and writes for the rest of the program and
+    /// that nothing else accesses, and `base` must be 4-byte aligned.
+    pub const unsafe fn new(base: usize, size: u32) -> Self {
+        MmioPflashBus { base, size }
+    }
+
+    /// All of pflash unit 1 of the `virt` machine (RISC-V targets only).
+    #[cfg(all(target_arch = "riscv32", target_os = "none"))]
+    pub const fn virt_unit1() -> Self {
+        // SAFETY: on the `virt` machine pflash unit 1 is mapped at
+        // `PFLASH1_BASE` with `PFLASH_SIZE` bytes (QEMU requires the image
+        // to be exactly that size), and only this driver touches it.
+        unsafe { Self::new(PFLASH1_BASE, PFLASH_SIZE) }
+    }
+
+    fn address(&self, offset: u32) -> Option<usize> {
+        let valid =
+            offset.is_multiple_of(4) && offset.checked_add(4).is_some_and(|end| end <= self.size);
+        valid.then(|| self.base + offset as usize)
+    }
+}
+
+impl PflashBus for MmioPflashBus {
+    fn read32(&self, offset: u32) -> u32 {
+        match self.address(offset) {
+            // SAFETY: `new`'s contract makes `base .. base + size` valid
+            // for volatile 32-bit reads; `address` checked that the word
+            // lies inside and is aligned.
+            Some(address) => unsafe { core::ptr::read_volatile(address as *const u32) },
+            None => u32::MAX,
+        }
+    }
+
+    fn write32(&self, offset: u32, value: u32) {
+        if let Some(address) = self.address(offset) {
+            // SAFETY: as for `read32`, for writes.
+            unsafe { core::ptr::write_volatile(address as *mut u32, value) }
+        }
+    }
+
+    fn size(&self) -> u32 {
+        self.size
+    }
+}
+
+/// Where a program request is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ProgramStep {
+    /// The next word to look at is at byte `pos` of the request.
+    Next { pos: usize },
+    /// The chips are programming the word at byte `pos`; `polls` deferred
+    /// calls found them busy so far.
+    Busy { pos: usize, polls: u32 },
+    /// Decided at the request (a refused 0 -> 1 program).
+    Done(Result<(), Error>),
+}
+
+/// Where an erase request is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum EraseStep {
+    /// The chips are erasing; `polls` deferred calls found them busy so far.
+    Busy { polls: u32 },
+    /// Checking that the block reads erased, from word `word` on.
+    Verify { word: u32 },
+}
+
+/// The request in flight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    Idle,
+    /// The data is already in the buffer; only the callback is left.
+    Read {
+        len: usize,
+    },
+    Program {
+        offset: u32,
+        len: usize,
+        step: ProgramStep,
+    },
+    Erase {
+        unit: u32,
+        step: EraseStep,
+    },
+}
+
+/// The CFI pflash driver; see the [module docs](self).
+pub struct Pflash<'a, B: PflashBus> {
+    bus: B,
+    geometry: Geometry,
+    deferred: DeferredCall,
+    client: OptionalCell<&'a dyn FlashClient>,
+    buffer: TakeCell<'static, [u8]>,
+    op: Cell<Op>,
+    poll_limit: Cell<u32>,
+    /// A request timed out: the chips may still be in status mode.
+    needs_reset: Cell<bool>,
+}
+
+impl<'a, B: PflashBus> Pflash<'a, B> {
+    /// A driver for the flash behind `bus`, doing its work from `deferred`.
+    /// It exposes `bus.size() / 256 KiB` erase units, or `erase_units` if
+    /// that is smaller. Bind the deferred call with
+    /// [`register_deferred_call`](Self::register_deferred_call) and call
+    /// [`init`](Self::init) before the first request.
+    pub fn new(bus: B, deferred: DeferredCall, erase_units: Option<u32>) -> Self {
+        let available = bus.size() / ERASE_UNIT;
+        let units = erase_units.map_or(available, |n| n.min(available));
+        Pflash {
+            bus,
+            geometry: Geometry {
+                erase_unit: ERASE_UNIT,
+                erase_units: units,
+                program_unit: PROGRAM_UNIT,
+                erase_value: 0xFF,
+            },
+            deferred,
+            client: OptionalCell::empty(),
+            buffer: TakeCell::empty(),
+            op: Cell::new(Op::Idle),
+            poll_limit: Cell::new(DEFAULT_POLL_LIMIT),
+            needs_reset: Cell::new(false),
+        }
+    }
+
+    /// Makes this driver the client of its deferred call.
+    pub fn register_deferred_call(&'static self) {
+        self.deferred.set_client(self);
+    }
+
+    /// Clears the status registers and puts the chips into read-array mode
+    /// (they may have been left in another mode by an earlier program).
+    pub fn init(&self) {
+        self.bus.write32(0, command::CLEAR_STATUS);
+        self.bus.write32(0, command::READ_ARRAY);
+    }
+
+    /// After a timeout, puts the chips back into read-array mode before
+    /// the next request (they may have finished in the meantime).
+    fn recover(&self) {
+        if self.needs_reset.replace(false) {
+            self.init();
+        }
+    }
+
+    /// Sets how many deferred calls may find the chips busy before a
+    /// request fails with [`Error::Timeout`] (at least 1).
+    pub fn set_poll_limit(&self, deferred_calls: u32) {
+        self.poll_limit.set(deferred_calls.max(1));
+    }
+
+    /// The bus.
+    pub fn bus(&self) -> &B {
+        &self.bus
+    }
+
+    /// Whether a request is in flight.
+    pub fn is_busy(&self) -> bool {
+        self.op.get() != Op::Idle
+    }
+
+    /// Copies `dst.len()` bytes from byte `offset` of the array.
+    fn copy_out(&self, offset: u32, dst: &mut [u8]) {
+        let mut address = offset & !3;
+        let mut skip = (offset & 3) as usize;
+        let mut done = 0;
+        while done < dst.len() {
+            let word = self.bus.read32(address).to_le_bytes();
+            for &byte in word.iter().skip(skip) {
+                if let Some(slot) = dst.get_mut(done) {
+                    *slot = byte;
+                    done += 1;
+                }
+            }
+            skip = 0;
+            address = address.wrapping_add(4);
+        }
+    }
+
+    /// The data word at byte `pos` of the buffer in flight (`u32::MAX`,
+    /// which programs nothing, if there is none).
+    fn data_word(&self, pos: usize) -> u32 {
+        self.buffer
+            .map(|buf| {
+                buf.get(pos..pos + 4)
+                    .and_then(|bytes| <[u8; 4]>::try_from(bytes).ok())
+                    .map(u32::from_le_bytes)
+            })
+            .flatten()
+            .unwrap_or(u32::MAX)
+    }
+
+    /// Reads the status up to [`SPIN_POLLS`] times; `Some(status)` once
+    /// both chips are ready.
+    fn poll(&self, address: u32) -> Option<u32> {
+        (0..SPIN_POLLS)
+            .map(|_| self.bus.read32(address))
+            .find(|s| s & status::READY == status::READY)
+    }
+
+    /// Clears the status and returns to read-array mode.
+    fn end_command(&self, address: u32) {
+        self.bus.write32(address, command::CLEAR_STATUS);
+        self.bus.write32(address, command::READ_ARRAY);
+    }
+
+    fn complete_program(&self, len: usize, result: Result<(), Error>) {
+        self.op.set(Op::Idle);
+        self.needs_reset.set(result == Err(Error::Timeout));
+        if let Some(buf) = self.buffer.take() {
+            self.client
+                .map(|client| client.program_done(buf, len, result));
+        }
+    }
+
+    fn complete_erase(&self, unit: u32, result: Result<(), Error>) {
+        self.op.set(Op::Idle);
+        self.needs_reset.set(result == Err(Error::Timeout));
+        self.client.map(|client| client.erase_done(unit, result));
+    }
+
+    /// Runs a program request for one deferred call.
+    fn run_program(&self, offset: u32, len: usize, mut step: ProgramStep) {
+        let mut budget = WORDS_PER_CALL;
+        loop {
+            match step {
+                ProgramStep::Done(result) => return self.complete_program(len, result),
+                ProgramStep::Next { pos } => {
+                    if pos >= len {
+                        return self.complete_program(len, Ok(()));
+                    }
+                    if budget == 0 {
+                        self.op.set(Op::Program { offset, len, step });
+                        self.deferred.set();
+                        return;
+                    }
+                    budget -= 1;
+                    let address = offset + pos as u32;
+                    let new = self.data_word(pos);
+                    if self.bus.read32(address) == new {
+                        step = ProgramStep::Next { pos: pos + 4 };
+                        continue;
+                    }
+                    self.bus.write32(address, command::PROGRAM);
+                    self.bus.write32(address, new);
+                    step = ProgramStep::Busy { pos, polls: 0 };
+                }
+                ProgramStep::Busy { pos, polls } => {
+                    let address = offset + pos as u32;
+                    let Some(status) = self.poll(address) else {
+                        if polls + 1 >= self.poll_limit.get() {
+                            self.end_command(address);
+                            return self.complete_program(len, Err(Error::Timeout));
+                        }
+                        let step = ProgramStep::Busy {
+                            pos,
+                            polls: polls + 1,
+                        };
+                        self.op.set(Op::Program { offset, len, step });
+                        self.deferred.set();
+                        return;
+                    };
+                    self.end_command(address);
+                    if status & status::ERRORS != 0 {
+                        return self.complete_program(len, Err(Error::ProgramFailed));
+                    }
+                    if self.bus.read32(address) != self.data_word(pos) {
+                        return self.complete_program(len, Err(Error::VerifyFailed));
+                    }
+                    step = ProgramStep::Next { pos: pos + 4 };
+                }
+            }
+        }
+    }
+
+    /// Runs an erase request for one deferred call.
+    fn run_erase(&self, unit: u32, mut step: EraseStep) {
+        let base = unit * ERASE_UNIT;
+        loop {
+            match step {
+                EraseStep::Busy { polls } => {
+                    let Some(status) = self.poll(base) else {
+                        if polls + 1 >= self.poll_limit.get() {
+                            self.end_command(base);
+                            return self.complete_erase(unit, Err(Error::Timeout));
+                        }
+                        let step = EraseStep::Busy { polls: polls + 1 };
+                        self.op.set(Op::Erase { unit, step });
+                        self.deferred.set();
+                        return;
+                    };
+                    self.end_command(base);
+                    if status & status::ERRORS != 0 {
+                        return self.complete_erase(unit, Err(Error::EraseFailed));
+                    }
+                    step = EraseStep::Verify { word: 0 };
+                }
+                EraseStep::Verify { word } => {
+                    let words = ERASE_UNIT / 4;
+                    let end = words.min(word + VERIFY_WORDS_PER_CALL);
+                    if (word..end).any(|w| self.bus.read32(base + 4 * w) != u32::MAX) {
+                        return self.complete_erase(unit, Err(Error::EraseFailed));
+                    }
+                    if end == words {
+                        return self.complete_erase(unit, Ok(()));
+                    }
+                    let step = EraseStep::Verify { word: end };
+                    self.op.set(Op::Erase { unit, step });
+                    self.deferred.set();
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl<'a, B: PflashBus> Flash<'a> for Pflash<'a, B> {
+    fn set_client(&self, client: &'a dyn FlashClient) {
+        self.client.set(client);
+    }
+
+    fn geometry(&self) -> Geometry {
+        self.geometry
+    }
+
+    fn read(
+        &self,
+        offset: u32,
+        buf: &'static mut [u8],
+        len: usize,
+    ) -> Result<(), (ErrorCode, &'static mut [u8])> {
+        if self.is_busy() {
+            return Err((ErrorCode::BUSY, buf));
+        }
+        if let Err(code) = check_request(&self.geometry, offset, len, buf.len(), false) {
+            return Err((code, buf));
+        }
+        self.recover();
+        self.copy_out(offset, &mut buf[..len]);
+        self.buffer.replace(buf);
+        self.op.set(Op::Read { len });
+        self.deferred.set();
+        Ok(())
+    }
+
+    fn program(
+        &self,
+        offset: u32,
+        buf: &'static mut [u8],
+        len: usize,
+    ) -> Result<(), (ErrorCode, &'static mut [u8])> {
+        if self.is_busy() {
+            return Err((ErrorCode::BUSY, buf));
+        }
+        if let Err(code) = check_request(&self.geometry, offset, len, buf.len(), true) {
+            return Err((code, buf));
+        }
+        self.recover();
+        // Refuse the whole request, before anything is programmed, if some
+        // word would need a cleared bit set again.
+        let needs_erase = buf[..len].chunks_exact(4).enumerate().any(|(i, bytes)| {
+            let new = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+            new & !self.bus.read32(offset + 4 * i as u32) != 0
+        });
+        let step = if needs_erase {
+            ProgramStep::Done(Err(Error::VerifyFailed))
+        } else {
+            ProgramStep::Next { pos: 0 }
+        };
+        self.buffer.replace(buf);
+        self.op.set(Op::Program { offset, len, step });
+        self.deferred.set();
+        Ok(())
+    }
+
+    fn erase(&self, unit: u32) -> Result<(), ErrorCode> {
+        if self.is_busy() {
+            return Err(ErrorCode::BUSY);
+        }
+        check_erase(&self.geometry, unit)?;
+        self.recover();
+        let base = unit * ERASE_UNIT;
+        self.bus.write32(base, command::ERASE_SETUP);
+        self.bus.write32(base, command::ERASE_CONFIRM);
+        self.op.set(Op::Erase {
+            unit,
+            step: EraseStep::Busy { polls: 0 },
+        });
+        self.deferred.set();
+        Ok(())
+    }
+}
+
+impl<B: PflashBus> DeferredCallClient for Pflash<'_, B> {
+    /// Advances the request in flight and completes it when done.
+    fn handle_deferred_call(&self) {
+        match self.op.get() {
+            Op::Idle => {}
+            Op::Read { len } => {
+                self.op.set(Op::Idle);
+                if let Some(buf) = self.buffer.take() {
+                    self.client.map(|client| client.read_done(buf, len, Ok(())));
+                }
+            }
+            Op::Program { offset, len, step } => self.run_program(offset, len, step),
+            Op::Erase { unit, step } => self.run_erase(unit, step),
+        }
+    }
+}

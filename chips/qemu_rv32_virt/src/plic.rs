@@ -1,0 +1,206 @@
+//! The PLIC (platform-level interrupt controller), context 0 (hart 0,
+//! machine mode).
+//!
+//! Memory map used (offsets from [`PLIC_BASE`]): source priorities at
+//! `4 * source`, pending bits at `0x1000`, context 0's enable bits at
+//! `0x2000` (context `c` at `0x2000 + 0x80 * c`), context 0's priority
+//! threshold at `0x20_0000` and its claim/complete register at `0x20_0004`
+//! (context `c` at `0x20_0000 + 0x1000 * c`).
+//!
+//! Policy: every enabled source gets priority 1, the threshold is 0, so
+//! every enabled source can interrupt; a disabled source gets priority 0
+//! too. Sources are numbered from 1; 0 means "none".
+
+use tock_registers::interfaces::{Readable, Writeable};
+use tock_registers::register_structs;
+use tock_registers::registers::{ReadOnly, ReadWrite};
+
+use crate::static_ref::StaticRef;
+
+/// Address of the PLIC on the `virt` machine.
+pub const PLIC_BASE: usize = 0x0c00_0000;
+/// Number of interrupt sources of the `virt` machine's PLIC, including the
+/// reserved source 0.
+pub const NUM_SOURCES: usize = 96;
+/// 32-bit words of pending and enable bits.
+const WORDS: usize = NUM_SOURCES.div_ceil(32);
+
+/// The PLIC register block (only on RISC-V targets).
+#[cfg(all(target_arch = "riscv32", target_os = "none"))]
+pub const PLIC: StaticRef<PlicRegisters> =
+    // SAFETY: the `virt` machine maps its PLIC at `PLIC_BASE`; the block
+    // below covers only registers that exist there.
+    unsafe { StaticRef::new(PLIC_BASE as *const PlicRegisters) };
+
+register_structs! {
+    /// The PLIC registers the driver uses (context 0 only).
+    pub PlicRegisters {
+        /// Priority of each source (index 0 is reserved).
+        (0x00_0000 => priority: [ReadWrite<u32>; NUM_SOURCES]),
+        (0x00_0180 => _reserved0),
+        /// Pending bits, one per source.
+        (0x00_1000 => pending: [ReadOnly<u32>; WORDS]),
+        (0x00_100c => _reserved1),
+        /// Context 0's enable bits, one per source.
+        (0x00_2000 => enable: [ReadWrite<u32>; WORDS]),
+        (0x00_200c => _reserved2),
+        /// Context 0's priority threshold.
+        (0x20_0000 => threshold: ReadWrite<u32>),
+        /// Context 0's claim (read) / complete (write) register.
+        (0x20_0004 => claim: ReadWrite<u32>),
+        (0x20_0008 => @END),
+    }
+}
+
+/// The PLIC driver for context 0.
+pub struct Plic {
+    regs: StaticRef<PlicRegisters>,
+}
+
+impl Plic {
+    /// A driver for the PLIC at `regs` (`PLIC` on the `virt` machine, RISC-V targets only).
+    pub const fn new(regs: StaticRef<PlicRegisters>) -> Self {
+        Plic { regs }
+    }
+
+    /// Disables every source and sets every priority and the threshold to
+    /// 0.
+    pub fn init(&self) {
+        for enable in self.regs.enable.iter() {
+            enable.set(0);
+        }
+        for priority in self.regs.priority.iter().skip(1) {
+            priority.set(0);
+        }
+        self.regs.threshold.set(0);
+    }
+
+    /// Word index and bit mask of `source`, if it exists.
+    fn bit(source: u32) -> Option<(usize, u32)> {
+        let index = usize::try_from(source).ok()?;
+        (1..NUM_SOURCES)
+            .contains(&index)
+            .then_some((index / 32, 1 << (index % 32)))
+    }
+
+    /// Gives `source` priority 1 and enables it for context 0. Sources that
+    /// do not exist are ignored.
+    pub fn enable(&self, source: u32) {
+        if let Some((word, mask)) = Self::bit(source) {
+            self.regs.priority[source as usize].set(1);
+            let enable = &self.regs.enable[word];
+            enable.set(enable.get() | mask);
+        }
+    }
+
+    /// Disables `source` for context 0 and sets its priority to 0.
+    pub fn disable(&self, source: u32) {
+        if let Some((word, mask)) = Self::bit(source) {
+            let enable = &self.regs.enable[word];
+            enable.set(enable.get() & !mask);
+            self.regs.priority[source as usize].set(0);
+        }
+    }
+
+    /// Whether `source` is enabled for context 0.
+    pub fn is_enabled(&self, source: u32) -> bool {
+        Self::bit(source).is_some_and(|(word, mask)| self.regs.enable[word].get() & mask != 0)
+    }
+
+    /// Whether an enabled source is pending (and not yet claimed).
+    pub fn has_pending(&self) -> bool {
+        self.regs
+            .pending
+            .iter()
+            .zip(self.regs.enable.iter())
+            .any(|(pending, enable)| pending.get() & enable.get() != 0)
+    }
+
+    /// Claims the highest-priority pending source for context 0, or `None`
+    /// if there is none. The source's pending bit is cleared; it cannot
+    /// be claimed again until [`complete`](Self::complete).
+    pub fn next_pending(&self) -> Option<u32> {
+        match self.regs.claim.get() {
+            0 => None,
+            source => Some(source),
+        }
+    }
+
+    /// Signals that `source`, claimed with
+    /// [`next_pending`](Self::next_pending), has been serviced.
+    pub fn complete(&self, source: u32) {
+        self.regs.claim.set(source);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::static_ref::fake;
+    use core::cell::Cell;
+
+    const PENDING: usize = 0x1000 / 4;
+    const ENABLE: usize = 0x2000 / 4;
+    const THRESHOLD: usize = 0x20_0000 / 4;
+    const CLAIM: usize = 0x20_0004 / 4;
+
+    fn setup() -> (Plic, &'static [Cell<u32>]) {
+        let (regs, mem) = fake::registers::<PlicRegisters, u32>();
+        (Plic::new(regs), mem)
+    }
+
+    #[test]
+    fn enable_and_disable() {
+        let (plic, mem) = setup();
+        mem[THRESHOLD].set(7);
+        mem[ENABLE].set(u32::MAX);
+        mem[3].set(5);
+        plic.init();
+        assert_eq!(
+            (mem[THRESHOLD].get(), mem[ENABLE].get(), mem[3].get()),
+            (0, 0, 0)
+        );
+
+        plic.enable(10);
+        plic.enable(33);
+        assert_eq!(mem[10].get(), 1);
+        assert_eq!(mem[ENABLE].get(), 1 << 10);
+        assert_eq!(mem[ENABLE + 1].get(), 1 << 1);
+        assert!(plic.is_enabled(10) && plic.is_enabled(33) && !plic.is_enabled(11));
+        plic.disable(33);
+        assert_eq!((mem[33].get(), mem[ENABLE + 1].get()), (0, 0));
+        // Source 0 and sources past the end are ignored.
+        plic.enable(0);
+        plic.enable(96);
+        plic.enable(u32::MAX);
+        assert_eq!(mem[0].get(), 0);
+        assert_eq!(mem[ENABLE].get(), 1 << 10);
+        assert!(!plic.is_enabled(0) && !plic.is_enabled(96));
+    }
+
+    #[test]
+    fn pending_needs_enable() {
+        let (plic, mem) = setup();
+        assert!(!plic.has_pending());
+        mem[PENDING].set(1 << 10);
+        assert!(!plic.has_pending());
+        plic.enable(10);
+        assert!(plic.has_pending());
+        mem[PENDING].set(0);
+        mem[PENDING + 2].set(1 << 31); // source 95
+        assert!(!plic.has_pending());
+        plic.enable(95);
+        assert!(plic.has_pending());
+    }
+
+    #[test]
+    fn claim_and_complete() {
+        let (plic, mem) = setup();
+        assert_eq!(plic.next_pending(), None);
+        mem[CLAIM].set(10);
+        assert_eq!(plic.next_pending(), Some(10));
+        mem[CLAIM].set(0);
+        plic.complete(10);
+        assert_eq!(mem[CLAIM].get(), 10);
+    }
+}
