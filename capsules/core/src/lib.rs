@@ -1,5 +1,11 @@
 //! Core capsules: drivers and virtualizers every board can use.
 //!
+//! * [`alarm`]: the alarm syscall driver (0): one virtual alarm per app
+//!   over a single `hil::time::Alarm`.
+//! * [`console`]: the console syscall driver (1) over a UART, with FIFO
+//!   writes across apps and the kernel's own debug output.
+//! * [`low_level_debug`]: the low-level debug syscall driver (8): numbers
+//!   and alert codes printed through a non-blocking sink.
 //! * [`siphash`]: a software SipHash-2-4 implementing `hil::hasher`
 //!   (zero key, big-endian digest: TicKV's key hash).
 //! * [`virtual_flash`]: shares one `hil::flash` device between several
@@ -8,5 +14,8 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod alarm;
+pub mod console;
+pub mod low_level_debug;
 pub mod siphash;
 pub mod virtual_flash;
