@@ -1,0 +1,279 @@
+//! The kernel for `qemu-system-riscv32 -M virt`.
+//!
+//! Memory map (the libtock-rs `qemu_rv32_virt` layout, so its apps run
+//! unmodified):
+//!
+//! | range | use |
+//! |---|---|
+//! | `0x8000_0000..0x8010_0000` | this kernel (code, data, stack) |
+//! | `0x8010_0000..0x8030_0000` | app flash area: a list of TBFs |
+//! | `0x8030_0000..0x8060_0000` | process RAM |
+//!
+//! Drivers: alarm (0), console (1), low-level debug (8). Processes that
+//! fault are restarted up to three times, then stopped. With the
+//! `test-exit` feature the kernel exits QEMU once no process is alive; the
+//! exit status is the number of processes that did not end cleanly (a
+//! fault, or an exit with a non-zero completion code).
+
+#![no_std]
+#![no_main]
+
+use core::fmt::Write;
+use core::panic::PanicInfo;
+use core::sync::atomic::{AtomicPtr, Ordering};
+
+use capsules_core::alarm::{self, AlarmData, AlarmDriver};
+use capsules_core::console::{self, Console};
+use capsules_core::low_level_debug::{self, DebugSink, LowLevelDebug};
+use kernel::deferred_call::DeferredCalls;
+use kernel::hil::time::Alarm;
+use kernel::hil::uart::{Configure, Parameters};
+use kernel::platform::{
+    Platform, RestartWithThreshold, SyscallDriver, SyscallDriverLookup, TbfPermissionsFilter,
+};
+use kernel::process::Process;
+#[cfg(feature = "test-exit")]
+use kernel::process::State;
+use kernel::storage_permissions::{TlvElseCrc, TlvElseSelfOnlyPolicy};
+use kernel::{Kernel, LoadEvent, LoadPolicy};
+use qemu_rv32_virt::chip::QemuVirt;
+use qemu_rv32_virt::clint::{self, Clint};
+use qemu_rv32_virt::plic::{self, Plic};
+use qemu_rv32_virt::uart::{self, Uart16550};
+use rv32i::{Pmp, Rv32i};
+use static_cell::StaticCell;
+
+/// Start of the app flash area.
+const APP_FLASH: u32 = 0x8010_0000;
+/// Length of the app flash area.
+const APP_FLASH_LEN: usize = 0x20_0000;
+/// Start of process RAM.
+const APP_RAM: u32 = 0x8030_0000;
+/// Length of process RAM.
+const APP_RAM_LEN: usize = 0x30_0000;
+/// Process slots.
+const NUM_PROCS: usize = 8;
+/// Timeslice in microseconds.
+const TIMESLICE_US: u32 = 10_000;
+
+/// The board's syscall drivers.
+struct Drivers {
+    console: &'static Console<'static>,
+    alarm: &'static AlarmDriver<'static, Clint<'static>>,
+    lldb: &'static LowLevelDebug<'static, 8>,
+}
+
+impl SyscallDriverLookup for Drivers {
+    fn driver(&self, driver: u32) -> Option<&dyn SyscallDriver> {
+        match driver {
+            console::DRIVER_NUM => Some(self.console),
+            alarm::DRIVER_NUM => Some(self.alarm),
+            low_level_debug::DRIVER_NUM => Some(self.lldb),
+            _ => None,
+        }
+    }
+}
+
+static DEFERRED: StaticCell<DeferredCalls<16>> = StaticCell::new();
+static UART: StaticCell<Uart16550<'static>> = StaticCell::new();
+static CLINT: StaticCell<Clint<'static>> = StaticCell::new();
+static PLIC: StaticCell<Plic> = StaticCell::new();
+static CHIP: StaticCell<QemuVirt<'static>> = StaticCell::new();
+static PROCESSES: StaticCell<[Process; NUM_PROCS]> = StaticCell::new();
+static KERNEL: StaticCell<Kernel> = StaticCell::new();
+static CONSOLE: StaticCell<Console<'static>> = StaticCell::new();
+static ALARM: StaticCell<AlarmDriver<'static, Clint<'static>>> = StaticCell::new();
+static LLDB: StaticCell<LowLevelDebug<'static, 8>> = StaticCell::new();
+static DRIVERS: StaticCell<Drivers> = StaticCell::new();
+static PMP: StaticCell<Pmp> = StaticCell::new();
+static TX_BUF: StaticCell<[u8; 64]> = StaticCell::new();
+static RX_BUF: StaticCell<[u8; 64]> = StaticCell::new();
+static KERNEL_OUT: StaticCell<[u8; 4096]> = StaticCell::new();
+
+/// The kernel, for the panic handler's process dump.
+static KERNEL_FOR_PANIC: AtomicPtr<Kernel> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Reset continues here from `_start` (rv32i).
+#[no_mangle]
+pub extern "C" fn main() -> ! {
+    let calls: &'static DeferredCalls<16> = DEFERRED.init(DeferredCalls::new());
+
+    // Chip drivers.
+    let uart0: &'static Uart16550<'static> = UART.init(Uart16550::new(
+        uart::UART0,
+        uart::UART0_CLOCK_HZ,
+        calls.allocate().expect("deferred call for the UART"),
+    ));
+    uart0.register_deferred_call();
+    let _ = uart0.configure(Parameters::default());
+    let clint0: &'static Clint<'static> = CLINT.init(Clint::new(clint::MTIME, clint::MTIMECMP0));
+    let plic0: &'static Plic = PLIC.init(Plic::new(plic::PLIC));
+    let chip: &'static QemuVirt<'static> = CHIP.init(QemuVirt::new(plic0, clint0, uart0));
+
+    // The kernel and its grants (all grants before processes are loaded).
+    let processes: &'static [Process] = PROCESSES.init([const { Process::new() }; NUM_PROCS]);
+    let kernel: &'static Kernel = KERNEL.init(Kernel::new(processes));
+    KERNEL_FOR_PANIC.store(core::ptr::from_ref(kernel).cast_mut(), Ordering::Release);
+    let console_grant = kernel
+        .create_grant::<console::App>(console::DRIVER_NUM, console::ALLOW_COUNTS)
+        .expect("console grant");
+    let alarm_grant = kernel
+        .create_grant::<AlarmData>(alarm::DRIVER_NUM, alarm::ALLOW_COUNTS)
+        .expect("alarm grant");
+
+    // Capsules.
+    let console: &'static Console<'static> = CONSOLE.init(Console::new(
+        uart0,
+        console_grant,
+        TX_BUF.init([0; 64]),
+        RX_BUF.init([0; 64]),
+        KERNEL_OUT.init([0; 4096]),
+        calls.allocate().expect("deferred call for the console"),
+    ));
+    console.setup();
+    let alarm: &'static AlarmDriver<'static, Clint<'static>> =
+        ALARM.init(AlarmDriver::new(clint0, alarm_grant));
+    clint0.set_alarm_client(alarm);
+    let lldb: &'static LowLevelDebug<'static, 8> = LLDB.init(LowLevelDebug::new(kernel, console));
+    console.set_sink_client(lldb);
+    let drivers: &'static Drivers = DRIVERS.init(Drivers {
+        console,
+        alarm,
+        lldb,
+    });
+
+    chip.initialize();
+
+    // Processes.
+    let _ = writeln!(console.kernel_writer(), "qemu_rv32_virt: kernel started");
+    // SAFETY: the app flash area is outside the kernel image (the linker
+    // script asserts the kernel ends below it), QEMU loads the apps there
+    // before reset, and nothing writes it while the kernel runs.
+    let app_flash: &'static [u8] =
+        unsafe { core::slice::from_raw_parts(APP_FLASH as *const u8, APP_FLASH_LEN) };
+    // SAFETY: process RAM is outside the kernel image and is handed out
+    // exactly once, here; from now on the kernel reaches it only through
+    // this slice, and processes only through the PMP.
+    let app_ram: &'static mut [u8] =
+        unsafe { core::slice::from_raw_parts_mut(APP_RAM as *mut u8, APP_RAM_LEN) };
+    let pmp: &'static Pmp = PMP.init(Pmp::new());
+    let policy = LoadPolicy {
+        short_id: &TlvElseCrc,
+        storage: &TlvElseSelfOnlyPolicy,
+    };
+    let loaded = kernel.load_processes(
+        app_flash,
+        APP_FLASH,
+        app_ram,
+        APP_RAM,
+        &policy,
+        &Rv32i,
+        pmp,
+        &mut |event: &LoadEvent<'static>| report_load(console, event),
+    );
+    let _ = writeln!(
+        console.kernel_writer(),
+        "qemu_rv32_virt: {loaded} process(es) loaded"
+    );
+
+    let platform = Platform {
+        drivers,
+        filter: &TbfPermissionsFilter,
+        fault_policy: &RestartWithThreshold { threshold: 3 },
+        boundary: &Rv32i,
+        protection: pmp,
+        chip,
+        timer: clint0,
+        deferred: calls,
+        timeslice_us: TIMESLICE_US,
+        debug: Some(console),
+    };
+
+    loop {
+        kernel.run_once(&platform);
+        #[cfg(feature = "test-exit")]
+        if kernel.process_ids().next().is_none() {
+            finish_test(kernel, console, clint0, calls, &platform);
+        }
+    }
+}
+
+/// Reports one TBF of the loading walk on the console.
+fn report_load(console: &Console<'static>, event: &LoadEvent<'static>) {
+    let mut w = console.kernel_writer();
+    let _ = match event {
+        LoadEvent::Loaded {
+            index, name, flash, ram, ..
+        } => writeln!(
+            w,
+            "qemu_rv32_virt: process {index} '{name}' flash {:#010x}..{:#010x} ram {:#010x}..{:#010x}",
+            flash.start,
+            flash.end(),
+            ram.start,
+            ram.end()
+        ),
+        other => writeln!(w, "qemu_rv32_virt: not loaded: {other:?}"),
+    };
+}
+
+/// Test mode: every process has ended. Flushes the console and exits QEMU
+/// with the number of processes that did not end cleanly.
+#[cfg(feature = "test-exit")]
+fn finish_test(
+    kernel: &Kernel,
+    console: &Console<'static>,
+    clint0: &Clint<'static>,
+    calls: &DeferredCalls<16>,
+    platform: &Platform<'_>,
+) -> ! {
+    use kernel::hil::time::{Ticks, Time};
+    let failed = kernel
+        .processes()
+        .filter(|p| match p.state() {
+            State::Faulted => true,
+            State::Terminated => p.completion_code() != Some(0),
+            _ => false,
+        })
+        .count();
+    let _ = writeln!(
+        console.kernel_writer(),
+        "qemu_rv32_virt: all processes ended, {failed} not cleanly"
+    );
+    // Let the console drain (servicing interrupts and deferred calls
+    // without ever sleeping), then give the UART FIFO time to empty.
+    let deadline = clint0.now().into_u64().wrapping_add(10_000_000);
+    while console.kernel_pending() > 0
+        || calls.has_pending()
+        || platform.chip.has_pending_interrupts()
+    {
+        if clint0.now().into_u64() > deadline {
+            break;
+        }
+        if platform.chip.has_pending_interrupts() {
+            platform.chip.service_pending_interrupts();
+        }
+        calls.service_next();
+    }
+    let until = clint0.now().into_u64().wrapping_add(20_000);
+    while clint0.now().into_u64() < until {}
+    match u16::try_from(failed) {
+        Ok(0) => qemu_rv32_virt::test_exit::exit_success(),
+        Ok(n) => qemu_rv32_virt::test_exit::exit_failure(n),
+        Err(_) => qemu_rv32_virt::test_exit::exit_failure(u16::MAX),
+    }
+}
+
+/// Prints the panic, the kernel's leftover console output and every
+/// process, with polling UART writes, then exits QEMU with status 254.
+#[panic_handler]
+fn panic(info: &PanicInfo<'_>) -> ! {
+    let mut out = uart::BlockingWriter::new(uart::UART0);
+    let _ = writeln!(out, "\r\nkernel panic: {info}");
+    let kernel = KERNEL_FOR_PANIC.load(Ordering::Acquire);
+    // SAFETY: the pointer is null or was made from the `&'static Kernel`
+    // created once at boot; the kernel is never moved or freed.
+    if let Some(kernel) = unsafe { kernel.as_ref() } {
+        let _ = kernel.print_processes(&mut out, &Rv32i);
+    }
+    qemu_rv32_virt::test_exit::exit_failure(254)
+}
