@@ -68,9 +68,10 @@
 //!
 //! The grant of each app that uses the driver takes `8 * 4` bytes of slots
 //! plus [`App::SIZE`] bytes of data (`75 + VALUE_MAX`; 578 bytes with the
-//! upstream limit) out of the app's grant region (elf2tab
-//! `--kernel-heap`). If it does not fit, every command but 0 answers
-//! `NOMEM`.
+//! upstream limit), rounded up to a word (612 bytes in all:
+//! [`kv_stack::grant_bytes`](crate::kv_stack::grant_bytes)), out of the
+//! app's grant region (elf2tab `--kernel-heap`). If it does not fit, every
+//! command but 0 answers `NOMEM`.
 //!
 //! # Board setup
 //!
@@ -80,10 +81,15 @@
 //! let value_buf = static_init!([u8; 512], [0; 512]); // header_size() + 503
 //! let driver = static_init!(
 //!     KVStoreDriver<'static, 503>,
-//!     KVStoreDriver::new(driver_user, grant, key_buf, value_buf)
+//!     KVStoreDriver::new(driver_user, grant, key_buf, value_buf)?
 //! );
 //! driver_user.set_client(driver);
 //! ```
+//!
+//! The key buffer's length is enforced by its type; a value buffer too
+//! short for `header_size() + VALUE_MAX` is refused by
+//! [`KVStoreDriver::new`] with [`ValueBufferTooShort`]. The whole stack can
+//! be wired in one call with [`kv_stack`](crate::kv_stack).
 
 use core::cell::Cell;
 
@@ -320,6 +326,22 @@ impl<const VALUE_MAX: usize> App<VALUE_MAX> {
     }
 }
 
+/// [`KVStoreDriver::new`] was given a value buffer shorter than the
+/// store's header plus `VALUE_MAX`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ValueBufferTooShort {
+    /// The bytes the buffer needs.
+    pub needed: usize,
+    /// The bytes it has.
+    pub len: usize,
+}
+
+impl From<ValueBufferTooShort> for ErrorCode {
+    fn from(_: ValueBufferTooShort) -> ErrorCode {
+        ErrorCode::SIZE
+    }
+}
+
 /// The syscall driver `0x50003` over one [`KVPermissions`] store (usually
 /// a [`KVUser`](crate::virtual_kv::KVUser) of a
 /// [`MuxKV`](crate::virtual_kv::MuxKV)); see the [module docs](self).
@@ -341,32 +363,35 @@ pub struct KVStoreDriver<'a, const VALUE_MAX: usize = UPSTREAM_VALUE_MAX> {
 
 impl<'a, const VALUE_MAX: usize> KVStoreDriver<'a, VALUE_MAX> {
     /// A driver over `kv`, with its grant (created with [`ALLOW_COUNTS`]
-    /// for [`DRIVER_NUM`]) and its kernel buffers. Make the driver `kv`'s
-    /// client.
+    /// for [`DRIVER_NUM`]) and its kernel buffers: `key_buf` holds a key,
+    /// `value_buf` the owner header room in front of a value
+    /// (`kv.header_size() + VALUE_MAX` bytes or more; use
+    /// [`value_buffer_len`](Self::value_buffer_len)). Make the driver
+    /// `kv`'s client.
     ///
-    /// # Panics
-    ///
-    /// If `key_buf` is shorter than [`KEY_MAX`] or `value_buf` shorter
-    /// than `kv.header_size() + VALUE_MAX`: a board configuration error,
-    /// found at boot.
+    /// A `value_buf` that is too short is a board configuration error:
+    /// it is refused with [`ValueBufferTooShort`] (nothing is built), so
+    /// the board finds it at boot without a kernel panic.
     pub fn new(
         kv: &'a dyn KVPermissions<'a>,
         apps: Grant<App<VALUE_MAX>>,
-        key_buf: &'static mut [u8],
+        key_buf: &'static mut [u8; KEY_MAX],
         value_buf: &'static mut [u8],
-    ) -> Self {
+    ) -> Result<Self, ValueBufferTooShort> {
         const {
             assert!(
                 VALUE_MAX >= UPSTREAM_VALUE_MAX,
                 "the value limit may not be smaller than upstream Tock's"
             )
         };
-        assert!(key_buf.len() >= KEY_MAX, "kv_driver: key buffer too short");
-        assert!(
-            value_buf.len() >= kv.header_size() + VALUE_MAX,
-            "kv_driver: value buffer too short for header + VALUE_MAX"
-        );
-        KVStoreDriver {
+        let needed = Self::value_buffer_len(kv.header_size());
+        if value_buf.len() < needed {
+            return Err(ValueBufferTooShort {
+                needed,
+                len: value_buf.len(),
+            });
+        }
+        Ok(KVStoreDriver {
             kv,
             apps,
             key_buf: TakeCell::new(key_buf),
@@ -374,7 +399,14 @@ impl<'a, const VALUE_MAX: usize> KVStoreDriver<'a, VALUE_MAX> {
             current: OptionalCell::empty(),
             next_ticket: Cell::new(0),
             starting: Cell::new(false),
-        }
+        })
+    }
+
+    /// The length the value buffer needs over a store whose values carry
+    /// `header_size` bytes of header ([`KVPermissions::header_size`]):
+    /// `header_size + VALUE_MAX`.
+    pub const fn value_buffer_len(header_size: usize) -> usize {
+        header_size + VALUE_MAX
     }
 
     /// The longest value an app may store.

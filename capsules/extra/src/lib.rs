@@ -5,13 +5,17 @@
 //! * [`kv_permissions`]: owner ids and storage permissions;
 //! * [`kv_store`]: `hil::kv::KV` over `KVSystem` (key hashing);
 //! * [`tickv`]: `KVSystem` over `hil::flash`, driving the TicKV engine
-//!   split-phase.
+//!   split-phase;
+//!
+//! and [`kv_stack`], which wires all of them (with the key hasher) over a
+//! board's flash from statically allocated parts.
 
 #![no_std]
 #![forbid(unsafe_code)]
 
 pub mod kv_driver;
 pub mod kv_permissions;
+pub mod kv_stack;
 pub mod kv_store;
 pub mod tickv;
 pub mod virtual_kv;

@@ -3,53 +3,24 @@
 //! a `MuxKV` over `KVStorePermissions` over an in-memory store. Every
 //! register the apps see and every upcall frame is asserted.
 
+mod kv_apps;
 mod kv_fakes;
 
-use std::collections::HashMap;
+use std::ops::Deref;
 
-use capsules_extra::kv_driver::{self, App, KVStoreDriver, ALLOW_COUNTS, DRIVER_NUM};
+use capsules_extra::kv_driver::{
+    App, KVStoreDriver, ValueBufferTooShort, ALLOW_COUNTS, DRIVER_NUM,
+};
 use capsules_extra::kv_permissions::{KVStorePermissions, HEADER_SIZE};
 use capsules_extra::virtual_kv::{KVUser, MuxKV};
 use kernel::grant::GrantData;
 use kernel::hil::kv::{KVPermissions, KV};
-use kernel::platform::{AllowAll, FaultKind, StopFaultPolicy};
-use kernel::storage_permissions::StoragePermissions;
-use kernel::utilities::crc32_posix;
+use kernel::platform::{AllowAll, StopFaultPolicy};
 use kernel::ErrorCode;
 use kernel_mock::tbf::TbfBuilder;
 use kernel_mock::{sys, Harness, Step};
-use kv_fakes::{leak, settle, sub, value, Done, FakeKV, Recorder};
-
-const DRV: u32 = DRIVER_NUM;
-const GET: u32 = 1;
-const SET: u32 = 2;
-const DELETE: u32 = 3;
-const ADD: u32 = 4;
-const UPDATE: u32 = 5;
-const GC: u32 = 6;
-
-/// Command returns.
-const OK: [u32; 4] = [128, 0, 0, 0];
-const fn fails(e: ErrorCode) -> [u32; 4] {
-    [0, e as u32, 0, 0]
-}
-
-/// Upcall arguments.
-const fn up(e: Option<ErrorCode>, len: u32) -> [u32; 3] {
-    match e {
-        None => [0, len, 0],
-        Some(e) => [e as u32, len, 0],
-    }
-}
-const DONE: [u32; 3] = [0, 0, 0];
-const NOSUPPORT: [u32; 3] = up(Some(ErrorCode::NOSUPPORT), 0);
-
-/// App memory layout, as offsets from the start of its RAM.
-const KEY: u32 = 0x000;
-const VALUE: u32 = 0x080;
-const RW: u32 = 0x500;
-const OTHER: u32 = 0x900;
-const BRK: u32 = 0x980;
+use kv_apps::*;
+use kv_fakes::{leak, FakeKV, Recorder};
 
 /// The kernel, the KV stack and the driver, with apps loaded.
 struct Rig<const V: usize> {
@@ -80,12 +51,15 @@ fn rig_with<const V: usize>(apps: &[TbfBuilder]) -> Rig<V> {
     mux.add_user(kernel_user);
     let kernel_rec = leak(Recorder::new("kernel", None));
     kernel_user.set_client(kernel_rec);
-    let driver = leak(KVStoreDriver::<V>::new(
-        driver_user,
-        grant,
-        kv_fakes::buffer(kv_driver::KEY_MAX),
-        kv_fakes::buffer(HEADER_SIZE + V),
-    ));
+    let driver = leak(
+        KVStoreDriver::<V>::new(
+            driver_user,
+            grant,
+            kv_fakes::array(),
+            kv_fakes::buffer(HEADER_SIZE + V),
+        )
+        .unwrap(),
+    );
     driver_user.set_client(driver);
     h.drivers.add(DRIVER_NUM, driver);
     let images: Vec<Vec<u8>> = apps.iter().map(TbfBuilder::build).collect();
@@ -108,82 +82,15 @@ fn rig(apps: &[TbfBuilder]) -> Rig<503> {
     rig_with::<503>(apps)
 }
 
-fn named(name: &str) -> TbfBuilder {
-    TbfBuilder::app(name)
-}
+impl<const V: usize> Deref for Rig<V> {
+    type Target = Harness;
 
-/// The ShortId (and so self-only owner id) of an app without TLVs.
-fn crc(name: &str) -> u32 {
-    crc32_posix(name.as_bytes())
-}
-
-/// A script for one app, with the register values each of its system
-/// calls must return.
-struct Script {
-    index: usize,
-    mem: u32,
-    upcall_fn: u32,
-    steps: Vec<Step>,
-    expect: Vec<[u32; 4]>,
-    /// Previous (address, length) of each allow / subscribe, to predict
-    /// their returns.
-    slots: HashMap<(u8, u32), (u32, u32)>,
+    fn deref(&self) -> &Harness {
+        &self.h
+    }
 }
 
 impl<const V: usize> Rig<V> {
-    fn app(&self, index: usize) -> Script {
-        Script {
-            index,
-            mem: self.h.mem_start(index),
-            upcall_fn: self.h.process(index).binary_start() + 8,
-            steps: Vec::new(),
-            expect: Vec::new(),
-            slots: HashMap::new(),
-        }
-    }
-
-    /// Hands `script`'s steps to its app (keeping its expectations).
-    fn play(&self, script: &mut Script) {
-        self.h.script(script.index, script.steps.drain(..));
-    }
-
-    /// Runs the kernel until nothing is left to do.
-    fn run(&self) {
-        assert!(self.h.run(100_000) < 100_000, "the kernel never went idle");
-    }
-
-    /// Checks every system call return of the app.
-    fn check_returns(&self, script: &Script) {
-        assert_eq!(
-            self.h.returns(script.index),
-            script.expect,
-            "returns of app {}",
-            script.index
-        );
-    }
-
-    /// The upcalls the app got, as argument triples; checks that each
-    /// went to the subscribed function with the app's appdata.
-    fn upcalls(&self, script: &Script) -> Vec<[u32; 3]> {
-        self.h
-            .cpu
-            .upcalls(script.mem)
-            .iter()
-            .map(|f| {
-                assert_eq!(
-                    (f.fn_ptr, f.appdata),
-                    (script.upcall_fn, 0xA0 + script.index as u32)
-                );
-                f.args
-            })
-            .collect()
-    }
-
-    /// The bytes the app's `Step::Read`s loaded.
-    fn reads(&self, script: &Script) -> Vec<Vec<u8>> {
-        self.h.cpu.reads(script.mem)
-    }
-
     /// Nothing is running or held anywhere in the stack.
     fn assert_quiet(&self) {
         assert!(!self.driver.is_busy(), "driver still busy");
@@ -193,112 +100,7 @@ impl<const V: usize> Rig<V> {
 
     /// Writes `v` owned by the kernel through the kernel user of the mux.
     fn kernel_set(&self, key: &[u8], v: &[u8]) {
-        assert!(self
-            .kernel_user
-            .set(sub(key), value(v), StoragePermissions::kernel())
-            .is_ok());
-        settle(self.h.deferred);
-        assert_eq!(
-            self.kernel_rec.take(),
-            [Done::Set(Ok(()), key.to_vec(), v.to_vec())]
-        );
-    }
-}
-
-impl Script {
-    fn call(&mut self, step: Step, ret: [u32; 4]) -> &mut Self {
-        self.steps.push(step);
-        self.expect.push(ret);
-        self
-    }
-
-    fn step(&mut self, step: Step) -> &mut Self {
-        self.steps.push(step);
-        self
-    }
-
-    /// Moves the break and subscribes to upcall 0.
-    fn setup(&mut self) -> &mut Self {
-        self.slots.clear();
-        self.call(sys::memop(0, self.mem + BRK), OK);
-        let data = 0xA0 + self.index as u32;
-        let prev = self
-            .slots
-            .insert((1, 0), (self.upcall_fn, data))
-            .unwrap_or((0, 0));
-        self.call(
-            sys::subscribe(DRV, 0, self.upcall_fn, data),
-            [130, prev.0, prev.1, 0],
-        )
-    }
-
-    fn allow(&mut self, class: u8, n: u32, addr: u32, len: u32) -> &mut Self {
-        let step = match class {
-            3 => sys::allow_rw(DRV, n, addr, len),
-            _ => sys::allow_ro(DRV, n, addr, len),
-        };
-        let prev = self.slots.insert((class, n), (addr, len)).unwrap_or((0, 0));
-        self.call(step, [130, prev.0, prev.1, 0])
-    }
-
-    /// Writes `bytes` at `offset` in the app's RAM.
-    fn write(&mut self, offset: u32, bytes: &[u8]) -> &mut Self {
-        if !bytes.is_empty() {
-            self.step(Step::Write(self.mem + offset, bytes.to_vec()));
-        }
-        self
-    }
-
-    /// The key: written to KEY and allowed as RO 0 (len 0: no buffer).
-    fn key(&mut self, key: &[u8]) -> &mut Self {
-        self.write(KEY, key);
-        let addr = if key.is_empty() { 0 } else { self.mem + KEY };
-        self.allow(4, 0, addr, key.len() as u32)
-    }
-
-    /// The value: written to VALUE and allowed as RO 1.
-    fn value(&mut self, v: &[u8]) -> &mut Self {
-        self.write(VALUE, v);
-        let addr = if v.is_empty() { 0 } else { self.mem + VALUE };
-        self.allow(4, 1, addr, v.len() as u32)
-    }
-
-    /// RW 0 at RW, `len` bytes (0: none), filled with 0xCC first.
-    fn rw(&mut self, len: u32) -> &mut Self {
-        self.write(RW, &vec![0xCC; len as usize + 8]);
-        let addr = if len == 0 { 0 } else { self.mem + RW };
-        self.allow(3, 0, addr, len)
-    }
-
-    fn command(&mut self, n: u32, ret: [u32; 4]) -> &mut Self {
-        self.call(sys::command(DRV, n, 0, 0), ret)
-    }
-
-    /// A command that is accepted, then yield-wait for its upcall.
-    fn request(&mut self, n: u32) -> &mut Self {
-        self.command(n, OK).wait()
-    }
-
-    fn wait(&mut self) -> &mut Self {
-        self.step(sys::yield_wait())
-    }
-
-    /// Reads `len` bytes at RW.
-    fn read_rw(&mut self, len: u32) -> &mut Self {
-        self.step(Step::Read(self.mem + RW, len))
-    }
-
-    fn timeslice(&mut self) -> &mut Self {
-        self.step(Step::Timeslice)
-    }
-
-    fn fault(&mut self) -> &mut Self {
-        self.step(Step::Fault(FaultKind::IllegalInstruction))
-    }
-
-    /// exit-restart: the app starts over (fresh grant, fresh id).
-    fn restart(&mut self) -> &mut Self {
-        self.step(sys::exit(1, 0))
+        kv_fakes::kernel_set(self.h.deferred, self.kernel_user, self.kernel_rec, key, v);
     }
 }
 
@@ -313,7 +115,7 @@ fn exists_and_unknown_commands() {
         .command(99, fails(ErrorCode::NOSUPPORT))
         .command(u32::MAX, fails(ErrorCode::NOSUPPORT));
     r.play(&mut a);
-    r.run();
+    r.run_until_idle();
     r.check_returns(&a);
     assert!(r.upcalls(&a).is_empty());
     assert!(r.kv.take_log().is_empty());
@@ -336,7 +138,7 @@ fn set_then_get_round_trip_and_short_buffers() {
     // Exactly the size.
     a.rw(11).request(GET).read_rw(12);
     r.play(&mut a);
-    r.run();
+    r.run_until_idle();
     r.check_returns(&a);
     assert_eq!(
         r.upcalls(&a),
@@ -395,7 +197,7 @@ fn missing_allows_and_size_limits() {
     // The key and GC need nothing else.
     a.request(DELETE).request(GC);
     r.play(&mut a);
-    r.run();
+    r.run_until_idle();
     r.check_returns(&a);
     assert_eq!(
         r.upcalls(&a),
@@ -432,7 +234,7 @@ fn add_update_delete_outcomes() {
     a.request(SET); // missing: created
     a.request(GET).read_rw(1);
     r.play(&mut a);
-    r.run();
+    r.run_until_idle();
     r.check_returns(&a);
     assert_eq!(
         r.upcalls(&a),
@@ -470,7 +272,7 @@ fn store_errors_reach_the_app() {
     a.request(ADD); // NOMEM
     a.key(b"a").request(SET); // overwriting still works
     r.play(&mut a);
-    r.run();
+    r.run_until_idle();
     r.check_returns(&a);
     assert_eq!(
         r.upcalls(&a),
@@ -498,10 +300,10 @@ fn one_pending_request_per_app() {
     }
     a.wait().request(GET).read_rw(1);
     r.play(&mut a);
-    r.run();
+    r.run_until_idle();
     assert!(r.upcalls(&a).is_empty());
     r.kv.release();
-    r.run();
+    r.run_until_idle();
     r.check_returns(&a);
     assert_eq!(r.upcalls(&a), [DONE, up(None, 1)]);
     assert_eq!(r.reads(&a), [b"v".to_vec()]);
@@ -518,7 +320,7 @@ fn larger_board_limit() {
     a.value(&[6; 1000]).request(SET);
     a.rw(1000).request(GET).read_rw(1000);
     r.play(&mut a);
-    r.run();
+    r.run_until_idle();
     r.check_returns(&a);
     assert_eq!(r.upcalls(&a), [DONE, up(None, 1000)]);
     assert_eq!(r.reads(&a), [vec![6; 1000]]);
@@ -532,7 +334,7 @@ fn values_longer_than_the_kernel_buffer_come_back_truncated() {
     let mut a = r.app(0);
     a.setup().key(b"big").rw(0x300).request(GET).read_rw(600);
     r.play(&mut a);
-    r.run();
+    r.run_until_idle();
     r.check_returns(&a);
     assert_eq!(r.upcalls(&a), [up(Some(ErrorCode::SIZE), 600)]);
     let mut expect = vec![3; 503];
@@ -552,7 +354,7 @@ fn no_write_permission_is_inval_at_command_time() {
     }
     a.request(GET).read_rw(6).request(DELETE).request(GC);
     r.play(&mut a);
-    r.run();
+    r.run_until_idle();
     r.check_returns(&a);
     assert_eq!(r.upcalls(&a), [up(None, 6), DONE, DONE]);
     assert_eq!(r.reads(&a), [b"shared".to_vec()]);
@@ -592,9 +394,9 @@ fn buffers_can_change_after_the_command() {
     for s in [&mut p0, &mut p1, &mut p2, &mut p3] {
         r.play(s);
     }
-    r.run();
+    r.run_until_idle();
     r.kv.release();
-    r.run();
+    r.run_until_idle();
     for s in [&p0, &p1, &p2, &p3] {
         r.check_returns(s);
     }
@@ -615,36 +417,9 @@ fn buffers_can_change_after_the_command() {
 
 // ----- permissions: every cell -------------------------------------------
 
-/// Write ids of the listed apps.
-const B_ID: u32 = 0x100;
-const C_ID: u32 = 0x200;
-
-/// alpha: self-only (package-name ShortId); beta: TLV write 0x100, reads
-/// 0x100 and alpha, modifies 0x100; gamma: TLV write 0x200, reads nothing,
-/// modifies alpha; delta: TLV without write id, reads 0x100; eps:
-/// ShortId TLV 0x100, no storage TLV: self-only on 0x100.
-fn matrix_apps() -> Vec<TbfBuilder> {
-    vec![
-        named("alpha"),
-        named("beta").storage(B_ID, &[B_ID, crc("alpha")], &[B_ID]),
-        named("gamma").storage(C_ID, &[], &[crc("alpha")]),
-        named("delta").storage(0, &[B_ID], &[]),
-        named("eps").short_id(B_ID),
-    ]
-}
-
-/// The items, their owners and values; `k` is written by a kernel user.
-fn matrix_items<const V: usize>(r: &Rig<V>, prefix: &str) -> Vec<(Vec<u8>, u32, Vec<u8>)> {
-    let items = vec![
-        (
-            format!("{prefix}a").into_bytes(),
-            crc("alpha"),
-            b"alpha!".to_vec(),
-        ),
-        (format!("{prefix}b").into_bytes(), B_ID, b"beta-b".to_vec()),
-        (format!("{prefix}c").into_bytes(), C_ID, b"gamma".to_vec()),
-        (format!("{prefix}k").into_bytes(), 0, b"kernel".to_vec()),
-    ];
+/// Stores the matrix items under `prefix`; `k` is written by a kernel user.
+fn store_matrix_items<const V: usize>(r: &Rig<V>, prefix: &str) -> Vec<Item> {
+    let items = matrix_items(prefix);
     for (k, owner, v) in &items {
         if *owner == 0 {
             r.kernel_set(k, v);
@@ -655,127 +430,43 @@ fn matrix_items<const V: usize>(r: &Rig<V>, prefix: &str) -> Vec<(Vec<u8>, u32, 
     items
 }
 
-/// Per app (alpha, beta, gamma, delta, eps) and item (a, b, c, k): may
-/// read, may modify. Delta has no write id.
-const READ: [[bool; 4]; 5] = [
-    [true, false, false, false],
-    [true, true, false, false],
-    [false, false, false, false],
-    [false, true, false, false],
-    [false, true, false, false],
-];
-const MODIFY: [[bool; 4]; 5] = [
-    [true, false, false, false],
-    [false, true, false, false],
-    [true, false, false, false],
-    [false, false, false, false],
-    [false, true, false, false],
-];
-const WRITE_ID: [Option<u32>; 5] = [None, Some(B_ID), Some(C_ID), None, Some(B_ID)];
-
-fn write_id(app: usize) -> Option<u32> {
-    if app == 0 {
-        Some(crc("alpha"))
-    } else {
-        WRITE_ID[app]
+/// Runs one matrix app's script alone and checks what it and the store see.
+fn check_matrix<const V: usize>(r: &Rig<V>, s: &mut Script, e: &Expect) {
+    let app = s.index;
+    r.play(s);
+    r.run_until_idle();
+    r.check_returns(s);
+    assert_eq!(r.upcalls(s), e.upcalls, "app {app}");
+    assert_eq!(r.reads(s), e.reads, "app {app}");
+    for (k, held) in &e.stored {
+        assert_eq!(&r.kv.stored(k), held, "app {app} key {k:?}");
     }
+    // No other app got anything.
+    for other in (0..5).filter(|&o| o != app) {
+        assert!(r.h.cpu.upcalls(r.h.mem_start(other)).is_empty());
+    }
+    r.assert_quiet();
 }
 
 #[test]
 fn permission_matrix_get_update_set_add() {
     for app in 0..5 {
         let r = rig(&matrix_apps());
-        let items = matrix_items(&r, "");
+        let items = store_matrix_items(&r, "");
         let mut s = r.app(app);
-        s.setup().rw(16);
-        let mut upcalls = Vec::new();
-        let mut reads = Vec::new();
-        for (i, (k, _, v)) in items.iter().enumerate() {
-            s.key(k).write(RW, &[0; 16]).request(GET).read_rw(16);
-            let mut seen = vec![0; 16];
-            if READ[app][i] {
-                upcalls.push(up(None, v.len() as u32));
-                seen[..v.len()].copy_from_slice(v);
-            } else {
-                upcalls.push(NOSUPPORT);
-            }
-            reads.push(seen);
-        }
-        let has_write = write_id(app).is_some();
-        for (i, (k, _, _)) in items.iter().enumerate() {
-            s.key(k).value(b"U");
-            if has_write {
-                s.request(UPDATE);
-                upcalls.push(if MODIFY[app][i] { DONE } else { NOSUPPORT });
-                // SET of an existing item follows the same rule.
-                s.value(b"S").request(SET);
-                upcalls.push(if MODIFY[app][i] { DONE } else { NOSUPPORT });
-                s.request(ADD);
-                upcalls.push(NOSUPPORT);
-            } else {
-                for n in [UPDATE, SET, ADD] {
-                    s.command(n, fails(ErrorCode::INVAL));
-                }
-            }
-        }
-        // New keys: owned by the write id.
-        s.key(b"new-set").value(b"n1");
-        if has_write {
-            s.request(SET).key(b"new-add").request(ADD);
-            upcalls.extend([DONE, DONE]);
-        } else {
-            s.command(SET, fails(ErrorCode::INVAL));
-        }
-        r.play(&mut s);
-        r.run();
-        r.check_returns(&s);
-        assert_eq!(r.upcalls(&s), upcalls, "app {app}");
-        assert_eq!(r.reads(&s), reads, "app {app}");
-        for (i, (k, owner, v)) in items.iter().enumerate() {
-            let now = if MODIFY[app][i] && has_write {
-                b"S".to_vec()
-            } else {
-                v.clone()
-            };
-            assert_eq!(
-                r.kv.stored(k),
-                Some((*owner, now)),
-                "app {app} item {i}: owner kept"
-            );
-        }
-        let created = write_id(app).map(|id| (id, b"n1".to_vec()));
-        assert_eq!(r.kv.stored(b"new-set"), created, "app {app}");
-        assert_eq!(r.kv.stored(b"new-add"), created, "app {app}");
-        // No other app got anything.
-        for other in (0..5).filter(|&o| o != app) {
-            assert!(r.h.cpu.upcalls(r.h.mem_start(other)).is_empty());
-        }
-        r.assert_quiet();
+        let e = matrix_requests(&mut s, app, &items, "new-");
+        check_matrix(&r, &mut s, &e);
     }
 }
 
 #[test]
 fn permission_matrix_delete() {
-    for (app, modify) in MODIFY.iter().enumerate() {
+    for app in 0..5 {
         let r = rig(&matrix_apps());
-        let items = matrix_items(&r, "d");
+        let items = store_matrix_items(&r, "d");
         let mut s = r.app(app);
-        s.setup();
-        for (k, _, _) in &items {
-            s.key(k).request(DELETE);
-        }
-        r.play(&mut s);
-        r.run();
-        r.check_returns(&s);
-        let expect: Vec<[u32; 3]> = (0..4)
-            .map(|i| if modify[i] { DONE } else { NOSUPPORT })
-            .collect();
-        assert_eq!(r.upcalls(&s), expect, "app {app}");
-        for (i, (k, owner, v)) in items.iter().enumerate() {
-            let left = (!modify[i]).then(|| (*owner, v.clone()));
-            assert_eq!(r.kv.stored(k), left, "app {app} item {i}");
-        }
-        r.assert_quiet();
+        let e = matrix_deletes(&mut s, app, &items);
+        check_matrix(&r, &mut s, &e);
     }
 }
 
@@ -808,12 +499,12 @@ fn three_apps_fifo_one_upcall_each_and_nomem() {
     for s in [&mut p0, &mut p1, &mut p2] {
         r.play(s);
     }
-    r.run();
+    r.run_until_idle();
     // Only p2's header read has reached the store; all three wait.
     assert_eq!(r.kv.log.borrow().as_slice(), ["get k2"]);
     assert!(r.driver.is_busy());
     r.kv.release();
-    r.run();
+    r.run_until_idle();
     let log = r.kv.take_log();
     assert_eq!(
         log[..6],
@@ -847,11 +538,11 @@ fn apps_faulting_mid_request() {
     for s in [&mut p0, &mut p1, &mut p2] {
         r.play(s);
     }
-    r.run();
+    r.run_until_idle();
     assert_eq!(r.h.process(0).state(), kernel::process::State::Faulted);
     assert_eq!(r.h.process(1).state(), kernel::process::State::Faulted);
     r.kv.release();
-    r.run();
+    r.run_until_idle();
     for s in [&p0, &p1, &p2] {
         r.check_returns(s);
     }
@@ -891,10 +582,10 @@ fn apps_restarting_mid_request() {
     for s in [&mut p0, &mut p1, &mut p2] {
         r.play(s);
     }
-    r.run();
+    r.run_until_idle();
     assert_eq!(r.kv.log.borrow().as_slice(), ["get k0"]);
     r.kv.release();
-    r.run();
+    r.run_until_idle();
     for s in [&p0, &p1, &p2] {
         r.check_returns(s);
     }
@@ -930,9 +621,9 @@ fn a_get_running_when_its_app_restarts_writes_nothing() {
     p1.setup().key(b"k1").rw(8).request(GET).read_rw(3);
     r.play(&mut p0);
     r.play(&mut p1);
-    r.run();
+    r.run_until_idle();
     r.kv.release();
-    r.run();
+    r.run_until_idle();
     r.check_returns(&p0);
     r.check_returns(&p1);
     assert_eq!(r.upcalls(&p0), [NOSUPPORT]);
@@ -980,17 +671,37 @@ fn grant_data_zeroes_are_idle_and_garbage_never_panics() {
 }
 
 #[test]
-#[should_panic(expected = "value buffer too short")]
-fn a_too_small_value_buffer_is_a_board_error() {
+fn a_too_small_value_buffer_is_refused_without_a_panic() {
     let h = Harness::new(1, &StopFaultPolicy, &AllowAll);
+    let kv = FakeKV::new(h.deferred);
+    let header: &'static mut [u8; HEADER_SIZE] = Box::leak(Box::new([0; HEADER_SIZE]));
+    let perms = leak(KVStorePermissions::new(kv, header));
     let grant = h
         .kernel
         .create_grant::<App<503>>(DRIVER_NUM, ALLOW_COUNTS)
         .unwrap();
-    let kv = FakeKV::new(h.deferred);
-    let header: &'static mut [u8; HEADER_SIZE] = Box::leak(Box::new([0; HEADER_SIZE]));
-    let perms = leak(KVStorePermissions::new(kv, header));
-    let _ = KVStoreDriver::<503>::new(perms, grant, kv_fakes::buffer(64), kv_fakes::buffer(511));
+    let e = KVStoreDriver::<503>::new(perms, grant, kv_fakes::array(), kv_fakes::buffer(511))
+        .err()
+        .expect("a buffer one byte short is refused");
+    assert_eq!(
+        e,
+        ValueBufferTooShort {
+            needed: HEADER_SIZE + 503,
+            len: 511
+        }
+    );
+    assert_eq!(ErrorCode::from(e), ErrorCode::SIZE);
+    assert_eq!(KVStoreDriver::<503>::value_buffer_len(HEADER_SIZE), 512);
+    // Exactly header + VALUE_MAX is enough (a fresh kernel: each driver
+    // number has one grant).
+    let h = Harness::new(1, &StopFaultPolicy, &AllowAll);
+    let grant = h
+        .kernel
+        .create_grant::<App<1000>>(DRIVER_NUM, ALLOW_COUNTS)
+        .unwrap();
+    let d = KVStoreDriver::<1000>::new(perms, grant, kv_fakes::array(), kv_fakes::buffer(1009))
+        .expect("exactly header + VALUE_MAX is enough");
+    assert_eq!(d.value_max(), 1000);
 }
 
 #[test]
@@ -1004,12 +715,9 @@ fn the_driver_works_directly_over_the_permission_layer() {
     let header: &'static mut [u8; HEADER_SIZE] = Box::leak(Box::new([0; HEADER_SIZE]));
     let perms = leak(KVStorePermissions::new(kv, header));
     kv.set_client(perms);
-    let driver = leak(KVStoreDriver::<503>::new(
-        perms,
-        grant,
-        kv_fakes::buffer(64),
-        kv_fakes::buffer(512),
-    ));
+    let driver = leak(
+        KVStoreDriver::<503>::new(perms, grant, kv_fakes::array(), kv_fakes::buffer(512)).unwrap(),
+    );
     perms.set_client(driver);
     h.drivers.add(DRIVER_NUM, driver);
     assert_eq!(h.load(&[named("solo").build()], 0x1000, 0x10000), 1);

@@ -9,11 +9,11 @@ mod tickv_support;
 use std::collections::BTreeMap;
 
 use capsules_core::siphash::tickv_key;
-use flashsim::{SimError, Snapshot, Tear};
+use flashsim::{SimError, Snapshot};
 use kernel::hil::kv::{KVSystem, KV};
 use kernel::ErrorCode;
 use kernel_mock::flash::Kind;
-use tickv_support::{as_request, buf, check_flash, key_buf, Done, Opts, Stack};
+use tickv_support::{as_request, buf, check_flash, fail_like, key_buf, Done, Opts, Stack, TEARS};
 
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 
@@ -307,16 +307,7 @@ fn fault_sweep(opts: Opts, image: &Snapshot, model: &Model, cmd: &Cmd) -> usize 
     for (j, op) in log.iter().enumerate() {
         let s = Stack::new(opts, Some(image));
         s.mount().unwrap();
-        let kind = op.kind();
-        let nth = log[..j].iter().filter(|o| o.kind() == kind).count() as u64;
-        {
-            let mut sim = s.flash.sim_mut();
-            match kind {
-                Kind::Read => sim.fail_nth_read(nth),
-                Kind::Program => sim.fail_nth_program(nth),
-                Kind::Erase => sim.fail_nth_erase(nth),
-            }
-        }
+        fail_like(s.flash, &log, j);
         let deferred = s.tickv.stats().unwrap().deferred_errors;
         let before = s.flash.stats().failed;
         // Exactly one completion (checked by `call`), with an error unless
@@ -368,12 +359,7 @@ fn power_cut_sweep(opts: Opts, image: &Snapshot, model: &Model, cmd: &Cmd) -> u6
     assert!(mutations > 0);
     eprintln!("power-cut sweep {cmd:?}: {mutations} programs/erases");
     for k in 0..mutations {
-        for tear in [
-            Tear::Before,
-            Tear::Partial(1),
-            Tear::Partial(6),
-            Tear::Partial(40),
-        ] {
+        for tear in TEARS {
             let s = Stack::new(opts, Some(image));
             s.mount().unwrap();
             s.flash.sim_mut().cut_power_after(k, tear);

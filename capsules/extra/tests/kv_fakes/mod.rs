@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 
 use capsules_extra::kv_permissions::{OwnerHeader, HEADER_SIZE};
 use kernel::deferred_call::{DeferredCall, DeferredCallClient, DeferredCalls};
-use kernel::hil::kv::{KVClient, KV};
+use kernel::hil::kv::{KVClient, KVPermissions, KV};
+use kernel::storage_permissions::StoragePermissions;
 use kernel::utilities::SubSliceMut;
 use kernel::ErrorCode;
 
@@ -21,6 +22,11 @@ pub fn leak<T>(value: T) -> &'static T {
 /// A fresh `&'static mut` buffer of `len` zero bytes.
 pub fn buffer(len: usize) -> &'static mut [u8] {
     Box::leak(vec![0u8; len].into_boxed_slice())
+}
+
+/// A fresh `&'static mut` array of `N` zero bytes.
+pub fn array<const N: usize>() -> &'static mut [u8; N] {
+    Box::leak(Box::new([0u8; N]))
 }
 
 /// A buffer holding `bytes`, whole window.
@@ -465,4 +471,21 @@ pub fn settle<const N: usize>(calls: &DeferredCalls<N>) -> usize {
         assert!(n < 10_000, "deferred calls do not settle");
     }
     n
+}
+
+/// Writes `v` under `key`, owned by the kernel (id 0), through `user` (a
+/// user of the store whose client is `rec`), runs the deferred calls and
+/// checks the one callback.
+pub fn kernel_set<const N: usize>(
+    calls: &DeferredCalls<N>,
+    user: &dyn KVPermissions<'static>,
+    rec: &Recorder,
+    key: &[u8],
+    v: &[u8],
+) {
+    assert!(user
+        .set(sub(key), value(v), StoragePermissions::kernel())
+        .is_ok());
+    settle(calls);
+    assert_eq!(rec.take(), [Done::Set(Ok(()), key.to_vec(), v.to_vec())]);
 }

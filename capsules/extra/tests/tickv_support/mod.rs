@@ -11,14 +11,14 @@ use capsules_core::siphash::SipHasher;
 use capsules_core::virtual_flash::{FlashUser, MuxFlash};
 use capsules_extra::kv_store::KVStore;
 use capsules_extra::tickv::{Config, KVSystemExt, MountClient, TicKVSystem};
-use flashsim::{SimFlash, Snapshot};
+use flashsim::{SimFlash, Snapshot, Tear};
 use kernel::deferred_call::DeferredCalls;
 use kernel::hil::flash::Flash;
 use kernel::hil::hasher::Hasher;
 use kernel::hil::kv::{KVClient, KVSystem, KVSystemClient, KV};
 use kernel::utilities::SubSliceMut;
 use kernel::ErrorCode;
-use kernel_mock::flash::MockFlash;
+use kernel_mock::flash::{Kind, MockFlash, MockOp};
 use kernel_mock::leak;
 use tickv::IndexEntry;
 
@@ -526,4 +526,26 @@ pub fn check_flash(s: &Stack) {
 pub fn sys_key(s: &Stack, unhashed: SubSliceMut<'static, u8>) -> Result<Done, ErrorCode> {
     let k = key_buf();
     s.call(|| s.tickv.generate_key(unhashed, k).map_err(|(_, _, c)| c))
+}
+
+/// The tears a power-cut sweep tries at each program and erase.
+pub const TEARS: [Tear; 4] = [
+    Tear::Before,
+    Tear::Partial(1),
+    Tear::Partial(6),
+    Tear::Partial(40),
+];
+
+/// Arms an injected fault for the flash operation `log[j]` of a sweep that
+/// replays `log` from now: the earlier operations of its kind pass, that
+/// one fails.
+pub fn fail_like(flash: &MockFlash, log: &[MockOp], j: usize) {
+    let kind = log[j].kind();
+    let nth = log[..j].iter().filter(|o| o.kind() == kind).count() as u64;
+    let mut sim = flash.sim_mut();
+    match kind {
+        Kind::Read => sim.fail_nth_read(nth),
+        Kind::Program => sim.fail_nth_program(nth),
+        Kind::Erase => sim.fail_nth_erase(nth),
+    }
 }
