@@ -5,7 +5,7 @@
 
 CARGO ?= cargo
 
-.PHONY: all setup run test lint unit soak bench fuzz doc clean
+.PHONY: all setup run test lint unit userland soak bench fuzz doc clean
 
 all: test
 
@@ -24,9 +24,16 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --quiet
+	cd userland && $(CARGO) fmt --all -- --check
+	cd userland && $(CARGO) clippy --release -- -D warnings
 
 unit:
 	$(CARGO) test --workspace
+
+# The userland apps (RISC-V) and their app flash images, in target/userland/
+# (see doc/userland.md). `make unit` builds and checks them too.
+userland: setup
+	bash userland/build.sh
 
 # Longer power-cut sweeps over more geometries and seeds.
 soak: setup
