@@ -5,7 +5,7 @@
 
 CARGO ?= cargo
 
-.PHONY: all setup run test lint unit userland soak bench fuzz doc clean
+.PHONY: all setup run test lint unit qemu userland soak bench fuzz doc clean
 
 all: test
 
@@ -18,7 +18,7 @@ setup:
 run: setup
 	$(CARGO) run --quiet -p tickv@0.1.0 --example demo
 
-test: setup lint unit
+test: setup lint unit qemu
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -26,9 +26,17 @@ lint:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --quiet
 	cd userland && $(CARGO) fmt --all -- --check
 	cd userland && $(CARGO) clippy --release -- -D warnings
+	cd boards && $(CARGO) fmt --all -- --check
+	cd boards && $(CARGO) clippy --release --features test-exit -- -D warnings
 
 unit:
 	$(CARGO) test --workspace
+
+# The QEMU suite: builds the board kernel and the apps, boots
+# qemu-system-riscv32 -M virt for each test and checks console and exit
+# status (tools/qemu-runner; logs in target/qemu-tests/).
+qemu: setup
+	$(CARGO) run --quiet --release -p qemu-runner -- test
 
 # The userland apps (RISC-V) and their app flash images, in target/userland/
 # (see doc/userland.md). `make unit` builds and checks them too.

@@ -1,0 +1,383 @@
+//! The QEMU test runner: boots `qemu-system-riscv32 -M virt` with our
+//! kernel and an app image, captures the console, and judges it.
+//!
+//! * [`Boot`] describes one QEMU run (kernel, app image or flash file,
+//!   pflash store, timeout) and [`Boot::run`] performs it, killing QEMU at
+//!   the timeout, and returns the console text and exit status.
+//! * [`Expect`] is what a test wants to see: lines in order, texts that
+//!   must not appear, counts, and the exit status.
+//! * [`flash_file_from_elf`] lays the kernel ELF out as the start of a
+//!   tockloader flash file (file offset 0 = address `0x8000_0000`), so
+//!   `tockloader install --board qemu_rv32_virt --flash-file` can add apps
+//!   at offset `0x10_0000` and QEMU can boot the result.
+//! * [`suite`] is the list of tests `qemu-runner test` runs.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+pub mod suite;
+
+/// RAM base of the virt machine: where the kernel and a flash file start.
+pub const RAM_BASE: u32 = 0x8000_0000;
+/// Start of the app flash area.
+pub const APP_FLASH: u32 = 0x8010_0000;
+/// Size of a pflash image (QEMU requires exactly this).
+pub const PFLASH_SIZE: usize = 32 << 20;
+
+/// How the apps reach QEMU.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Apps {
+    /// No apps.
+    None,
+    /// An app flash image loaded at [`APP_FLASH`] (`-device loader`).
+    Image(PathBuf),
+    /// A tockloader flash file holding kernel and apps, booted as the
+    /// kernel image (it starts at [`RAM_BASE`]).
+    FlashFile(PathBuf),
+}
+
+/// One QEMU run.
+#[derive(Clone, Debug)]
+pub struct Boot {
+    /// The kernel ELF (ignored when the apps come as a flash file).
+    pub kernel: PathBuf,
+    /// The apps.
+    pub apps: Apps,
+    /// A 32 MiB pflash image for unit 1 (the persistent store), if any.
+    pub pflash: Option<PathBuf>,
+    /// Kill QEMU after this long.
+    pub timeout: Duration,
+}
+
+/// What a run produced.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// Everything QEMU wrote to the console (stdout and stderr).
+    pub console: String,
+    /// The exit status, or `None` if QEMU was killed at the timeout.
+    pub status: Option<i32>,
+    /// How long it ran.
+    pub elapsed: Duration,
+}
+
+impl Boot {
+    /// The QEMU command line.
+    pub fn command(&self) -> Command {
+        let mut c = Command::new("qemu-system-riscv32");
+        c.args([
+            "-M",
+            "virt",
+            "-bios",
+            "none",
+            "-nographic",
+            "-monitor",
+            "none",
+        ]);
+        c.args(["-serial", "stdio"]);
+        match &self.apps {
+            Apps::FlashFile(f) => {
+                c.arg("-kernel").arg(f);
+            }
+            Apps::Image(img) => {
+                c.arg("-kernel").arg(&self.kernel);
+                c.arg("-device").arg(format!(
+                    "loader,file={},addr={APP_FLASH:#x},force-raw=on",
+                    img.display()
+                ));
+            }
+            Apps::None => {
+                c.arg("-kernel").arg(&self.kernel);
+            }
+        }
+        if let Some(p) = &self.pflash {
+            c.arg("-drive")
+                .arg(format!("if=pflash,unit=1,format=raw,file={}", p.display()));
+        }
+        c
+    }
+
+    /// Boots QEMU and waits for it to exit or for the timeout.
+    pub fn run(&self) -> std::io::Result<Outcome> {
+        let start = Instant::now();
+        let mut child = self
+            .command()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let mut stdout = child.stdout.take().expect("piped stdout");
+        let mut stderr = child.stderr.take().expect("piped stderr");
+        let out = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = stdout.read_to_end(&mut buf);
+            buf
+        });
+        let err = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = stderr.read_to_end(&mut buf);
+            buf
+        });
+        let status = loop {
+            if let Some(s) = child.try_wait()? {
+                break Some(s);
+            }
+            if start.elapsed() >= self.timeout {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let mut console = String::from_utf8_lossy(&out.join().unwrap_or_default()).into_owned();
+        console.push_str(&String::from_utf8_lossy(&err.join().unwrap_or_default()));
+        Ok(Outcome {
+            console,
+            status: status.as_ref().and_then(ExitStatus::code),
+            elapsed: start.elapsed(),
+        })
+    }
+}
+
+/// What a test expects of a run.
+#[derive(Clone, Debug, Default)]
+pub struct Expect {
+    /// Texts that must appear, each after the previous one.
+    pub in_order: Vec<String>,
+    /// Texts that must appear exactly this many times.
+    pub counts: Vec<(String, usize)>,
+    /// Texts that must not appear at all.
+    pub absent: Vec<String>,
+    /// The exit status QEMU must end with (the kernel's test-exit verdict);
+    /// `None` means the run is expected to be killed at the timeout.
+    pub status: Option<i32>,
+}
+
+impl Expect {
+    /// Every way `outcome` misses the expectation (empty: passed).
+    pub fn check(&self, outcome: &Outcome) -> Vec<String> {
+        let mut problems = Vec::new();
+        let text = outcome.console.as_str();
+        let mut at = 0;
+        for want in &self.in_order {
+            match text[at..].find(want.as_str()) {
+                Some(i) => at += i + want.len(),
+                None if text.contains(want.as_str()) => {
+                    problems.push(format!("{want:?} appears, but not after the previous line"))
+                }
+                None => problems.push(format!("missing {want:?}")),
+            }
+        }
+        for (want, n) in &self.counts {
+            let got = text.matches(want.as_str()).count();
+            if got != *n {
+                problems.push(format!("{want:?} appears {got} times, want {n}"));
+            }
+        }
+        for bad in &self.absent {
+            if text.contains(bad.as_str()) {
+                problems.push(format!("unexpected {bad:?}"));
+            }
+        }
+        if outcome.status != self.status {
+            let show = |s: Option<i32>| {
+                s.map_or("killed at the timeout".to_string(), |c| {
+                    format!("exit status {c}")
+                })
+            };
+            problems.push(format!(
+                "{}, want {}",
+                show(outcome.status),
+                show(self.status)
+            ));
+        }
+        problems
+    }
+}
+
+/// Errors of [`flash_file_from_elf`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum ElfError {
+    /// Not a 32-bit little-endian ELF file, or truncated.
+    Malformed(&'static str),
+    /// A loadable segment lies outside `[RAM_BASE, RAM_BASE + limit)`.
+    OutOfRange {
+        /// The segment's physical address.
+        addr: u32,
+        /// Its size in the file.
+        size: u32,
+    },
+}
+
+impl std::fmt::Display for ElfError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ElfError::Malformed(why) => write!(f, "not a usable ELF file: {why}"),
+            ElfError::OutOfRange { addr, size } => write!(
+                f,
+                "segment at {addr:#010x} ({size} bytes) lies outside the kernel area"
+            ),
+        }
+    }
+}
+
+fn u16_at(b: &[u8], at: usize) -> Result<u16, ElfError> {
+    b.get(at..at + 2)
+        .map(|s| u16::from_le_bytes([s[0], s[1]]))
+        .ok_or(ElfError::Malformed("truncated"))
+}
+
+fn u32_at(b: &[u8], at: usize) -> Result<u32, ElfError> {
+    b.get(at..at + 4)
+        .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+        .ok_or(ElfError::Malformed("truncated"))
+}
+
+/// Lays out the loadable segments of a 32-bit kernel ELF at their physical
+/// addresses relative to [`RAM_BASE`] in a buffer of `len` bytes (filled
+/// with `0xFF` elsewhere): the start of a tockloader flash file for the
+/// `qemu_rv32_virt` board. Segments must end below `RAM_BASE + limit`.
+pub fn flash_file_from_elf(elf: &[u8], len: usize, limit: u32) -> Result<Vec<u8>, ElfError> {
+    if elf.get(..4) != Some(b"\x7fELF") {
+        return Err(ElfError::Malformed("no ELF magic"));
+    }
+    if elf.get(4) != Some(&1) || elf.get(5) != Some(&1) {
+        return Err(ElfError::Malformed("not ELF32 little-endian"));
+    }
+    let phoff = u32_at(elf, 28)? as usize;
+    let phentsize = usize::from(u16_at(elf, 42)?);
+    let phnum = usize::from(u16_at(elf, 44)?);
+    if phentsize < 32 {
+        return Err(ElfError::Malformed("program header entries too small"));
+    }
+    let mut out = vec![0xFF; len];
+    for i in 0..phnum {
+        let ph = phoff + i * phentsize;
+        const PT_LOAD: u32 = 1;
+        if u32_at(elf, ph)? != PT_LOAD {
+            continue;
+        }
+        let offset = u32_at(elf, ph + 4)? as usize;
+        let paddr = u32_at(elf, ph + 12)?;
+        let filesz = u32_at(elf, ph + 16)?;
+        if filesz == 0 {
+            continue;
+        }
+        let rel = paddr.checked_sub(RAM_BASE);
+        let end = rel.and_then(|r| r.checked_add(filesz));
+        let (Some(rel), Some(end)) = (rel, end) else {
+            return Err(ElfError::OutOfRange {
+                addr: paddr,
+                size: filesz,
+            });
+        };
+        if end > limit || end as usize > len {
+            return Err(ElfError::OutOfRange {
+                addr: paddr,
+                size: filesz,
+            });
+        }
+        let data = elf
+            .get(offset..offset + filesz as usize)
+            .ok_or(ElfError::Malformed("segment beyond the end of the file"))?;
+        out[rel as usize..end as usize].copy_from_slice(data);
+    }
+    Ok(out)
+}
+
+/// The repository root (two levels above this crate).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("tools/qemu-runner sits two levels below the root")
+        .to_path_buf()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(console: &str, status: Option<i32>) -> Outcome {
+        Outcome {
+            console: console.to_string(),
+            status,
+            elapsed: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn expectations() {
+        let e = Expect {
+            in_order: vec!["a".into(), "c".into()],
+            counts: vec![("x".into(), 2)],
+            absent: vec!["panic".into()],
+            status: Some(0),
+        };
+        assert!(e.check(&outcome("a b c x x", Some(0))).is_empty());
+        assert_eq!(e.check(&outcome("c a x x", Some(0))).len(), 1);
+        assert_eq!(
+            e.check(&outcome("a c x panic", None)),
+            vec![
+                "\"x\" appears 1 times, want 2".to_string(),
+                "unexpected \"panic\"".to_string(),
+                "killed at the timeout, want exit status 0".to_string(),
+            ]
+        );
+    }
+
+    /// A minimal ELF32 with one PT_LOAD segment of `data` at `paddr`.
+    fn elf(paddr: u32, data: &[u8]) -> Vec<u8> {
+        let mut e = vec![0u8; 52 + 32];
+        e[..4].copy_from_slice(b"\x7fELF");
+        e[4] = 1;
+        e[5] = 1;
+        e[28..32].copy_from_slice(&52u32.to_le_bytes());
+        e[42..44].copy_from_slice(&32u16.to_le_bytes());
+        e[44..46].copy_from_slice(&1u16.to_le_bytes());
+        let ph = 52;
+        e[ph..ph + 4].copy_from_slice(&1u32.to_le_bytes());
+        e[ph + 4..ph + 8].copy_from_slice(&84u32.to_le_bytes());
+        e[ph + 12..ph + 16].copy_from_slice(&paddr.to_le_bytes());
+        e[ph + 16..ph + 20].copy_from_slice(&(data.len() as u32).to_le_bytes());
+        e.extend_from_slice(data);
+        e
+    }
+
+    #[test]
+    fn segments_land_at_their_addresses() {
+        let img = flash_file_from_elf(&elf(RAM_BASE + 8, &[1, 2, 3]), 16, 0x10_0000).unwrap();
+        assert_eq!(img[..8], [0xFF; 8]);
+        assert_eq!(img[8..11], [1, 2, 3]);
+        assert_eq!(img[11..], [0xFF; 5]);
+    }
+
+    #[test]
+    fn bad_elves_are_refused() {
+        assert_eq!(
+            flash_file_from_elf(b"nope", 16, 16),
+            Err(ElfError::Malformed("no ELF magic"))
+        );
+        assert_eq!(
+            flash_file_from_elf(&elf(0x1000, &[1]), 16, 16),
+            Err(ElfError::OutOfRange {
+                addr: 0x1000,
+                size: 1
+            })
+        );
+        assert_eq!(
+            flash_file_from_elf(&elf(RAM_BASE + 15, &[1, 2]), 16, 16),
+            Err(ElfError::OutOfRange {
+                addr: RAM_BASE + 15,
+                size: 2
+            })
+        );
+        let mut short = elf(RAM_BASE, &[1, 2]);
+        short.truncate(85);
+        assert_eq!(
+            flash_file_from_elf(&short, 16, 16),
+            Err(ElfError::Malformed("segment beyond the end of the file"))
+        );
+    }
+}

@@ -1,0 +1,297 @@
+//! `qemu-runner`: build the QEMU board and the apps, boot them, judge them.
+//!
+//! ```text
+//! qemu-runner test [NAME...]     build, then run the suite (or some tests)
+//! qemu-runner list               the tests and what each checks
+//! qemu-runner build              build the kernels and the userland only
+//! qemu-runner boot IMAGE         boot the (non-test) kernel with an image
+//! ```
+//!
+//! Logs of every test run are kept in `target/qemu-tests/<name>.log`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use qemu_runner::suite::{self, Install, Test};
+use qemu_runner::{flash_file_from_elf, repo_root, Apps, Boot, APP_FLASH, RAM_BASE};
+
+#[derive(Parser)]
+#[command(about = "Build, boot and check the qemu_rv32_virt board with our apps")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Build everything, then run the QEMU test suite.
+    Test {
+        /// Run only these tests.
+        names: Vec<String>,
+        /// Use what is already built.
+        #[arg(long)]
+        no_build: bool,
+    },
+    /// List the tests.
+    List,
+    /// Build the kernels and the userland apps.
+    Build,
+    /// Boot the kernel with an app image and show the console until QEMU
+    /// exits (or the timeout).
+    Boot {
+        /// An image name from target/userland (e.g. `apps`) or a file.
+        image: String,
+        /// A pflash image for unit 1 (created 0xFF-filled if missing).
+        #[arg(long)]
+        pflash: Option<PathBuf>,
+        /// Seconds before QEMU is stopped.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+        /// Boot the test kernel (exits QEMU when every process has ended).
+        #[arg(long)]
+        test_kernel: bool,
+    },
+}
+
+/// Which kernel build.
+#[derive(Clone, Copy)]
+enum Kernel {
+    /// With the `test-exit` feature.
+    Test,
+    /// The normal kernel.
+    Run,
+}
+
+impl Kernel {
+    fn dir(self) -> &'static str {
+        match self {
+            Kernel::Test => "test",
+            Kernel::Run => "run",
+        }
+    }
+
+    fn path(self, root: &Path) -> PathBuf {
+        root.join("target/boards")
+            .join(self.dir())
+            .join("riscv32imac-unknown-none-elf/release/qemu_rv32_virt")
+    }
+}
+
+fn run_cmd(cmd: &mut Command) -> Result<(), String> {
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{cmd:?} failed ({status})"))
+    }
+}
+
+fn build_kernel(root: &Path, kernel: Kernel) -> Result<(), String> {
+    let mut c = Command::new("cargo");
+    c.current_dir(root.join("boards"))
+        .env(
+            "CARGO_TARGET_DIR",
+            root.join("target/boards").join(kernel.dir()),
+        )
+        .args(["build", "--quiet", "--release"]);
+    if let Kernel::Test = kernel {
+        c.args(["--features", "test-exit"]);
+    }
+    run_cmd(&mut c)
+}
+
+fn build_all(root: &Path) -> Result<(), String> {
+    eprintln!("qemu-runner: building the kernels and the userland");
+    build_kernel(root, Kernel::Test)?;
+    build_kernel(root, Kernel::Run)?;
+    run_cmd(Command::new("bash").arg(root.join("userland/build.sh")))
+}
+
+/// Builds a tockloader flash file: the kernel at offset 0, then the TABs
+/// installed by tockloader.
+fn tockloader_flash_file(
+    root: &Path,
+    kernel: &Path,
+    tabs: &[&str],
+    out: &Path,
+) -> Result<(), String> {
+    let elf = std::fs::read(kernel).map_err(|e| format!("{}: {e}", kernel.display()))?;
+    let area = (APP_FLASH - RAM_BASE) as usize;
+    let image = flash_file_from_elf(&elf, area, APP_FLASH - RAM_BASE)
+        .map_err(|e| format!("{}: {e}", kernel.display()))?;
+    std::fs::write(out, image).map_err(|e| format!("{}: {e}", out.display()))?;
+    let mut c = Command::new("tockloader");
+    c.args(["install", "--board", "qemu_rv32_virt", "--flash-file"])
+        .arg(out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    for tab in tabs {
+        c.arg(root.join("target/userland").join(format!("{tab}.tab")));
+    }
+    run_cmd(&mut c)
+}
+
+fn run_test(root: &Path, test: &Test, logs: &Path) -> Result<Vec<String>, String> {
+    let kernel = Kernel::Test.path(root);
+    let apps = match test.install {
+        Install::Image(name) => {
+            Apps::Image(root.join("target/userland").join(format!("{name}.bin")))
+        }
+        Install::Tockloader(tabs) => {
+            let file = logs.join(format!("{}.flash.bin", test.name));
+            tockloader_flash_file(root, &kernel, tabs, &file)?;
+            Apps::FlashFile(file)
+        }
+    };
+    // Every boot gets a blank store on pflash unit 1: the board's KV stack
+    // lives there.
+    let pflash = logs.join(format!("{}.pflash.img", test.name));
+    std::fs::write(&pflash, vec![0xFF; qemu_runner::PFLASH_SIZE])
+        .map_err(|e| format!("{}: {e}", pflash.display()))?;
+    let boot = Boot {
+        kernel,
+        apps,
+        pflash: Some(pflash),
+        timeout: test.timeout,
+    };
+    let outcome = boot.run().map_err(|e| format!("cannot run QEMU: {e}"))?;
+    let log = logs.join(format!("{}.log", test.name));
+    let _ = std::fs::write(
+        &log,
+        format!(
+            "$ {:?}\n{}\n[exit status: {:?}, {:.2} s]\n",
+            boot.command(),
+            outcome.console,
+            outcome.status,
+            outcome.elapsed.as_secs_f64()
+        ),
+    );
+    let problems = test.expect.check(&outcome);
+    if problems.is_empty() {
+        // The store image of a passing run is not worth 32 MiB of disk.
+        let _ = std::fs::remove_file(logs.join(format!("{}.pflash.img", test.name)));
+    }
+    Ok(problems)
+}
+
+fn test(root: &Path, names: &[String], build: bool) -> Result<bool, String> {
+    let tests: Vec<Test> = suite::all()
+        .into_iter()
+        .filter(|t| names.is_empty() || names.iter().any(|n| n == t.name))
+        .collect();
+    if let Some(unknown) = names
+        .iter()
+        .find(|n| !suite::all().iter().any(|t| t.name == n.as_str()))
+    {
+        return Err(format!(
+            "no test named {unknown:?} (see `qemu-runner list`)"
+        ));
+    }
+    if build {
+        build_all(root)?;
+    }
+    let logs = root.join("target/qemu-tests");
+    std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
+    let mut failed = 0;
+    for t in &tests {
+        let problems = run_test(root, t, &logs)?;
+        if problems.is_empty() {
+            println!("ok   {:<12} {}", t.name, t.about);
+        } else {
+            failed += 1;
+            println!("FAIL {:<12} {}", t.name, t.about);
+            for p in &problems {
+                println!("     - {p}");
+            }
+            println!(
+                "     console log: {}",
+                logs.join(format!("{}.log", t.name)).display()
+            );
+        }
+    }
+    println!(
+        "qemu tests: {} run, {} ok",
+        tests.len(),
+        tests.len() - failed
+    );
+    Ok(failed == 0)
+}
+
+fn boot(
+    root: &Path,
+    image: &str,
+    pflash: Option<PathBuf>,
+    timeout: u64,
+    test_kernel: bool,
+) -> Result<(), String> {
+    let kernel = if test_kernel {
+        Kernel::Test
+    } else {
+        Kernel::Run
+    };
+    build_kernel(root, kernel)?;
+    let named = root.join("target/userland").join(format!("{image}.bin"));
+    let image = if named.exists() {
+        named
+    } else {
+        PathBuf::from(image)
+    };
+    if !image.exists() {
+        return Err(format!(
+            "no image {} (run userland/build.sh)",
+            image.display()
+        ));
+    }
+    if let Some(p) = &pflash {
+        if !p.exists() {
+            std::fs::write(p, vec![0xFF; qemu_runner::PFLASH_SIZE])
+                .map_err(|e| format!("{}: {e}", p.display()))?;
+        }
+    }
+    let boot = Boot {
+        kernel: kernel.path(root),
+        apps: Apps::Image(image),
+        pflash,
+        timeout: Duration::from_secs(timeout),
+    };
+    let outcome = boot.run().map_err(|e| format!("cannot run QEMU: {e}"))?;
+    print!("{}", outcome.console);
+    match outcome.status {
+        Some(s) => println!("[QEMU exited with status {s}]"),
+        None => println!("[QEMU stopped after {timeout} s]"),
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let root = repo_root();
+    let result = match cli.command {
+        Cmd::Test { names, no_build } => test(&root, &names, !no_build),
+        Cmd::List => {
+            for t in suite::all() {
+                println!("{:<12} {}", t.name, t.about);
+            }
+            Ok(true)
+        }
+        Cmd::Build => build_all(&root).map(|()| true),
+        Cmd::Boot {
+            image,
+            pflash,
+            timeout,
+            test_kernel,
+        } => boot(&root, &image, pflash, timeout, test_kernel).map(|()| true),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("qemu-runner: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
