@@ -9,14 +9,21 @@
 //! | `0x8010_0000..0x8030_0000` | app flash area: a list of TBFs |
 //! | `0x8030_0000..0x8060_0000` | process RAM |
 //!
-//! Drivers: alarm (0), console (1), low-level debug (8). Processes that
-//! fault are restarted up to three times, then stopped. With the
+//! Drivers: alarm (0), console (1), low-level debug (8) and key-value
+//! (0x50003) on a TicKV store in pflash unit 1 (`0x2200_0000`): its first
+//! [`STORE_REGIONS`] 256 KiB erase blocks. Apps get storage permissions from
+//! their TBF storage TLV, else self-only under their ShortId (TBF ShortId,
+//! else crc32 of the package name). The kernel counts boots in a
+//! kernel-owned item ([`boot_counter`]). Processes that fault are restarted
+//! up to three times, then stopped. With the
 //! `test-exit` feature the kernel exits QEMU once no process is alive; the
 //! exit status is the number of processes that did not end cleanly (a
 //! fault, or an exit with a non-zero completion code).
 
 #![no_std]
 #![no_main]
+
+mod boot_counter;
 
 use core::fmt::Write;
 use core::panic::PanicInfo;
@@ -25,6 +32,10 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 use capsules_core::alarm::{self, AlarmData, AlarmDriver};
 use capsules_core::console::{self, Console};
 use capsules_core::low_level_debug::{self, DebugSink, LowLevelDebug};
+use capsules_extra::kv_driver::{self, KVStoreDriver};
+use capsules_extra::kv_stack::{KVStack, KVStackBuffers, KVStackMemory};
+use capsules_extra::tickv::Config as StoreConfig;
+use capsules_extra::virtual_kv::KVUser;
 use kernel::deferred_call::DeferredCalls;
 use kernel::hil::time::Alarm;
 use kernel::hil::uart::{Configure, Parameters};
@@ -38,6 +49,7 @@ use kernel::storage_permissions::{TlvElseCrc, TlvElseSelfOnlyPolicy};
 use kernel::{Kernel, LoadEvent, LoadPolicy};
 use qemu_rv32_virt::chip::QemuVirt;
 use qemu_rv32_virt::clint::{self, Clint};
+use qemu_rv32_virt::pflash::{MmioPflashBus, Pflash};
 use qemu_rv32_virt::plic::{self, Plic};
 use qemu_rv32_virt::uart::{self, Uart16550};
 use rv32i::{Pmp, Rv32i};
@@ -55,12 +67,23 @@ const APP_RAM_LEN: usize = 0x30_0000;
 const NUM_PROCS: usize = 8;
 /// Timeslice in microseconds.
 const TIMESLICE_US: u32 = 10_000;
+/// Erase blocks (256 KiB regions) of pflash unit 1 the store uses: 4 MiB.
+/// Enough for thousands of values of the 503-byte maximum; few enough that
+/// a mount (which reads every used region) stays quick; the rest of the
+/// unit stays free for other uses. See doc/qemu.md.
+const STORE_REGIONS: u32 = 16;
+/// The largest value an app may store (the upstream limit).
+const VALUE_MAX: usize = kv_driver::UPSTREAM_VALUE_MAX;
+/// RAM index entries of the store (12 bytes each): one-read gets for up to
+/// this many keys.
+const INDEX_ENTRIES: usize = 256;
 
 /// The board's syscall drivers.
 struct Drivers {
     console: &'static Console<'static>,
     alarm: &'static AlarmDriver<'static, Clint<'static>>,
     lldb: &'static LowLevelDebug<'static, 8>,
+    kv: &'static KVStoreDriver<'static, VALUE_MAX>,
 }
 
 impl SyscallDriverLookup for Drivers {
@@ -69,6 +92,7 @@ impl SyscallDriverLookup for Drivers {
             console::DRIVER_NUM => Some(self.console),
             alarm::DRIVER_NUM => Some(self.alarm),
             low_level_debug::DRIVER_NUM => Some(self.lldb),
+            kv_driver::DRIVER_NUM => Some(self.kv),
             _ => None,
         }
     }
@@ -89,6 +113,15 @@ static PMP: StaticCell<Pmp> = StaticCell::new();
 static TX_BUF: StaticCell<[u8; 64]> = StaticCell::new();
 static RX_BUF: StaticCell<[u8; 64]> = StaticCell::new();
 static KERNEL_OUT: StaticCell<[u8; 4096]> = StaticCell::new();
+static PFLASH: StaticCell<Pflash<'static, MmioPflashBus>> = StaticCell::new();
+static KV_MEMORY: StaticCell<KVStackMemory<VALUE_MAX>> = StaticCell::new();
+static KV_SCRATCH: StaticCell<[u8; 512]> = StaticCell::new();
+static KV_INDEX: StaticCell<[tickv::IndexEntry; INDEX_ENTRIES]> = StaticCell::new();
+static KV_VALUE: StaticCell<[u8; 9 + VALUE_MAX]> = StaticCell::new();
+static BOOT_COUNTER: StaticCell<boot_counter::BootCounter> = StaticCell::new();
+static BOOT_COUNTER_USER: StaticCell<Option<KVUser<'static>>> = StaticCell::new();
+static BOOT_COUNTER_KEY: StaticCell<[u8; boot_counter::KEY.len()]> = StaticCell::new();
+static BOOT_COUNTER_VALUE: StaticCell<[u8; boot_counter::VALUE_BUF]> = StaticCell::new();
 
 /// The kernel, for the panic handler's process dump.
 static KERNEL_FOR_PANIC: AtomicPtr<Kernel> = AtomicPtr::new(core::ptr::null_mut());
@@ -120,6 +153,9 @@ pub extern "C" fn main() -> ! {
     let alarm_grant = kernel
         .create_grant::<AlarmData>(alarm::DRIVER_NUM, alarm::ALLOW_COUNTS)
         .expect("alarm grant");
+    let kv_grant = kernel
+        .create_grant::<kv_driver::App<VALUE_MAX>>(kv_driver::DRIVER_NUM, kv_driver::ALLOW_COUNTS)
+        .expect("key-value grant");
 
     // Capsules.
     let console: &'static Console<'static> = CONSOLE.init(Console::new(
@@ -136,13 +172,50 @@ pub extern "C" fn main() -> ! {
     clint0.set_alarm_client(alarm);
     let lldb: &'static LowLevelDebug<'static, 8> = LLDB.init(LowLevelDebug::new(kernel, console));
     console.set_sink_client(lldb);
+
+    // The key-value stack on pflash unit 1, and the kernel's boot counter.
+    let pflash: &'static Pflash<'static, MmioPflashBus> = PFLASH.init(Pflash::new(
+        MmioPflashBus::virt_unit1(),
+        calls.allocate().expect("deferred call for the pflash"),
+        Some(STORE_REGIONS),
+    ));
+    pflash.register_deferred_call();
+    pflash.init();
+    let kv = KVStack::build(
+        KV_MEMORY.init(KVStackMemory::new()),
+        pflash,
+        calls,
+        kv_grant,
+        KVStackBuffers {
+            scratch: KV_SCRATCH.init([0; 512]),
+            index: KV_INDEX.init([tickv::IndexEntry::default(); INDEX_ENTRIES]),
+            driver_value: KV_VALUE.init([0; 9 + VALUE_MAX]),
+        },
+        StoreConfig {
+            region_count: None,
+            format_if_blank: true,
+        },
+    )
+    .expect("key-value stack");
+    let counter: &'static boot_counter::BootCounter =
+        BOOT_COUNTER.init(boot_counter::BootCounter::new(
+            console,
+            BOOT_COUNTER_KEY.init([0; boot_counter::KEY.len()]),
+            BOOT_COUNTER_VALUE.init([0; boot_counter::VALUE_BUF]),
+        ));
+    let counter_user = kv.add_kernel_user(BOOT_COUNTER_USER.init(None), counter);
+    counter.set_store(counter_user);
+
     let drivers: &'static Drivers = DRIVERS.init(Drivers {
         console,
         alarm,
         lldb,
+        kv: kv.driver,
     });
 
     chip.initialize();
+    let _ = kv.mount();
+    counter.start();
 
     // Processes.
     let _ = writeln!(console.kernel_writer(), "qemu_rv32_virt: kernel started");
@@ -193,7 +266,9 @@ pub extern "C" fn main() -> ! {
         kernel.run_once(&platform);
         #[cfg(feature = "test-exit")]
         if kernel.process_ids().next().is_none() {
-            finish_test(kernel, console, clint0, calls, &platform);
+            finish_test(kernel, console, clint0, calls, &platform, &|| {
+                counter_user.is_busy() || kv.permissions.is_busy() || kv.tickv.busy()
+            });
         }
     }
 }
@@ -212,6 +287,15 @@ fn report_load(console: &Console<'static>, event: &LoadEvent<'static>) {
             ram.start,
             ram.end()
         ),
+        // Padding between fixed-address apps is expected: not worth a line.
+        LoadEvent::Skipped {
+            outcome: kernel::tbf::Outcome::Padding,
+            ..
+        } => Ok(()),
+        LoadEvent::Skipped { address, outcome } => writeln!(
+            w,
+            "qemu_rv32_virt: TBF at {address:#010x} not loaded: {outcome:?}"
+        ),
         other => writeln!(w, "qemu_rv32_virt: not loaded: {other:?}"),
     };
 }
@@ -225,6 +309,7 @@ fn finish_test(
     clint0: &Clint<'static>,
     calls: &DeferredCalls<16>,
     platform: &Platform<'_>,
+    storage_busy: &dyn Fn() -> bool,
 ) -> ! {
     use kernel::hil::time::{Ticks, Time};
     let failed = kernel
@@ -239,10 +324,12 @@ fn finish_test(
         console.kernel_writer(),
         "qemu_rv32_virt: all processes ended, {failed} not cleanly"
     );
-    // Let the console drain (servicing interrupts and deferred calls
-    // without ever sleeping), then give the UART FIFO time to empty.
+    // Let the storage finish (a kernel user may still be writing) and the
+    // console drain, servicing interrupts and deferred calls without ever
+    // sleeping; then give the UART FIFO time to empty.
     let deadline = clint0.now().into_u64().wrapping_add(10_000_000);
-    while console.kernel_pending() > 0
+    while storage_busy()
+        || console.kernel_pending() > 0
         || calls.has_pending()
         || platform.chip.has_pending_interrupts()
     {
