@@ -46,6 +46,7 @@ use kernel::process::Process;
 #[cfg(feature = "test-exit")]
 use kernel::process::State;
 use kernel::storage_permissions::{TlvElseCrc, TlvElseSelfOnlyPolicy};
+use kernel::tbf::Outcome;
 use kernel::{Kernel, LoadEvent, LoadPolicy};
 use qemu_rv32_virt::chip::QemuVirt;
 use qemu_rv32_virt::clint::{self, Clint};
@@ -287,16 +288,46 @@ fn report_load(console: &Console<'static>, event: &LoadEvent<'static>) {
             ram.start,
             ram.end()
         ),
-        // Padding between fixed-address apps is expected: not worth a line.
-        LoadEvent::Skipped {
-            outcome: kernel::tbf::Outcome::Padding,
-            ..
-        } => Ok(()),
-        LoadEvent::Skipped { address, outcome } => writeln!(
+        LoadEvent::Skipped { address, outcome } => match outcome {
+            // Padding between fixed-address apps is expected: no line.
+            Outcome::Padding => Ok(()),
+            Outcome::Invalid(e) => writeln!(
+                w,
+                "qemu_rv32_virt: TBF at {address:#010x} skipped: invalid header: {e}"
+            ),
+            Outcome::Refused(h, why) => writeln!(
+                w,
+                "qemu_rv32_virt: TBF at {address:#010x} ('{}') refused: {why}",
+                h.package_name().unwrap_or("")
+            ),
+            Outcome::Disabled(h) => writeln!(
+                w,
+                "qemu_rv32_virt: TBF at {address:#010x} ('{}') is disabled",
+                h.package_name().unwrap_or("")
+            ),
+            Outcome::Load(_) => Ok(()),
+        },
+        LoadEvent::NoMemory {
+            address,
+            name,
+            needed,
+            fixed,
+        } => writeln!(
             w,
-            "qemu_rv32_virt: TBF at {address:#010x} not loaded: {outcome:?}"
+            "qemu_rv32_virt: TBF at {address:#010x} ('{name}') not loaded: no room for {needed} bytes of RAM{}",
+            match fixed {
+                Some(_) => " at its fixed address",
+                None => "",
+            }
         ),
-        other => writeln!(w, "qemu_rv32_virt: not loaded: {other:?}"),
+        LoadEvent::NoSlot { address } => writeln!(
+            w,
+            "qemu_rv32_virt: TBF at {address:#010x} not loaded: all {NUM_PROCS} process slots in use"
+        ),
+        LoadEvent::StartFailed { address, error } => writeln!(
+            w,
+            "qemu_rv32_virt: TBF at {address:#010x} not started: {error:?}"
+        ),
     };
 }
 

@@ -141,6 +141,12 @@ fn run_test(root: &Path, test: &Test, logs: &Path) -> Result<Vec<String>, String
         Install::Image(name) => {
             Apps::Image(root.join("target/userland").join(format!("{name}.bin")))
         }
+        Install::Custom(make) => {
+            let file = logs.join(format!("{}.apps.bin", test.name));
+            let image = make(&root.join("target/userland"))?;
+            std::fs::write(&file, image).map_err(|e| format!("{}: {e}", file.display()))?;
+            Apps::Image(file)
+        }
         Install::Tockloader(tabs) => {
             let file = logs.join(format!("{}.flash.bin", test.name));
             tockloader_flash_file(root, &kernel, tabs, &file)?;

@@ -5,12 +5,13 @@
 //! `test-exit` feature, which exits QEMU when no process is left alive with
 //! the number of processes that did not end cleanly as the status.
 
+use std::path::Path;
 use std::time::Duration;
 
 use crate::Expect;
 
 /// How a test's apps are installed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub enum Install {
     /// `target/userland/<name>.bin`, packed by our `app-image` tool, loaded
     /// at the app flash area.
@@ -19,6 +20,9 @@ pub enum Install {
     /// install --board qemu_rv32_virt --flash-file` into a flash file that
     /// starts with the kernel.
     Tockloader(&'static [&'static str]),
+    /// An app flash image the runner makes from the TBFs in
+    /// `target/userland/` (for images no packer would produce).
+    Custom(fn(&Path) -> Result<Vec<u8>, String>),
 }
 
 /// One test.
@@ -85,14 +89,19 @@ fn tests() -> Vec<Test> {
         },
         Test {
             name: "abi",
-            about: "the ABI conformance app passes every check next to another app",
+            about: "the ABI conformance app passes every check next to another app; both get exactly their fixed RAM addresses",
             install: Install::Image("apps"),
             expect: Expect {
-                in_order: [
-                    boot_lines(2),
-                    strings(&[" checks, 0 failed", "all processes ended, 0 not cleanly"]),
-                ]
-                .concat(),
+                in_order: strings(&[
+                    "qemu_rv32_virt: kernel started",
+                    "process 0 'hello' flash 0x80100000..",
+                    " ram 0x80300000..",
+                    "process 1 'abi_test' flash 0x80110000..",
+                    " ram 0x80310000..",
+                    "qemu_rv32_virt: 2 process(es) loaded",
+                    " checks, 0 failed",
+                    "all processes ended, 0 not cleanly",
+                ]),
                 counts: vec![("Hello from tockrt (app hello)".into(), 1)],
                 absent: [strings(NEVER), strings(&["FAIL "])].concat(),
                 status: Some(0),
@@ -167,6 +176,27 @@ fn tests() -> Vec<Test> {
             timeout,
         },
         Test {
+            name: "refusals",
+            about: "TBFs with a bad checksum, no kernel version or the wrong flash address are refused with clear messages; the next app runs",
+            install: Install::Custom(refusals_image),
+            expect: Expect {
+                in_order: strings(&[
+                    "qemu_rv32_virt: kernel started",
+                    "TBF at 0x80100000 skipped: invalid header: header checksum mismatch",
+                    "TBF at 0x80110000 ('abi_test') refused: no kernel version in the header",
+                    "TBF at 0x80120000 ('panics') refused: linked for flash 0x80140080 but sits at 0x80120080",
+                    "process 0 'heartbeat' flash 0x80130000..",
+                    "qemu_rv32_virt: 1 process(es) loaded",
+                    "heartbeat: done",
+                    "all processes ended, 0 not cleanly",
+                ]),
+                absent: strings(&["kernel panic", "Hello from", "abi:", "panics:"]),
+                status: Some(0),
+                ..Expect::default()
+            },
+            timeout,
+        },
+        Test {
             name: "tockloader",
             about: "apps installed with tockloader into a flash file boot and run",
             install: Install::Tockloader(&["hello", "abi_test"]),
@@ -183,4 +213,75 @@ fn tests() -> Vec<Test> {
             timeout,
         },
     ]
+}
+
+fn read_tbf(userland: &Path, app: &str) -> Result<Vec<u8>, String> {
+    let path = userland.join(format!("{app}.tbf"));
+    std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Writes `tbf` at `offset` of `image`, after padding from `*end`.
+fn put(image: &mut [u8], end: &mut usize, offset: usize, tbf: &[u8]) -> Result<(), String> {
+    if offset < *end {
+        return Err(format!("TBFs overlap at {offset:#x}"));
+    }
+    if offset + tbf.len() > image.len() {
+        return Err(format!("a TBF at {offset:#x} does not fit the image"));
+    }
+    if offset > *end {
+        let pad = u32::try_from(offset - *end).map_err(|e| e.to_string())?;
+        image[*end..offset].copy_from_slice(&app_image::padding_tbf(pad));
+    }
+    image[offset..offset + tbf.len()].copy_from_slice(tbf);
+    *end = offset + tbf.len();
+    Ok(())
+}
+
+/// hello with a broken checksum at its slot; abi_test without its kernel
+/// version TLV at its slot; panics (linked for 0x8014_0000) at 0x8012_0000;
+/// heartbeat intact at its slot.
+fn refusals_image(userland: &Path) -> Result<Vec<u8>, String> {
+    let mut image = vec![0xFF; 0x4_0000];
+    let mut end = 0;
+
+    let mut hello = read_tbf(userland, "hello")?;
+    hello[12] ^= 0x5A;
+    put(&mut image, &mut end, 0, &hello)?;
+
+    let mut abi = read_tbf(userland, "abi_test")?;
+    let header_size = usize::from(u16::from_le_bytes([abi[2], abi[3]]));
+    let mut at = 16;
+    let mut found = false;
+    while at + 4 <= header_size {
+        let kind = u16::from_le_bytes([abi[at], abi[at + 1]]);
+        let len = usize::from(u16::from_le_bytes([abi[at + 2], abi[at + 3]]));
+        if kind == kernel::tbf::tlv::KERNEL_VERSION {
+            // An unknown TLV type is ignored: the header parses, but has no
+            // kernel version any more.
+            abi[at..at + 2].copy_from_slice(&0x7F00u16.to_le_bytes());
+            found = true;
+        }
+        at += 4 + len.div_ceil(4) * 4;
+    }
+    if !found {
+        return Err("abi_test.tbf has no kernel version TLV".into());
+    }
+    kernel_mock::tbf::fix_checksum(&mut abi);
+    put(&mut image, &mut end, 0x1_0000, &abi)?;
+
+    put(
+        &mut image,
+        &mut end,
+        0x2_0000,
+        &read_tbf(userland, "panics")?,
+    )?;
+    put(
+        &mut image,
+        &mut end,
+        0x3_0000,
+        &read_tbf(userland, "heartbeat")?,
+    )?;
+    image.truncate(end);
+    image.extend_from_slice(&[0; 4]);
+    Ok(image)
 }
