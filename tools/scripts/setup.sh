@@ -17,9 +17,9 @@ fi
 channel=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' rust-toolchain.toml)
 if ! rustup toolchain list | grep -q "^${channel}"; then
     say "installing Rust ${channel}"
-    rustup toolchain install "${channel}" --profile minimal --component rustfmt,clippy
+    rustup toolchain install "${channel}" --profile minimal --component rustfmt,clippy,llvm-tools
 fi
-for c in rustfmt clippy; do
+for c in rustfmt clippy llvm-tools; do
     if ! rustup component list --toolchain "${channel}" --installed | grep -q "^${c}"; then
         say "adding ${c}"
         rustup component add --toolchain "${channel}" "${c}"

@@ -268,3 +268,11 @@ pub fn enabled_interrupts() -> u32 {
 extern "C" fn _rv32i_kernel_trap(mcause: u32, mtval: u32, mepc: u32) -> ! {
     panic!("kernel trap: mcause {mcause:#x}, mtval {mtval:#010x}, mepc {mepc:#010x}");
 }
+
+/// Lets user mode read the `cycle`, `time` and `instret` counters
+/// (`mcounteren`), so apps can measure themselves; on QEMU with `-icount`
+/// `instret` counts instructions exactly.
+pub fn allow_user_counters() {
+    // SAFETY: only makes three read-only counters readable from user mode.
+    unsafe { asm!("csrw mcounteren, {0}", in(reg) 0b111u32, options(nomem, nostack)) }
+}

@@ -215,6 +215,8 @@ pub extern "C" fn main() -> ! {
     });
 
     chip.initialize();
+    // Apps may read cycle/time/instret (the bench app measures with them).
+    rv32i::trap::allow_user_counters();
     let _ = kv.mount();
     counter.start();
 

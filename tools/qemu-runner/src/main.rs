@@ -5,6 +5,8 @@
 //! qemu-runner list               the tests and what each checks
 //! qemu-runner build              build the kernels and the userland only
 //! qemu-runner boot IMAGE         boot the (non-test) kernel with an image
+//! qemu-runner run                the main job: the demo apps on a persistent
+//!                                store, console on this terminal
 //! ```
 //!
 //! Logs of every test run are kept in `target/qemu-tests/<name>.log`.
@@ -38,6 +40,16 @@ enum Cmd {
     List,
     /// Build the kernels and the userland apps.
     Build,
+    /// Build everything and boot the board interactively with the demo
+    /// apps on a persistent store (the main job; Ctrl-A X quits QEMU).
+    Run {
+        /// The app image (a name from target/userland or a file).
+        #[arg(long, default_value = "demo")]
+        image: String,
+        /// The store: pflash unit 1 (created 0xFF-filled if missing).
+        #[arg(long)]
+        store: Option<PathBuf>,
+    },
     /// Boot the kernel with an app image and show the console until QEMU
     /// exits (or the timeout).
     Boot {
@@ -273,6 +285,58 @@ fn boot(
     Ok(())
 }
 
+fn image_path(root: &Path, image: &str) -> Result<PathBuf, String> {
+    let named = root.join("target/userland").join(format!("{image}.bin"));
+    let path = if named.exists() {
+        named
+    } else {
+        PathBuf::from(image)
+    };
+    if path.exists() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "no image {} (run userland/build.sh)",
+            path.display()
+        ))
+    }
+}
+
+fn blank_store(path: &Path) -> Result<(), String> {
+    if !path.exists() {
+        std::fs::write(path, vec![0xFF; qemu_runner::PFLASH_SIZE])
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// The main job: QEMU with the console on this terminal.
+fn run(root: &Path, image: &str, store: Option<PathBuf>) -> Result<(), String> {
+    build_all(root)?;
+    let image = image_path(root, image)?;
+    let store = store.unwrap_or_else(|| root.join("target/qemu-store.img"));
+    blank_store(&store)?;
+    eprintln!(
+        "qemu-runner: booting qemu_rv32_virt with {} (store: {}); Ctrl-A X quits",
+        image.display(),
+        store.display()
+    );
+    let mut c = Command::new("qemu-system-riscv32");
+    c.args(["-M", "virt", "-bios", "none", "-nographic", "-kernel"])
+        .arg(Kernel::Run.path(root))
+        .arg("-device")
+        .arg(format!(
+            "loader,file={},addr={APP_FLASH:#x},force-raw=on",
+            image.display()
+        ))
+        .arg("-drive")
+        .arg(format!(
+            "if=pflash,unit=1,format=raw,file={}",
+            store.display()
+        ));
+    run_cmd(&mut c)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let root = repo_root();
@@ -285,6 +349,7 @@ fn main() -> ExitCode {
             Ok(true)
         }
         Cmd::Build => build_all(&root).map(|()| true),
+        Cmd::Run { image, store } => run(&root, &image, store).map(|()| true),
         Cmd::Boot {
             image,
             pflash,
