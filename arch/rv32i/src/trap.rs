@@ -270,9 +270,17 @@ extern "C" fn _rv32i_kernel_trap(mcause: u32, mtval: u32, mepc: u32) -> ! {
 }
 
 /// Lets user mode read the `cycle`, `time` and `instret` counters
-/// (`mcounteren`), so apps can measure themselves; on QEMU with `-icount`
-/// `instret` counts instructions exactly.
+/// (`mcounteren`, and `scounteren` too: on a hart with supervisor mode, user
+/// access needs both), so apps can measure themselves; on QEMU with
+/// `-icount` `instret` counts instructions exactly.
 pub fn allow_user_counters() {
     // SAFETY: only makes three read-only counters readable from user mode.
-    unsafe { asm!("csrw mcounteren, {0}", in(reg) 0b111u32, options(nomem, nostack)) }
+    unsafe {
+        asm!(
+            "csrw mcounteren, {0}",
+            "csrw scounteren, {0}",
+            in(reg) 0b111u32,
+            options(nomem, nostack)
+        )
+    }
 }

@@ -88,6 +88,8 @@ pub const ERASE_UNIT: u32 = 256 << 10;
 /// Bytes in a program unit: one bus word.
 pub const PROGRAM_UNIT: u32 = 4;
 
+/// Words read and then programmed between two returns to read-array mode.
+const BATCH_WORDS: usize = 32;
 /// Program words a deferred call handles at most.
 pub const WORDS_PER_CALL: usize = 256;
 /// Words of an erased block a deferred call checks at most.
@@ -220,11 +222,23 @@ impl PflashBus for MmioPflashBus {
 /// Where a program request is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ProgramStep {
-    /// The next word to look at is at byte `pos` of the request.
+    /// Start the batch of up to 32 words at byte `pos` of the request: read
+    /// them (read-array mode) and note which need programming.
     Next { pos: usize },
-    /// The chips are programming the word at byte `pos`; `polls` deferred
-    /// calls found them busy so far.
-    Busy { pos: usize, polls: u32 },
+    /// Word `i` of the batch at byte `batch`; `mask` has a bit for every
+    /// word of the batch that needs programming.
+    Word { batch: usize, mask: u32, i: usize },
+    /// Every word is programmed and the chips are in read-array mode:
+    /// verify.
+    Verify,
+    /// The chips are programming word `i` of the batch at byte `batch`;
+    /// `polls` deferred calls found them busy so far.
+    Busy {
+        batch: usize,
+        mask: u32,
+        i: usize,
+        polls: u32,
+    },
     /// Decided at the request (a refused 0 -> 1 program).
     Done(Result<(), Error>),
 }
@@ -400,7 +414,40 @@ impl<'a, B: PflashBus> Pflash<'a, B> {
                 ProgramStep::Done(result) => return self.complete_program(len, result),
                 ProgramStep::Next { pos } => {
                     if pos >= len {
-                        return self.complete_program(len, Ok(()));
+                        step = ProgramStep::Verify;
+                        continue;
+                    }
+                    // Words equal to what the flash holds (erased words
+                    // included) are not programmed again.
+                    let n = BATCH_WORDS.min((len - pos) / 4);
+                    let mask = (0..n)
+                        .filter(|&i| {
+                            let at = pos + 4 * i;
+                            self.bus.read32(offset + at as u32) != self.data_word(at)
+                        })
+                        .fold(0u32, |m, i| m | 1 << i);
+                    step = ProgramStep::Word {
+                        batch: pos,
+                        mask,
+                        i: 0,
+                    };
+                }
+                ProgramStep::Word { batch, mask, i } => {
+                    let n = BATCH_WORDS.min((len - batch) / 4);
+                    if i >= n {
+                        // The chips stay in command/status mode through a
+                        // batch: switching QEMU's pflash back to read-array
+                        // mode remaps it, which costs far more than a
+                        // program.
+                        if mask != 0 {
+                            self.end_command(offset + batch as u32);
+                        }
+                        step = ProgramStep::Next { pos: batch + 4 * n };
+                        continue;
+                    }
+                    if mask & 1 << i == 0 {
+                        step = ProgramStep::Word { batch, mask, i: i + 1 };
+                        continue;
                     }
                     if budget == 0 {
                         self.op.set(Op::Program { offset, len, step });
@@ -408,39 +455,51 @@ impl<'a, B: PflashBus> Pflash<'a, B> {
                         return;
                     }
                     budget -= 1;
+                    let pos = batch + 4 * i;
                     let address = offset + pos as u32;
-                    let new = self.data_word(pos);
-                    if self.bus.read32(address) == new {
-                        step = ProgramStep::Next { pos: pos + 4 };
-                        continue;
-                    }
                     self.bus.write32(address, command::PROGRAM);
-                    self.bus.write32(address, new);
-                    step = ProgramStep::Busy { pos, polls: 0 };
+                    self.bus.write32(address, self.data_word(pos));
+                    step = ProgramStep::Busy {
+                        batch,
+                        mask,
+                        i,
+                        polls: 0,
+                    };
                 }
-                ProgramStep::Busy { pos, polls } => {
-                    let address = offset + pos as u32;
+                ProgramStep::Busy {
+                    batch,
+                    mask,
+                    i,
+                    polls,
+                } => {
+                    let address = offset + (batch + 4 * i) as u32;
                     let Some(status) = self.poll(address) else {
                         if polls + 1 >= self.poll_limit.get() {
                             self.end_command(address);
                             return self.complete_program(len, Err(Error::Timeout));
                         }
                         let step = ProgramStep::Busy {
-                            pos,
+                            batch,
+                            mask,
+                            i,
                             polls: polls + 1,
                         };
                         self.op.set(Op::Program { offset, len, step });
                         self.deferred.set();
                         return;
                     };
-                    self.end_command(address);
                     if status & status::ERRORS != 0 {
+                        self.end_command(address);
                         return self.complete_program(len, Err(Error::ProgramFailed));
                     }
-                    if self.bus.read32(address) != self.data_word(pos) {
-                        return self.complete_program(len, Err(Error::VerifyFailed));
-                    }
-                    step = ProgramStep::Next { pos: pos + 4 };
+                    step = ProgramStep::Word { batch, mask, i: i + 1 };
+                }
+                ProgramStep::Verify => {
+                    let ok = (0..len)
+                        .step_by(4)
+                        .all(|pos| self.bus.read32(offset + pos as u32) == self.data_word(pos));
+                    let result = if ok { Ok(()) } else { Err(Error::VerifyFailed) };
+                    return self.complete_program(len, result);
                 }
             }
         }

@@ -474,14 +474,19 @@ fn program_writes_words_and_returns_to_read_array() {
         0x1234_5678u32.to_le_bytes(),
         "the next read returns data, not status"
     );
-    // Each word: program command and data at the word's address, then
-    // clear status and read-array.
+    // Each word: program command and data at the word's address; the
+    // chips stay in command mode through the batch, then clear status and
+    // return to read-array mode once.
     let w = h.cfi.writes.borrow();
     assert_eq!(
-        w[..4],
+        *w,
         [
             (8, command::PROGRAM),
             (8, 0x1234_5678),
+            (12, command::PROGRAM),
+            (12, 0),
+            (16, command::PROGRAM),
+            (16, 0xA5A5_5A5A),
             (8, command::CLEAR_STATUS),
             (8, command::READ_ARRAY)
         ]
