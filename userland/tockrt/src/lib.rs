@@ -24,7 +24,8 @@
 //!   buffer is put back when it ends, on every path out of the closure.
 //! * [`memop`]: the memory operations (break, layout queries).
 //! * Drivers: [`console`] (driver 1, with [`print!`]/[`println!`]),
-//!   [`alarm`] (driver 0), [`low_level_debug`] (driver 8).
+//!   [`alarm`] (driver 0), [`low_level_debug`] (driver 8), [`kv`]
+//!   (key-value storage, driver `0x50003`).
 //! * [`probe`]: checks for conformance tests that pass the kernel values a
 //!   normal app never would (wild pointers, register patterns).
 //! * The start-up code and the panic handler (module `runtime`): the
@@ -45,6 +46,7 @@ compile_error!("tockrt supports RISC-V (rv32) apps only");
 
 pub mod alarm;
 pub mod console;
+pub mod kv;
 pub mod low_level_debug;
 pub mod memop;
 pub mod probe;
