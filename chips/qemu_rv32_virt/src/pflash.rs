@@ -446,7 +446,11 @@ impl<'a, B: PflashBus> Pflash<'a, B> {
                         continue;
                     }
                     if mask & 1 << i == 0 {
-                        step = ProgramStep::Word { batch, mask, i: i + 1 };
+                        step = ProgramStep::Word {
+                            batch,
+                            mask,
+                            i: i + 1,
+                        };
                         continue;
                     }
                     if budget == 0 {
@@ -492,7 +496,11 @@ impl<'a, B: PflashBus> Pflash<'a, B> {
                         self.end_command(address);
                         return self.complete_program(len, Err(Error::ProgramFailed));
                     }
-                    step = ProgramStep::Word { batch, mask, i: i + 1 };
+                    step = ProgramStep::Word {
+                        batch,
+                        mask,
+                        i: i + 1,
+                    };
                 }
                 ProgramStep::Verify => {
                     let ok = (0..len)
