@@ -1081,6 +1081,20 @@ fn consequence(
     }
 }
 
+/// Whether the record at `offset` of `region` (`extent` bytes) still holds
+/// an erased program unit: some of it was never programmed, which on NOR
+/// flash means its write was cut short (a bit flip cannot turn a whole
+/// programmed unit back to all ones).
+fn interrupted(window: &Window, region: usize, offset: usize, extent: usize) -> bool {
+    let g = window.geometry;
+    let start = region * g.region_size + offset;
+    let unit = g.program_unit.max(1);
+    window
+        .original
+        .get(start..start + extent)
+        .is_some_and(|rec| rec.chunks(unit).any(|c| c.iter().all(|&b| b == 0xFF)))
+}
+
 fn fsck(st: &mut Store<'_>, window: &Window) -> Result<Outcome, CliError> {
     mount(st, window)?;
     let g = window.geometry;
@@ -1210,12 +1224,34 @@ fn fsck(st: &mut Store<'_>, window: &Window) -> Result<Outcome, CliError> {
                     Kind::Value => format!("value record ({} bytes)", h.len),
                     Kind::Tombstone => "tombstone".into(),
                 };
+                let cut_short = interrupted(window, x.region, x.offset, x.extent);
+                let what = if cut_short && h.key == u64::MAX {
+                    // The key bytes were still erased: no key is affected.
+                    "its key was never programmed, so no stored value is affected".to_string()
+                } else {
+                    consequence(st, window, &sv, i, h.key, h.kind, &mut buf)
+                };
+                if cut_short {
+                    // Never fully programmed: a power cut during its write.
+                    // The write was never acknowledged; the engine ignores
+                    // the record, as designed.
+                    f.warnings.push(Finding {
+                        region: Some(x.region),
+                        offset: Some(x.offset),
+                        key: Some(hex_key(h.key)),
+                        message: format!(
+                            "{kind} of key {} was never completely programmed (a write \
+                             interrupted by a power cut, so never acknowledged); {what}",
+                            hex_key(h.key)
+                        ),
+                    });
+                    continue;
+                }
                 let torn = if at_head_end {
                     " (the last record of the head: possibly a write torn by a power cut)"
                 } else {
                     ""
                 };
-                let what = consequence(st, window, &sv, i, h.key, h.kind, &mut buf);
                 f.damage(
                     Some(x.region),
                     Some(x.offset),
