@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod scenarios;
 pub mod suite;
 
 /// RAM base of the virt machine: where the kernel and a flash file start.
@@ -49,6 +50,8 @@ pub struct Boot {
     pub pflash: Option<PathBuf>,
     /// Kill QEMU after this long.
     pub timeout: Duration,
+    /// More QEMU arguments (e.g. `-icount shift=0`).
+    pub extra: Vec<String>,
 }
 
 /// What a run produced.
@@ -95,6 +98,7 @@ impl Boot {
             c.arg("-drive")
                 .arg(format!("if=pflash,unit=1,format=raw,file={}", p.display()));
         }
+        c.args(&self.extra);
         c
     }
 

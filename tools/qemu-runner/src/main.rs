@@ -16,6 +16,7 @@ use std::process::{Command, ExitCode};
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use qemu_runner::scenarios;
 use qemu_runner::suite::{self, Install, Test};
 use qemu_runner::{flash_file_from_elf, repo_root, Apps, Boot, APP_FLASH, RAM_BASE};
 
@@ -35,6 +36,9 @@ enum Cmd {
         /// Use what is already built.
         #[arg(long)]
         no_build: bool,
+        /// Power cuts in the power-cut test.
+        #[arg(long, default_value_t = 50)]
+        power_cuts: u32,
     },
     /// List the tests.
     List,
@@ -120,6 +124,13 @@ fn build_all(root: &Path) -> Result<(), String> {
     eprintln!("qemu-runner: building the kernels and the userland");
     build_kernel(root, Kernel::Test)?;
     build_kernel(root, Kernel::Run)?;
+    run_cmd(Command::new("cargo").current_dir(root).args([
+        "build",
+        "--quiet",
+        "--release",
+        "-p",
+        "tickv-cli",
+    ]))?;
     run_cmd(Command::new("bash").arg(root.join("userland/build.sh")))
 }
 
@@ -175,6 +186,7 @@ fn run_test(root: &Path, test: &Test, logs: &Path) -> Result<Vec<String>, String
         apps,
         pflash: Some(pflash),
         timeout: test.timeout,
+        extra: test.qemu_args.iter().map(|a| a.to_string()).collect(),
     };
     let outcome = boot.run().map_err(|e| format!("cannot run QEMU: {e}"))?;
     let log = logs.join(format!("{}.log", test.name));
@@ -196,47 +208,66 @@ fn run_test(root: &Path, test: &Test, logs: &Path) -> Result<Vec<String>, String
     Ok(problems)
 }
 
-fn test(root: &Path, names: &[String], build: bool) -> Result<bool, String> {
-    let tests: Vec<Test> = suite::all()
-        .into_iter()
-        .filter(|t| names.is_empty() || names.iter().any(|n| n == t.name))
-        .collect();
-    if let Some(unknown) = names
-        .iter()
-        .find(|n| !suite::all().iter().any(|t| t.name == n.as_str()))
-    {
+fn test(root: &Path, names: &[String], build: bool, power_cuts: u32) -> Result<bool, String> {
+    let known = |n: &str| {
+        suite::all().iter().any(|t| t.name == n) || scenarios::all().iter().any(|t| t.name == n)
+    };
+    if let Some(unknown) = names.iter().find(|n| !known(n)) {
         return Err(format!(
             "no test named {unknown:?} (see `qemu-runner list`)"
         ));
     }
+    let chosen = |n: &str| names.is_empty() || names.iter().any(|m| m == n);
     if build {
         build_all(root)?;
     }
     let logs = root.join("target/qemu-tests");
     std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
-    let mut failed = 0;
-    for t in &tests {
+    let mut results: Vec<(&str, &str, Vec<String>)> = Vec::new();
+    for t in suite::all().iter().filter(|t| chosen(t.name)) {
         let problems = run_test(root, t, &logs)?;
-        if problems.is_empty() {
-            println!("ok   {:<12} {}", t.name, t.about);
-        } else {
-            failed += 1;
-            println!("FAIL {:<12} {}", t.name, t.about);
-            for p in &problems {
-                println!("     - {p}");
-            }
-            println!(
-                "     console log: {}",
-                logs.join(format!("{}.log", t.name)).display()
-            );
-        }
+        report(t.name, t.about, &problems, &logs);
+        results.push((t.name, t.about, problems));
     }
+    let ctx = scenarios::Ctx {
+        root: root.to_path_buf(),
+        kernel: Kernel::Test.path(root),
+        logs: logs.clone(),
+        power_cuts,
+    };
+    for sc in scenarios::all().into_iter().filter(|s| chosen(s.name)) {
+        let problems = (sc.run)(&ctx)?;
+        if problems.is_empty() {
+            let _ = std::fs::remove_file(logs.join(format!("{}.pflash.img", sc.name)));
+        }
+        report(sc.name, sc.about, &problems, &logs);
+        results.push((sc.name, sc.about, problems));
+    }
+    let failed = results.iter().filter(|r| !r.2.is_empty()).count();
     println!(
         "qemu tests: {} run, {} ok",
-        tests.len(),
-        tests.len() - failed
+        results.len(),
+        results.len() - failed
     );
     Ok(failed == 0)
+}
+
+fn report(name: &str, about: &str, problems: &[String], logs: &Path) {
+    if problems.is_empty() {
+        println!("ok   {name:<16} {about}");
+    } else {
+        println!("FAIL {name:<16} {about}");
+        for p in problems.iter().take(20) {
+            println!("     - {p}");
+        }
+        if problems.len() > 20 {
+            println!("     - ... {} more", problems.len() - 20);
+        }
+        println!(
+            "     console log: {}",
+            logs.join(format!("{name}.log")).display()
+        );
+    }
 }
 
 fn boot(
@@ -275,6 +306,7 @@ fn boot(
         apps: Apps::Image(image),
         pflash,
         timeout: Duration::from_secs(timeout),
+        extra: Vec::new(),
     };
     let outcome = boot.run().map_err(|e| format!("cannot run QEMU: {e}"))?;
     print!("{}", outcome.console);
@@ -341,10 +373,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let root = repo_root();
     let result = match cli.command {
-        Cmd::Test { names, no_build } => test(&root, &names, !no_build),
+        Cmd::Test {
+            names,
+            no_build,
+            power_cuts,
+        } => test(&root, &names, !no_build, power_cuts),
         Cmd::List => {
             for t in suite::all() {
-                println!("{:<12} {}", t.name, t.about);
+                println!("{:<16} {}", t.name, t.about);
+            }
+            for s in scenarios::all() {
+                println!("{:<16} {}", s.name, s.about);
             }
             Ok(true)
         }

@@ -38,6 +38,8 @@ pub struct Test {
     pub expect: Expect,
     /// When to give up.
     pub timeout: Duration,
+    /// More QEMU arguments.
+    pub qemu_args: &'static [&'static str],
 }
 
 fn strings(v: &[&str]) -> Vec<String> {
@@ -86,6 +88,7 @@ fn tests() -> Vec<Test> {
                 ..Expect::default()
             },
             timeout,
+            qemu_args: &[],
         },
         Test {
             name: "abi",
@@ -107,6 +110,7 @@ fn tests() -> Vec<Test> {
                 status: Some(0),
             },
             timeout,
+            qemu_args: &[],
         },
         Test {
             name: "fault",
@@ -132,6 +136,7 @@ fn tests() -> Vec<Test> {
                 status: Some(1),
             },
             timeout,
+            qemu_args: &[],
         },
         Test {
             name: "preemption",
@@ -154,6 +159,7 @@ fn tests() -> Vec<Test> {
                 ..Expect::default()
             },
             timeout: Duration::from_secs(8),
+            qemu_args: &[],
         },
         Test {
             name: "panic",
@@ -174,6 +180,7 @@ fn tests() -> Vec<Test> {
                 ..Expect::default()
             },
             timeout,
+            qemu_args: &[],
         },
         Test {
             name: "refusals",
@@ -195,6 +202,82 @@ fn tests() -> Vec<Test> {
                 ..Expect::default()
             },
             timeout,
+            qemu_args: &[],
+        },
+        Test {
+            name: "kv-tests",
+            about: "every key-value case of upstream's C test app (and more) from one app, through the whole stack to pflash",
+            install: Install::Image("kv_tests"),
+            expect: Expect {
+                in_order: [boot_lines(1), strings(&[" checks, 0 failed", "all processes ended, 0 not cleanly"])].concat(),
+                absent: [strings(NEVER), strings(&["FAIL "])].concat(),
+                status: Some(0),
+                ..Expect::default()
+            },
+            timeout,
+            qemu_args: &[],
+        },
+        Test {
+            name: "kv-stress",
+            about: "1.2 MB of key-value churn across every region of the store (compaction, GC), all values read back",
+            install: Install::Image("kv_stress"),
+            expect: Expect {
+                in_order: [boot_lines(1), strings(&["kv_stress: 10 checks, 0 failed", "all processes ended, 0 not cleanly"])].concat(),
+                absent: [strings(NEVER), strings(&["FAIL "])].concat(),
+                status: Some(0),
+                ..Expect::default()
+            },
+            timeout: Duration::from_secs(180),
+            qemu_args: &[],
+        },
+        Test {
+            name: "kv-permissions",
+            about: "six apps with different storage permissions in one boot: reads, writes and modifications allowed or refused exactly",
+            install: Install::Image("kv_perms"),
+            expect: Expect {
+                in_order: [boot_lines(6), strings(&["all processes ended, 0 not cleanly"])].concat(),
+                // Each app's summary, exactly once, with its exact check
+                // count (the apps print concurrently, so no order).
+                counts: [
+                    ("kv_perm_owner: 21 checks, 0 failed", 1),
+                    ("kv_perm_reader: 22 checks, 0 failed", 1),
+                    ("kv_perm_nomodify: 21 checks, 0 failed", 1),
+                    ("kv_perm_noread: 17 checks, 0 failed", 1),
+                    ("kv_perm_nowrite: 21 checks, 0 failed", 1),
+                    ("kv_perm_kernel: 13 checks, 0 failed", 1),
+                ]
+                .iter()
+                .map(|&(t, n)| (t.to_string(), n))
+                .collect(),
+                absent: [strings(NEVER), strings(&["FAIL "])].concat(),
+                status: Some(0),
+            },
+            timeout,
+            qemu_args: &[],
+        },
+        Test {
+            name: "bench",
+            about: "costs under -icount (exact instruction counts): boot to main, command, yield, and a 32-byte KV set and get",
+            install: Install::Image("bench"),
+            expect: Expect {
+                in_order: [
+                    boot_lines(1),
+                    strings(&[
+                        "bench: main after ",
+                        "bench: command ",
+                        "bench: yield-no-wait ",
+                        "bench: kv set ",
+                        "bench: kv get ",
+                        "all processes ended, 0 not cleanly",
+                    ]),
+                ]
+                .concat(),
+                absent: [strings(NEVER), strings(&["FAIL"])].concat(),
+                status: Some(0),
+                ..Expect::default()
+            },
+            timeout,
+            qemu_args: &["-icount", "shift=0"],
         },
         Test {
             name: "tockloader",
@@ -211,6 +294,7 @@ fn tests() -> Vec<Test> {
                 status: Some(0),
             },
             timeout,
+            qemu_args: &[],
         },
     ]
 }

@@ -1,0 +1,354 @@
+//! Tests that take more than one boot: persistence across reboots, power
+//! cuts, and the host `tickv` tool reading and provisioning the store.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::{Apps, Boot, Outcome, PFLASH_SIZE};
+
+/// What a scenario needs from the runner.
+pub struct Ctx {
+    /// The repository root.
+    pub root: PathBuf,
+    /// The test kernel (exits QEMU when no process is alive).
+    pub kernel: PathBuf,
+    /// Where logs and store images go.
+    pub logs: PathBuf,
+    /// Power cuts to run.
+    pub power_cuts: u32,
+}
+
+impl Ctx {
+    fn image(&self, name: &str) -> PathBuf {
+        self.root
+            .join("target/userland")
+            .join(format!("{name}.bin"))
+    }
+
+    /// A fresh 0xFF-filled store for scenario `name`.
+    fn fresh_store(&self, name: &str) -> Result<PathBuf, String> {
+        let path = self.logs.join(format!("{name}.pflash.img"));
+        std::fs::write(&path, vec![0xFF; PFLASH_SIZE])
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(path)
+    }
+
+    /// Boots `image` on `store`; appends the console to the scenario's log.
+    fn boot(
+        &self,
+        log: &str,
+        image: &str,
+        store: &Path,
+        timeout: Duration,
+    ) -> Result<Outcome, String> {
+        let boot = Boot {
+            kernel: self.kernel.clone(),
+            apps: Apps::Image(self.image(image)),
+            pflash: Some(store.to_path_buf()),
+            timeout,
+            extra: Vec::new(),
+        };
+        let outcome = boot.run().map_err(|e| format!("cannot run QEMU: {e}"))?;
+        append(
+            &self.logs.join(format!("{log}.log")),
+            &format!(
+                "=== {image} ({:?}, {:.2} s)\n{}\n",
+                outcome.status,
+                outcome.elapsed.as_secs_f64(),
+                outcome.console
+            ),
+        );
+        Ok(outcome)
+    }
+
+    /// Runs the host tool on `store` with the QEMU board's geometry.
+    fn tickv(&self, log: &str, store: &Path, args: &[&str]) -> Result<(i32, String), String> {
+        let tool = self.root.join("target/release/tickv");
+        let out = Command::new(&tool)
+            .arg("--image")
+            .arg(store)
+            .args(["--preset", "qemu"])
+            .args(args)
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", tool.display()))?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        append(
+            &self.logs.join(format!("{log}.log")),
+            &format!("=== tickv {}\n{text}\n", args.join(" ")),
+        );
+        Ok((out.status.code().unwrap_or(-1), text))
+    }
+}
+
+fn append(path: &Path, text: &str) {
+    use std::io::Write;
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = f.write_all(text.as_bytes());
+    }
+}
+
+/// A scenario: name, what it checks, and the check (problems found).
+pub struct Scenario {
+    /// Name (for selection and the log file).
+    pub name: &'static str,
+    /// What it checks.
+    pub about: &'static str,
+    /// Runs it.
+    pub run: fn(&Ctx) -> Result<Vec<String>, String>,
+}
+
+/// The scenarios.
+pub fn all() -> Vec<Scenario> {
+    vec![
+        Scenario {
+            name: "persistence",
+            about: "kv_demo's data and the kernel's boot count survive a power-off; the host tool reads the kernel's store",
+            run: persistence,
+        },
+        Scenario {
+            name: "host-provisioned",
+            about: "a store provisioned on the host with the tickv tool is read by an app",
+            run: host_provisioned,
+        },
+        Scenario {
+            name: "power-cuts",
+            about: "kv_writer killed (SIGKILL) at random moments: every acknowledged write survives, the in-flight one is old or new",
+            run: power_cuts,
+        },
+    ]
+}
+
+fn want(problems: &mut Vec<String>, outcome: &Outcome, what: &str, texts: &[&str]) {
+    for t in texts {
+        if !outcome.console.contains(t) {
+            problems.push(format!("{what}: missing {t:?}"));
+        }
+    }
+}
+
+fn persistence(ctx: &Ctx) -> Result<Vec<String>, String> {
+    let log = "persistence";
+    let store = ctx.fresh_store(log)?;
+    let mut problems = Vec::new();
+    let t = Duration::from_secs(30);
+    let first = ctx.boot(log, "kv_demo", &store, t)?;
+    want(
+        &mut problems,
+        &first,
+        "first boot",
+        &[
+            "qemu_rv32_virt: boot 1\n",
+            "kv_demo: boot 1\n",
+            "(stored now)",
+            "kv_demo: done",
+        ],
+    );
+    let second = ctx.boot(log, "kv_demo", &store, t)?;
+    want(
+        &mut problems,
+        &second,
+        "second boot",
+        &[
+            "qemu_rv32_virt: boot 2\n",
+            "kv_demo: boot 2\n",
+            "kv_demo: greeting = \"hello from boot 1\"\n",
+            "kv_demo: last message = \"written by boot 1\"",
+            "kv_demo: done",
+        ],
+    );
+    for (what, o) in [("first boot", &first), ("second boot", &second)] {
+        if o.status != Some(0) {
+            problems.push(format!("{what}: exit status {:?}, want 0", o.status));
+        }
+    }
+    // The host reads what the kernel wrote: the kernel's item (owner 0)
+    // and kv_demo's (owner crc32("kv_demo")), and the store checks clean.
+    let (code, list) = ctx.tickv(log, &store, &["list"])?;
+    if code != 0 {
+        problems.push(format!("tickv list exited {code}"));
+    }
+    if !list.lines().any(|l| l.contains(" 0x0 ")) {
+        problems.push("tickv list: no kernel-owned item".into());
+    }
+    let demo_owner = format!("{:#x}", 2_382_814_877u32);
+    if !list.contains(&demo_owner) {
+        problems.push(format!(
+            "tickv list: no item owned by kv_demo ({demo_owner})"
+        ));
+    }
+    // The boot count: owner 0, a 4-byte little-endian 2.
+    let (code, count) = ctx.tickv(log, &store, &["get", "kernel-boot-count"])?;
+    if code != 0 || !count.contains("owner  0x0") || !count.contains("value  hex:02000000") {
+        problems.push(format!(
+            "tickv get kernel-boot-count: {:?}, want owner 0, count 2",
+            count.trim()
+        ));
+    }
+    let (code, fsck) = ctx.tickv(log, &store, &["fsck"])?;
+    if code != 0 || !fsck.contains("result: clean") {
+        problems.push(format!("tickv fsck exited {code}: {}", fsck.trim()));
+    }
+    Ok(problems)
+}
+
+fn host_provisioned(ctx: &Ctx) -> Result<Vec<String>, String> {
+    let log = "host-provisioned";
+    let store = ctx.fresh_store(log)?;
+    let mut problems = Vec::new();
+    // kv_host's owner id: crc32 of its package name.
+    let owner = 519_585_874u32.to_string();
+    for args in [
+        vec!["format"],
+        vec![
+            "set",
+            "provisioned",
+            "written on the host",
+            "--owner",
+            &owner,
+        ],
+    ] {
+        let (code, text) = ctx.tickv(log, &store, &args)?;
+        if code != 0 {
+            return Err(format!(
+                "tickv {}: exit {code}: {}",
+                args.join(" "),
+                text.trim()
+            ));
+        }
+    }
+    let o = ctx.boot(log, "kv_host", &store, Duration::from_secs(30))?;
+    want(
+        &mut problems,
+        &o,
+        "boot",
+        &[
+            "qemu_rv32_virt: boot 1\n",
+            "kv_host: provisioned = \"written on the host\"",
+        ],
+    );
+    if o.status != Some(0) {
+        problems.push(format!("exit status {:?}, want 0", o.status));
+    }
+    Ok(problems)
+}
+
+/// The last `ack <n>` a writer printed.
+fn last_ack(console: &str) -> Option<u64> {
+    console
+        .lines()
+        .filter_map(|l| l.strip_prefix("ack ")?.trim().parse().ok())
+        .next_back()
+}
+
+/// `check: ok <max>` from the checker.
+fn checked_max(console: &str) -> Option<u64> {
+    console
+        .lines()
+        .find_map(|l| l.strip_prefix("check: ok ")?.trim().parse().ok())
+}
+
+/// A small deterministic generator for the cut times.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+}
+
+fn power_cuts(ctx: &Ctx) -> Result<Vec<String>, String> {
+    let log = "power-cuts";
+    let store = ctx.fresh_store(log)?;
+    let _ = std::fs::remove_file(ctx.logs.join(format!("{log}.log")));
+    let mut problems = Vec::new();
+    let mut rng = Lcg(0x5EED_0FC0_FFEE);
+    // The highest sequence number known to be stored (acknowledged, or
+    // found by the checker).
+    let mut stored: Option<u64> = None;
+    let mut ok = 0;
+    for run in 0..ctx.power_cuts {
+        // Kill the writer somewhere between just after boot and 1.2 s in:
+        // during boot, mount, recovery, or any of its writes.
+        let cut = Duration::from_millis(100 + rng.next() % 1100);
+        let w = ctx.boot(log, "kv_writer", &store, cut)?;
+        let mut run_problems = Vec::new();
+        if w.status.is_some() {
+            run_problems.push(format!("writer exited on its own ({:?})", w.status));
+        }
+        if w.console.contains("BAD") {
+            run_problems.push("the writer found a bad value at start".into());
+        }
+        let acked = last_ack(&w.console).or(stored);
+        let c = ctx.boot(log, "kv_check", &store, Duration::from_secs(30))?;
+        match checked_max(&c.console) {
+            None if acked.is_none() && c.console.contains("check: key 0 missing") => {}
+            None => run_problems.push("the checker did not report `check: ok`".into()),
+            Some(max) => {
+                // Every acknowledged write is there; at most the one in
+                // flight at the cut went further.
+                let lo = acked.unwrap_or(0);
+                if max < lo || max > lo + 1 && acked.is_some() {
+                    run_problems.push(format!(
+                        "checker found seq {max}; acknowledged up to {acked:?}, so {lo} or {} were allowed",
+                        lo + 1
+                    ));
+                }
+                stored = Some(max);
+            }
+        }
+        if c.status != Some(0) {
+            run_problems.push(format!("checker exit status {:?}", c.status));
+        }
+        // Every tenth cut, the host checks the image too.
+        if run % 10 == 9 {
+            let (code, fsck) = ctx.tickv(log, &store, &["fsck"])?;
+            if code != 0 {
+                run_problems.push(format!("tickv fsck exited {code}: {}", fsck.trim()));
+            }
+        }
+        if run_problems.is_empty() {
+            ok += 1;
+        } else {
+            problems.extend(
+                run_problems
+                    .into_iter()
+                    .map(|p| format!("cut {run} ({cut:?}): {p}")),
+            );
+        }
+    }
+    println!("power cuts: {} runs, {ok} ok", ctx.power_cuts);
+    match stored {
+        Some(n) if n > 0 => {}
+        _ => problems.push("the writer never got a write acknowledged".into()),
+    }
+    Ok(problems)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parsing() {
+        assert_eq!(
+            last_ack("writer: resuming at seq 4\nack 4\nack 5\nack 6"),
+            Some(6)
+        );
+        assert_eq!(last_ack("writer: key 0 missing\n"), None);
+        assert_eq!(checked_max("check: key 0 seq 8\ncheck: ok 12\n"), Some(12));
+        assert_eq!(checked_max("check: BAD 1 problems\n"), None);
+    }
+}
