@@ -5,17 +5,21 @@
 
 CARGO ?= cargo
 
-.PHONY: all setup run test lint unit qemu userland soak bench fuzz doc clean
+.PHONY: all setup run host-demo test lint unit qemu userland soak bench fuzz doc clean
 
 all: test
 
 setup:
 	@bash tools/scripts/setup.sh
 
-# Until the QEMU board lands, the main job is the storage engine on a
-# persistent store image on the host: each run counts itself and keeps
-# its keys in target/demo-store.img.
+# The main job: build the kernel and the apps, boot qemu-system-riscv32
+# -M virt with the key-value demo on a persistent store
+# (target/qemu-store.img); the console is this terminal, Ctrl-A X quits.
 run: setup
+	$(CARGO) run --quiet --release -p qemu-runner -- run
+
+# The storage engine alone on the host, on target/demo-store.img.
+host-demo: setup
 	$(CARGO) run --quiet -p tickv@0.1.0 --example demo
 
 test: setup lint unit qemu
@@ -46,6 +50,7 @@ userland: setup
 # Longer power-cut sweeps over more geometries and seeds.
 soak: setup
 	TICKV_SOAK=1 $(CARGO) test --release -p tickv@0.1.0 --test power_cut -- --nocapture
+	$(CARGO) run --quiet --release -p qemu-runner -- test power-cuts --power-cuts 1000
 
 # The side-by-side benchmark against the peer stores: regenerates
 # doc/benchmarks.md and doc/bench-*.svg (about 3 minutes on 2 cores).
