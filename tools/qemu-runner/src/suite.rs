@@ -296,6 +296,28 @@ fn tests() -> Vec<Test> {
             timeout,
             qemu_args: &[],
         },
+        Test {
+            name: "tockloader-kv",
+            about: "the key-value demo installed with tockloader into a flash file stores and reads its data on pflash",
+            install: Install::Tockloader(&["kv_demo"]),
+            expect: Expect {
+                in_order: [
+                    boot_lines(1),
+                    strings(&[
+                        "kv_demo: boot 1\n",
+                        "kv_demo: greeting = \"hello from boot 1\" (stored now)",
+                        "kv_demo: done",
+                        "all processes ended, 0 not cleanly",
+                    ]),
+                ]
+                .concat(),
+                absent: strings(NEVER),
+                status: Some(0),
+                ..Expect::default()
+            },
+            timeout,
+            qemu_args: &[],
+        },
     ]
 }
 
