@@ -219,7 +219,7 @@ fn tests() -> Vec<Test> {
         },
         Test {
             name: "kv-stress",
-            about: "1.2 MB of key-value churn across every region of the store (compaction, GC), all values read back",
+            about: "4.6 MB of key-value churn around the whole ring of regions (compaction, GC), all values read back",
             install: Install::Image("kv_stress"),
             expect: Expect {
                 in_order: [boot_lines(1), strings(&["kv_stress: 10 checks, 0 failed", "all processes ended, 0 not cleanly"])].concat(),
@@ -227,7 +227,7 @@ fn tests() -> Vec<Test> {
                 status: Some(0),
                 ..Expect::default()
             },
-            timeout: Duration::from_secs(180),
+            timeout: Duration::from_secs(400),
             qemu_args: &[],
         },
         Test {

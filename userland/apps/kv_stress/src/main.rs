@@ -1,7 +1,8 @@
 //! The long fill of the key-value store: 160 keys `kvs/many/NNN` of 200
-//! to 503 bytes, written 24 times over (1.2 MB of values, so the store's head
-//! moves through several 256 KiB regions and all but the last values
-//! become garbage), each write followed by a read of another key; then
+//! to 503 bytes, written 90 times over (about 4.6 MB of values, more than
+//! the board's 16 x 256 KiB store: the head goes round the whole ring of
+//! regions, every region is compacted and erased again, and all but the
+//! last values become garbage), each write followed by a read of another key; then
 //! every key read back, a garbage collection (which compacts the regions
 //! full of garbage), every key read back again, every other key
 //! overwritten, everything read back, and all deleted.
@@ -24,7 +25,7 @@ tockrt::main!(main);
 const FILL: Fill = Fill {
     prefix: *b"kvs/",
     keys: 160,
-    passes: 24,
+    passes: 90,
 };
 
 fn main() -> u32 {
