@@ -548,11 +548,18 @@ impl<'a> Console<'a> {
                         let remaining = (app.write_len - app.written) as usize;
                         let n = kd
                             .with_read_only(ro_allow::WRITE, |data| {
+                                // The app may have re-allowed a shorter
+                                // buffer: it may not reach `offset` at all.
                                 let n = remaining
                                     .min(data.len().saturating_sub(offset))
                                     .min(buf.len());
-                                buf[..n].copy_from_slice(&data[offset..offset + n]);
-                                n
+                                match (data.get(offset..offset + n), buf.get_mut(..n)) {
+                                    (Some(src), Some(dst)) => {
+                                        dst.copy_from_slice(src);
+                                        n
+                                    }
+                                    _ => 0,
+                                }
                             })
                             .unwrap_or(0);
                         if n == 0 {

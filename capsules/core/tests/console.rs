@@ -386,6 +386,28 @@ fn a_shrunk_or_revoked_allow_ends_the_write_early() {
 }
 
 #[test]
+fn an_allow_shrunk_below_what_was_written_ends_the_write_without_a_panic() {
+    let r = rig(&["a"]);
+    r.uart.auto.set(false);
+    let m0 = r.mem(0);
+    let mut s0 = r.write_setup(0, &bytes(b'a', 150));
+    s0.extend([
+        sys::command(DRV, WRITE, 150, 0),
+        // After the first 64-byte chunk, the buffer no longer reaches
+        // offset 64.
+        sys::allow_ro(DRV, 1, m0 + BUF_A, 10),
+        sys::yield_wait(),
+    ]);
+    r.h.script(0, s0);
+    r.run();
+    r.uart.auto.set(true);
+    r.uart.complete_tx();
+    r.run();
+    assert_eq!(r.uart.chunk_lens(), [64]);
+    assert_eq!(r.upcalls(0), [r.written(0, 64)]);
+}
+
+#[test]
 fn an_app_restarting_mid_write_loses_its_write_and_the_next_proceeds() {
     let r = rig(&["a", "b"]);
     r.uart.auto.set(false);
