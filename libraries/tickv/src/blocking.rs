@@ -1,9 +1,9 @@
 //! Running the engine against flash that answers immediately: host tools,
 //! tests, benchmarks, and kernels whose flash driver is synchronous.
 
-use crate::{
-    Error, FlashFault, Geometry, Io, Op, Output, RegionInfo, Stats, Step, TicKV, ValueBuf,
-};
+#[cfg(feature = "inspect")]
+use crate::RegionInfo;
+use crate::{Error, FlashFault, Geometry, Io, Op, Output, Stats, Step, TicKV, ValueBuf};
 
 /// Flash that completes every request before returning.
 pub trait Flash {
@@ -173,6 +173,7 @@ impl<'x, 's, F: Flash> Store<'x, 's, F> {
         self.freed(Op::GcFull)
     }
 
+    #[cfg(feature = "inspect")]
     /// The next live key after `after` in key order, with its value length.
     pub fn next_key(&mut self, after: Option<u64>) -> Result<Option<(u64, usize)>, Error> {
         match self.run(Op::NextKey(after), ValueBuf::None)? {
@@ -182,6 +183,7 @@ impl<'x, 's, F: Flash> Store<'x, 's, F> {
         }
     }
 
+    #[cfg(feature = "inspect")]
     /// Calls `f` for every live key in increasing order.
     pub fn for_each_key(&mut self, mut f: impl FnMut(u64, usize)) -> Result<(), Error> {
         let mut after = None;
@@ -192,6 +194,7 @@ impl<'x, 's, F: Flash> Store<'x, 's, F> {
         Ok(())
     }
 
+    #[cfg(feature = "inspect")]
     /// The next record of the log after `at` (valid or damaged), with the
     /// cursor to continue from, or `None` at the end.
     pub fn next_record(
@@ -205,6 +208,7 @@ impl<'x, 's, F: Flash> Store<'x, 's, F> {
         }
     }
 
+    #[cfg(feature = "inspect")]
     /// Reads one region's header and role.
     pub fn region_info(&mut self, region: usize) -> Result<RegionInfo, Error> {
         match self.run(Op::RegionInfo(region), ValueBuf::None)? {

@@ -18,10 +18,9 @@ use crate::format::{
     blank, seq_newer, seq_next, Geo, Geometry, HeaderState, Kind, RecHdr, RegionHeader, REC_HDR,
 };
 use crate::index::{Index, IndexEntry};
-use crate::{
-    Error, FlashFault, FlashOp, Io, Op, Output, RecordCursor, RecordHeader, RecordInfo, RegionInfo,
-    Role, Stats, Step, ValueBuf, MIN_SCRATCH,
-};
+use crate::{Error, FlashFault, FlashOp, Io, Op, Output, Stats, Step, ValueBuf, MIN_SCRATCH};
+#[cfg(feature = "inspect")]
+use crate::{RecordCursor, RecordHeader, RecordInfo, RegionInfo, Role};
 
 type Ev = Option<Result<(), FlashFault>>;
 
@@ -1044,6 +1043,7 @@ impl Gc {
 }
 
 /// Iteration in key order.
+#[cfg(feature = "inspect")]
 #[derive(Clone, Copy)]
 struct Next {
     after: Option<u64>,
@@ -1051,6 +1051,7 @@ struct Next {
     wait: bool,
 }
 
+#[cfg(feature = "inspect")]
 #[derive(Clone, Copy)]
 enum NSt {
     Start,
@@ -1059,6 +1060,7 @@ enum NSt {
     Check(Find, u64),
 }
 
+#[cfg(feature = "inspect")]
 impl Next {
     fn poll(&mut self, c: &mut Core, io: &mut Io, ev: &mut Ev) -> P<Output> {
         loop {
@@ -1564,12 +1566,14 @@ impl Mount {
 }
 
 /// Reads one region's header.
+#[cfg(feature = "inspect")]
 #[derive(Clone, Copy)]
 struct Region {
     region: u32,
     wait: bool,
 }
 
+#[cfg(feature = "inspect")]
 impl Region {
     fn poll(&mut self, c: &mut Core, io: &mut Io, ev: &mut Ev) -> P<Output> {
         tri!(read(&mut self.wait, ev, c.addr(self.region, 0), c.g.span));
@@ -1588,6 +1592,7 @@ impl Region {
 }
 
 /// The record walk: one record per operation.
+#[cfg(feature = "inspect")]
 #[derive(Clone, Copy)]
 struct Walk {
     step: u32,
@@ -1595,6 +1600,7 @@ struct Walk {
     body: Option<(u32, RecHdr, Body)>,
 }
 
+#[cfg(feature = "inspect")]
 impl Walk {
     fn new(c: &Core, at: Option<RecordCursor>) -> Walk {
         let cur = at.unwrap_or(RecordCursor {
@@ -1682,8 +1688,11 @@ enum Running {
     Get(Get),
     Put(Put),
     Gc(Gc),
+    #[cfg(feature = "inspect")]
     Next(Next),
+    #[cfg(feature = "inspect")]
     Region(Region),
+    #[cfg(feature = "inspect")]
     Walk(Walk),
 }
 
@@ -1877,16 +1886,20 @@ impl<'x> TicKV<'x> {
                 freed: 0,
                 step: None,
             })),
+            #[cfg(feature = "inspect")]
             Op::NextKey(after) => Ok(Running::Next(Next {
                 after,
                 st: NSt::Start,
                 wait: false,
             })),
+            #[cfg(feature = "inspect")]
             Op::RegionInfo(r) if r < c.g.count as usize => Ok(Running::Region(Region {
                 region: r as u32,
                 wait: false,
             })),
+            #[cfg(feature = "inspect")]
             Op::RegionInfo(_) => Err(Error::Invalid),
+            #[cfg(feature = "inspect")]
             Op::NextRecord(at) => Ok(Running::Walk(Walk::new(c, at))),
         };
         match run {
@@ -1919,8 +1932,11 @@ impl<'x> TicKV<'x> {
             Running::Get(m) => m.poll(c, io, &mut ev),
             Running::Put(m) => m.poll(c, io, &mut ev),
             Running::Gc(m) => m.poll(c, io, &mut ev),
+            #[cfg(feature = "inspect")]
             Running::Next(m) => m.poll(c, io, &mut ev),
+            #[cfg(feature = "inspect")]
             Running::Region(m) => m.poll(c, io, &mut ev),
+            #[cfg(feature = "inspect")]
             Running::Walk(m) => m.poll(c, io, &mut ev),
         };
         let done = match p {

@@ -27,6 +27,14 @@
 //!
 //! The on-flash format and the exact guarantees are documented in
 //! `doc/tickv-format.md`.
+//!
+//! ## Features
+//!
+//! `inspect` (on by default): the inspection operations [`Op::NextKey`],
+//! [`Op::RegionInfo`] and [`Op::NextRecord`], their outputs and the
+//! matching [`blocking::Store`] methods. Firmware that never iterates over
+//! keys or inspects the log can build with `default-features = false` to
+//! save ROM.
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -150,10 +158,13 @@ pub enum Op {
     GcStep,
     /// Compact until no garbage remains.
     GcFull,
+    #[cfg(feature = "inspect")]
     /// The smallest live key greater than the given one (or the smallest).
     NextKey(Option<u64>),
+    #[cfg(feature = "inspect")]
     /// Read one region's header.
     RegionInfo(usize),
+    #[cfg(feature = "inspect")]
     /// The next record in log order (oldest region first), valid or not,
     /// starting after the cursor (or at the oldest record). For tools that
     /// inspect and check stores.
@@ -172,6 +183,7 @@ pub enum Output {
     },
     /// Bytes of garbage reclaimed by garbage collection.
     Freed(usize),
+    #[cfg(feature = "inspect")]
     /// The next live key and its value length.
     Key {
         /// The key.
@@ -179,16 +191,21 @@ pub enum Output {
         /// Its value length.
         len: usize,
     },
+    #[cfg(feature = "inspect")]
     /// Iteration finished.
     NoMoreKeys,
+    #[cfg(feature = "inspect")]
     /// A region's header and role.
     Region(RegionInfo),
+    #[cfg(feature = "inspect")]
     /// One record and the cursor to continue the walk after it.
     Record(RecordInfo, RecordCursor),
+    #[cfg(feature = "inspect")]
     /// The record walk reached the end of the log.
     EndOfRecords,
 }
 
+#[cfg(feature = "inspect")]
 /// Where a record walk ([`Op::NextRecord`]) continues. Valid until the next
 /// write or compaction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -198,6 +215,7 @@ pub struct RecordCursor {
     pub(crate) resync: bool,
 }
 
+#[cfg(feature = "inspect")]
 /// One record (or one stretch of unparseable bytes) found by a record walk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RecordInfo {
@@ -216,6 +234,7 @@ pub struct RecordInfo {
     pub live: Option<bool>,
 }
 
+#[cfg(feature = "inspect")]
 /// A decoded record header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RecordHeader {
@@ -227,6 +246,7 @@ pub struct RecordHeader {
     pub len: usize,
 }
 
+#[cfg(feature = "inspect")]
 /// One region, as [`Op::RegionInfo`] reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RegionInfo {
@@ -236,6 +256,7 @@ pub struct RegionInfo {
     pub role: Role,
 }
 
+#[cfg(feature = "inspect")]
 /// A region's role in the ring of regions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
