@@ -491,6 +491,8 @@ impl Open {
 /// only records newer than that location count. With `any`, records whose
 /// checksum fails count too (used to locate every copy for secure delete).
 #[derive(Clone, Copy)]
+// Word alignment despite the u64 key (see `RecHdr`).
+#[repr(Rust, packed(4))]
 struct Find {
     key: u64,
     after: Option<u32>,
@@ -506,6 +508,7 @@ struct Find {
 }
 
 impl Find {
+    #[inline(never)]
     fn new(c: &Core, key: u64, after: Option<u32>, any: bool) -> Find {
         Find {
             key,
@@ -595,6 +598,7 @@ const NO_REC: RecHdr = RecHdr {
 };
 
 impl Compact {
+    #[inline(never)]
     fn new() -> Compact {
         Compact {
             st: CSt::Start,
@@ -741,6 +745,7 @@ fn indexed_header(io: &Io, key: u64) -> Option<RecHdr> {
 }
 
 #[derive(Clone, Copy)]
+#[repr(Rust, packed(4))]
 struct Get {
     key: u64,
     st: GSt,
@@ -805,6 +810,7 @@ enum Mode {
 
 /// Set, add, update, delete and secure delete: append one record.
 #[derive(Clone, Copy)]
+#[repr(Rust, packed(4))]
 struct Put {
     key: u64,
     mode: Mode,
@@ -1244,6 +1250,7 @@ enum MSt {
 }
 
 impl Mount {
+    #[inline(never)]
     fn new() -> Mount {
         Mount {
             st: MSt::Survey,

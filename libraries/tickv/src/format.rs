@@ -221,6 +221,9 @@ impl RegionHeader {
 
 /// A decoded record header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+// 4-byte alignment despite the u64 key: state holding a header then moves
+// with word copies on 32-bit targets (no 8-byte memcpy/memclr variants).
+#[repr(Rust, packed(4))]
 pub(crate) struct RecHdr {
     pub kind: Kind,
     pub len: u32,
