@@ -183,17 +183,22 @@ impl RegionHeader {
         g.unit_log2 | ((g.region_log2 - 8) << 3)
     }
 
+    /// Writes the header and its 0xFF padding to `out[..g.span]`.
     pub(crate) fn encode(&self, g: &Geo, out: &mut [u8]) {
         let count = self.erase_count.min(U24).to_le_bytes();
         let seq = (self.seq & U24).to_le_bytes();
-        out[0] = VERSION;
-        out[1] = Self::geometry_byte(g);
-        out[2..5].copy_from_slice(&count[..3]);
-        out[5..8].copy_from_slice(&seq[..3]);
-        let crc = Crc32::of(&out[0..8]);
-        out[8..12].copy_from_slice(&crc.to_le_bytes());
-        for b in &mut out[REGION_HDR as usize..g.span as usize] {
-            *b = 0xFF;
+        // Built in a fixed array (the span is at most 32 bytes) and copied
+        // out once: no per-byte fill loop.
+        let mut h = [0xFFu8; 32];
+        h[0] = VERSION;
+        h[1] = Self::geometry_byte(g);
+        h[2..5].copy_from_slice(&count[..3]);
+        h[5..8].copy_from_slice(&seq[..3]);
+        let crc = Crc32::of(&h[0..8]);
+        h[8..12].copy_from_slice(&crc.to_le_bytes());
+        let n = g.span as usize;
+        if let (Some(dst), Some(src)) = (out.get_mut(..n), h.get(..n)) {
+            dst.copy_from_slice(src);
         }
     }
 
