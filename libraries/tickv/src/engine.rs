@@ -48,7 +48,10 @@ macro_rules! tri {
     };
 }
 
-/// Issues one request, or consumes its outcome on the next poll.
+/// Issues one request, or consumes its outcome on the next poll. Kept out
+/// of line (with `read` and `program`): the machines call it from some
+/// twenty places.
+#[inline(never)]
 fn request(wait: &mut bool, ev: &mut Ev, req: Req, what: FlashOp) -> P<()> {
     if !*wait {
         *wait = true;
@@ -62,10 +65,12 @@ fn request(wait: &mut bool, ev: &mut Ev, req: Req, what: FlashOp) -> P<()> {
     }
 }
 
+#[inline(never)]
 fn read(wait: &mut bool, ev: &mut Ev, addr: u32, len: u32) -> P<()> {
     request(wait, ev, Req::Read { addr, len }, FlashOp::Read)
 }
 
+#[inline(never)]
 fn program(wait: &mut bool, ev: &mut Ev, addr: u32, len: u32) -> P<()> {
     request(wait, ev, Req::Program { addr, len }, FlashOp::Program)
 }
