@@ -61,8 +61,16 @@ pub fn run_bounded<F: Flash + ?Sized>(
         let result = match step {
             Step::Done(r) => return Some(r),
             _ if requests == max_requests => return None,
-            Step::Read { addr, len } => flash.read(addr, &mut scratch[..len]),
-            Step::Program { addr, len } => flash.program(addr, &scratch[..len]),
+            // The engine never asks for more than the scratch buffer; if it
+            // did, the request fails instead of panicking.
+            Step::Read { addr, len } => match scratch.get_mut(..len) {
+                Some(buf) => flash.read(addr, buf),
+                None => Err(FlashFault),
+            },
+            Step::Program { addr, len } => match scratch.get(..len) {
+                Some(data) => flash.program(addr, data),
+                None => Err(FlashFault),
+            },
             Step::Erase { region } => flash.erase(region),
         };
         requests += 1;

@@ -81,9 +81,14 @@ impl Geo {
         let unit_ok = matches!(g.program_unit, 1 | 2 | 4 | 8 | 16 | 32);
         let region_ok =
             g.region_size.is_power_of_two() && (256..=(1 << 24)).contains(&g.region_size);
-        let total = (g.region_size as u64) * (g.region_count as u64);
         let count_ok = (2..=65536).contains(&g.region_count);
-        if !unit_ok || !region_ok || !count_ok || total > u32::MAX as u64 {
+        // The whole store must be addressable with u32 (checked in usize:
+        // no 64-bit arithmetic on 32-bit targets).
+        let total_ok = g
+            .region_size
+            .checked_mul(g.region_count)
+            .is_some_and(|t| t <= u32::MAX as usize);
+        if !unit_ok || !region_ok || !count_ok || !total_ok {
             return Err(Error::InvalidGeometry);
         }
         let region = g.region_size as u32;
