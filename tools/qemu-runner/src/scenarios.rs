@@ -241,11 +241,18 @@ fn host_provisioned(ctx: &Ctx) -> Result<Vec<String>, String> {
     Ok(problems)
 }
 
-/// The last `ack <n>` a writer printed.
+/// The last `ack <n>` a writer printed. Only complete lines count: the
+/// cut may stop the console in the middle of one (`ack 50` of `ack 5030`).
 fn last_ack(console: &str) -> Option<u64> {
     console
-        .lines()
-        .filter_map(|l| l.strip_prefix("ack ")?.trim().parse().ok())
+        .split_inclusive('\n')
+        .filter_map(|l| {
+            l.strip_suffix('\n')?
+                .strip_prefix("ack ")?
+                .trim()
+                .parse()
+                .ok()
+        })
         .next_back()
 }
 
@@ -256,25 +263,13 @@ fn checked_max(console: &str) -> Option<u64> {
         .find_map(|l| l.strip_prefix("check: ok ")?.trim().parse().ok())
 }
 
-/// A small deterministic generator for the cut times.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-}
-
 fn power_cuts(ctx: &Ctx) -> Result<Vec<String>, String> {
     let log = "power-cuts";
     let store = ctx.fresh_store(log)?;
     let _ = std::fs::remove_file(ctx.logs.join(format!("{log}.log")));
     let mut problems = Vec::new();
-    let mut rng = Lcg(0x5EED_0FC0_FFEE);
+    // Deterministic cut times: the same run every time.
+    let mut rng = flashsim::Rng::new(0x5EED_0FC0_FFEE);
     // The highest sequence number known to be stored (acknowledged, or
     // found by the checker).
     let mut stored: Option<u64> = None;
@@ -282,7 +277,7 @@ fn power_cuts(ctx: &Ctx) -> Result<Vec<String>, String> {
     for run in 0..ctx.power_cuts {
         // Kill the writer somewhere between just after boot and 1.2 s in:
         // during boot, mount, recovery, or any of its writes.
-        let cut = Duration::from_millis(100 + rng.next() % 1100);
+        let cut = Duration::from_millis(100 + rng.below(1100));
         let w = ctx.boot(log, "kv_writer", &store, cut)?;
         let mut run_problems = Vec::new();
         if w.status.is_some() {
@@ -348,6 +343,8 @@ mod tests {
             Some(6)
         );
         assert_eq!(last_ack("writer: key 0 missing\n"), None);
+        // A line cut short by the power cut does not count.
+        assert_eq!(last_ack("ack 5029\nack 50"), Some(5029));
         assert_eq!(checked_max("check: key 0 seq 8\ncheck: ok 12\n"), Some(12));
         assert_eq!(checked_max("check: BAD 1 problems\n"), None);
     }
