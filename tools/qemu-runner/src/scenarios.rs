@@ -339,7 +339,7 @@ mod tests {
     #[test]
     fn parsing() {
         assert_eq!(
-            last_ack("writer: resuming at seq 4\nack 4\nack 5\nack 6"),
+            last_ack("writer: resuming at seq 4\nack 4\nack 5\nack 6\n"),
             Some(6)
         );
         assert_eq!(last_ack("writer: key 0 missing\n"), None);
