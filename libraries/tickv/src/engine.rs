@@ -22,7 +22,14 @@ use crate::{Error, FlashFault, FlashOp, Io, Op, Output, Stats, Step, ValueBuf, M
 #[cfg(feature = "inspect")]
 use crate::{RecordCursor, RecordHeader, RecordInfo, RegionInfo, Role};
 
-type Ev = Option<Result<(), FlashFault>>;
+/// The channel between `drive` and the machines: the outcome of the last
+/// request going in, the next request coming out. Keeping the request here
+/// (not in `P`) keeps every `P` small, so propagating a pending request up
+/// the machines moves no data.
+struct Ev {
+    outcome: Option<Result<(), FlashFault>>,
+    req: Req,
+}
 
 #[derive(Clone, Copy, Debug)]
 enum Req {
@@ -32,7 +39,8 @@ enum Req {
 }
 
 enum P<T> {
-    Io(Req),
+    /// A request is pending: it is in `Ev::req`.
+    Io,
     Ok(T),
     Err(Error),
 }
@@ -41,7 +49,7 @@ enum P<T> {
 macro_rules! tri {
     ($e:expr) => {
         match $e {
-            P::Io(r) => return P::Io(r),
+            P::Io => return P::Io,
             P::Err(e) => return P::Err(e),
             P::Ok(v) => v,
         }
@@ -55,10 +63,11 @@ macro_rules! tri {
 fn request(wait: &mut bool, ev: &mut Ev, req: Req, what: FlashOp) -> P<()> {
     if !*wait {
         *wait = true;
-        return P::Io(req);
+        ev.req = req;
+        return P::Io;
     }
     *wait = false;
-    match ev.take() {
+    match ev.outcome.take() {
         Some(Ok(())) => P::Ok(()),
         Some(Err(FlashFault)) => P::Err(Error::Flash(what)),
         None => P::Err(Error::Protocol),
@@ -73,6 +82,20 @@ fn read(wait: &mut bool, ev: &mut Ev, addr: u32, len: u32) -> P<()> {
 #[inline(never)]
 fn program(wait: &mut bool, ev: &mut Ev, addr: u32, len: u32) -> P<()> {
     request(wait, ev, Req::Program { addr, len }, FlashOp::Program)
+}
+
+/// Reads the start of region `r` (its header and first record slot) and
+/// returns whether the first record slot is blank (no record yet). Shared by
+/// mount's passes and `Open`.
+#[inline(never)]
+fn read_start(wait: &mut bool, ev: &mut Ev, c: &Core, io: &Io, r: u32) -> P<bool> {
+    tri!(read(wait, ev, c.addr(r, 0), c.g.span + REC_HDR));
+    let span = c.g.span as usize;
+    P::Ok(
+        io.scratch
+            .get(span..span + REC_HDR as usize)
+            .is_some_and(blank),
+    )
 }
 
 /// The persistent in-RAM state.
@@ -322,6 +345,7 @@ struct Writer {
 }
 
 impl Writer {
+    #[inline(never)]
     fn poll(&mut self, c: &Core, io: &mut Io, ev: &mut Ev) -> P<()> {
         loop {
             if !self.wait && self.pos == self.extent {
@@ -424,16 +448,12 @@ impl EraseInit {
     }
 }
 
-/// Whether a region read at its start (`span + 16` bytes) is ready for
-/// appends: a valid header newer than `after_seq` and no record.
-fn clean(c: &Core, b: &[u8], after_seq: u32) -> Option<RegionHeader> {
+/// Whether a region read at its start (`span + 16` bytes; `empty`: no
+/// record) is ready for appends: a valid header newer than `after_seq` and
+/// no record.
+fn clean(c: &Core, b: &[u8], empty: bool, after_seq: u32) -> Option<RegionHeader> {
     match RegionHeader::decode(&c.g, b) {
-        HeaderState::Valid(h)
-            if seq_newer(h.seq, after_seq)
-                && blank(&b[c.g.span as usize..(c.g.span + REC_HDR) as usize]) =>
-        {
-            Some(h)
-        }
+        HeaderState::Valid(h) if empty && seq_newer(h.seq, after_seq) => Some(h),
         _ => None,
     }
 }
@@ -458,13 +478,8 @@ impl Open {
 
     fn poll(&mut self, c: &mut Core, io: &mut Io, ev: &mut Ev) -> P<()> {
         if self.init.is_none() {
-            tri!(read(
-                &mut self.wait,
-                ev,
-                c.addr(self.region, 0),
-                c.g.span + REC_HDR
-            ));
-            if let Some(h) = clean(c, io.scratch, c.head_seq) {
+            let empty = tri!(read_start(&mut self.wait, ev, c, io, self.region));
+            if let Some(h) = clean(c, io.scratch, empty, c.head_seq) {
                 self.commit(c, h.seq);
                 return P::Ok(());
             }
@@ -704,7 +719,7 @@ impl Compact {
                 CSt::Copy(copier) => {
                     let extent = copier.extent;
                     match copier.poll(c, ev) {
-                        P::Io(r) => return P::Io(r),
+                        P::Io => return P::Io,
                         P::Err(e) => {
                             c.close_head();
                             return P::Err(e);
@@ -719,8 +734,8 @@ impl Compact {
                 }
                 CSt::Erase(init) => {
                     let r = init.poll(c, io, ev);
-                    if let P::Io(req) = r {
-                        return P::Io(req);
+                    if let P::Io = r {
+                        return P::Io;
                     }
                     if init.erased {
                         // The victim's records are gone (its live ones were
@@ -766,6 +781,7 @@ enum GSt {
 }
 
 impl Get {
+    #[inline(never)]
     fn poll(&mut self, c: &mut Core, io: &mut Io, ev: &mut Ev) -> P<Output> {
         loop {
             match &mut self.st {
@@ -870,6 +886,7 @@ impl Put {
         }
     }
 
+    #[inline(never)]
     fn poll(&mut self, c: &mut Core, io: &mut Io, ev: &mut Ev) -> P<Output> {
         let extent = c.g.extent(self.len);
         loop {
@@ -948,7 +965,7 @@ impl Put {
                 }
                 PSt::Write(w) => {
                     match w.poll(c, io, ev) {
-                        P::Io(r) => return P::Io(r),
+                        P::Io => return P::Io,
                         P::Err(e) => {
                             // Part of the record may be programmed: never
                             // append to this region again.
@@ -1000,7 +1017,7 @@ impl Put {
                     // housekeeping step does not undo it. It is counted, and
                     // the store stays consistent.
                     match g.poll(c, io, ev) {
-                        P::Io(r) => return P::Io(r),
+                        P::Io => return P::Io,
                         P::Err(_) => c.deferred_errors = c.deferred_errors.saturating_add(1),
                         P::Ok(_) => {}
                     }
@@ -1029,6 +1046,7 @@ struct Gc {
 }
 
 impl Gc {
+    #[inline(never)]
     fn poll(&mut self, c: &mut Core, io: &mut Io, ev: &mut Ev) -> P<Output> {
         loop {
             if let Some(step) = &mut self.step {
@@ -1153,6 +1171,7 @@ struct Format {
 }
 
 impl Format {
+    #[inline(never)]
     fn poll(&mut self, c: &mut Core, io: &mut Io, ev: &mut Ev) -> P<Output> {
         loop {
             if let Some(init) = &mut self.init {
@@ -1277,8 +1296,8 @@ impl Mount {
         }
     }
 
+    #[inline(never)]
     fn poll(&mut self, c: &mut Core, io: &mut Io, ev: &mut Ev) -> P<Output> {
-        let span = c.g.span as usize;
         loop {
             match &mut self.st {
                 MSt::Survey => {
@@ -1287,8 +1306,7 @@ impl Mount {
                         continue;
                     }
                     let r = self.i;
-                    tri!(read(&mut self.wait, ev, c.addr(r, 0), c.g.span + REC_HDR));
-                    let records = !blank(&io.scratch[span..span + REC_HDR as usize]);
+                    let records = !tri!(read_start(&mut self.wait, ev, c, io, r));
                     match RegionHeader::decode(&c.g, io.scratch) {
                         HeaderState::Valid(h) => {
                             if !self.any_valid || seq_newer(h.seq, self.max_seq) {
@@ -1321,8 +1339,7 @@ impl Mount {
                         tri!(self.walk_done(c));
                         continue;
                     }
-                    tri!(read(&mut self.wait, ev, c.addr(r, 0), c.g.span + REC_HDR));
-                    if blank(&io.scratch[span..span + REC_HDR as usize]) {
+                    if tri!(read_start(&mut self.wait, ev, c, io, r)) {
                         self.i += 1;
                         continue;
                     }
@@ -1344,13 +1361,7 @@ impl Mount {
                 }
                 MSt::Peek(r) => {
                     let r = *r;
-                    tri!(read(
-                        &mut self.wait,
-                        ev,
-                        c.addr(c.g.next(r), 0),
-                        c.g.span + REC_HDR
-                    ));
-                    if blank(&io.scratch[span..span + REC_HDR as usize]) {
+                    if tri!(read_start(&mut self.wait, ev, c, io, c.g.next(r))) {
                         // Followed by free space: it is the newest region,
                         // its header damaged. It becomes the (closed) head.
                         c.head = r;
@@ -1932,8 +1943,11 @@ impl<'x> TicKV<'x> {
         self.drive(io, Some(result))
     }
 
-    fn drive(&mut self, mut io: Io, ev: Ev) -> Step {
-        let mut ev = ev;
+    fn drive(&mut self, mut io: Io, outcome: Option<Result<(), FlashFault>>) -> Step {
+        let mut ev = Ev {
+            outcome,
+            req: Req::Erase { region: 0 },
+        };
         // The operation is polled where it lives: its state is never copied.
         let c = &mut self.c;
         let io = &mut io;
@@ -1952,8 +1966,8 @@ impl<'x> TicKV<'x> {
             Running::Walk(m) => m.poll(c, io, &mut ev),
         };
         let done = match p {
-            P::Io(req) => {
-                return match req {
+            P::Io => {
+                return match ev.req {
                     Req::Read { addr, len } => Step::Read {
                         addr: addr as usize,
                         len: len as usize,
