@@ -1,8 +1,9 @@
 //! The engine: in-RAM state plus one state machine per operation.
 //!
 //! Every machine is written in the same shape: `poll` is called with the
-//! outcome of the request it issued last (`ev`) and either returns the next
-//! request (`P::Io`), its result (`P::Ok`) or an error (`P::Err`). A machine
+//! outcome of the request it issued last (`ev`) and either returns its
+//! result (`P::Ok`) or stops (`P::Stop`) with the next request or an error
+//! left in `ev`. A machine
 //! that delegates to a child machine forwards `ev` to it; the innermost
 //! machine that issued the request consumes it. Machines are plain data, so
 //! the whole operation lives in the engine between calls.
@@ -23,12 +24,21 @@ use crate::{Error, FlashFault, FlashOp, Io, Op, Output, Stats, Step, ValueBuf, M
 use crate::{RecordCursor, RecordHeader, RecordInfo, RegionInfo, Role};
 
 /// The channel between `drive` and the machines: the outcome of the last
-/// request going in, the next request coming out. Keeping the request here
-/// (not in `P`) keeps every `P` small, so propagating a pending request up
-/// the machines moves no data.
+/// request going in; the next request, or the error that ends the
+/// operation, coming out. Keeping both here (not in `P`) keeps every `P`
+/// small, so stopping a machine and its parents moves no data.
 struct Ev {
     outcome: Option<Result<(), FlashFault>>,
     req: Req,
+    err: Option<Error>,
+}
+
+impl Ev {
+    /// Ends the operation with `e`.
+    fn fail<T>(&mut self, e: Error) -> P<T> {
+        self.err = Some(e);
+        P::Stop
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -39,18 +49,17 @@ enum Req {
 }
 
 enum P<T> {
-    /// A request is pending: it is in `Ev::req`.
-    Io,
+    /// Stopped: a request is pending (`Ev::req`) or the operation failed
+    /// (`Ev::err` is set).
+    Stop,
     Ok(T),
-    Err(Error),
 }
 
-/// Propagates a pending request or an error from a child poll.
+/// Propagates a stop (pending request or error) from a child poll.
 macro_rules! tri {
     ($e:expr) => {
         match $e {
-            P::Io => return P::Io,
-            P::Err(e) => return P::Err(e),
+            P::Stop => return P::Stop,
             P::Ok(v) => v,
         }
     };
@@ -64,13 +73,13 @@ fn request(wait: &mut bool, ev: &mut Ev, req: Req, what: FlashOp) -> P<()> {
     if !*wait {
         *wait = true;
         ev.req = req;
-        return P::Io;
+        return P::Stop;
     }
     *wait = false;
     match ev.outcome.take() {
         Some(Ok(())) => P::Ok(()),
-        Some(Err(FlashFault)) => P::Err(Error::Flash(what)),
-        None => P::Err(Error::Protocol),
+        Some(Err(FlashFault)) => ev.fail(Error::Flash(what)),
+        None => ev.fail(Error::Protocol),
     }
 }
 
@@ -707,7 +716,7 @@ impl Compact {
                             wait: false,
                         });
                     } else if c.free() == 0 {
-                        return P::Err(Error::NoSpace);
+                        return ev.fail(Error::NoSpace);
                     } else {
                         self.st = CSt::OpenDst(Open::new(c));
                     }
@@ -718,13 +727,11 @@ impl Compact {
                 }
                 CSt::Copy(copier) => {
                     let extent = copier.extent;
-                    match copier.poll(c, ev) {
-                        P::Io => return P::Io,
-                        P::Err(e) => {
+                    if let P::Stop = copier.poll(c, ev) {
+                        if ev.err.is_some() {
                             c.close_head();
-                            return P::Err(e);
                         }
-                        P::Ok(()) => {}
+                        return P::Stop;
                     }
                     c.ix.relocate(self.cur.1.key, c.addr(c.head, c.head_off));
                     c.head_off += extent;
@@ -734,8 +741,8 @@ impl Compact {
                 }
                 CSt::Erase(init) => {
                     let r = init.poll(c, io, ev);
-                    if let P::Io = r {
-                        return P::Io;
+                    if let (P::Stop, None) = (&r, ev.err) {
+                        return P::Stop;
                     }
                     if init.erased {
                         // The victim's records are gone (its live ones were
@@ -745,8 +752,8 @@ impl Compact {
                         c.used -= 1;
                         c.rec_bytes = c.rec_bytes.saturating_sub(self.used);
                     }
-                    if let P::Err(e) = r {
-                        return P::Err(e);
+                    if let P::Stop = r {
+                        return P::Stop;
                     }
                     return P::Ok(self.used.saturating_sub(self.relocated));
                 }
@@ -788,7 +795,7 @@ impl Get {
                 GSt::Lookup => {
                     self.st = match c.ix.get(self.key) {
                         Some(loc) => GSt::Header(loc),
-                        None if c.ix.complete => return P::Err(Error::NotFound),
+                        None if c.ix.complete => return ev.fail(Error::NotFound),
                         None => GSt::Find(Find::new(c, self.key, None, false)),
                     }
                 }
@@ -796,7 +803,7 @@ impl Get {
                     Some((loc, h)) if h.kind == Kind::Value => {
                         self.st = GSt::Body(Body::new(loc, &h, true))
                     }
-                    _ => return P::Err(Error::NotFound),
+                    _ => return ev.fail(Error::NotFound),
                 },
                 GSt::Header(loc) => {
                     let loc = *loc;
@@ -805,7 +812,7 @@ impl Get {
                         Some(h) if h.kind == Kind::Value => {
                             self.st = GSt::Body(Body::new(loc, &h, true))
                         }
-                        _ => return P::Err(Error::Corrupt),
+                        _ => return ev.fail(Error::Corrupt),
                     }
                 }
                 GSt::Body(b) => {
@@ -813,7 +820,7 @@ impl Get {
                     return if tri!(b.poll(c, io, ev)) {
                         P::Ok(Output::Value { len })
                     } else {
-                        P::Err(Error::Corrupt)
+                        ev.fail(Error::Corrupt)
                     };
                 }
             }
@@ -915,8 +922,8 @@ impl Put {
                 }
                 PSt::Check => {
                     match (self.mode, self.old.is_some()) {
-                        (Mode::Absent, true) => return P::Err(Error::AlreadyExists),
-                        (Mode::Present, false) => return P::Err(Error::NotFound),
+                        (Mode::Absent, true) => return ev.fail(Error::AlreadyExists),
+                        (Mode::Present, false) => return ev.fail(Error::NotFound),
                         _ => {}
                     }
                     self.st = PSt::Space;
@@ -932,7 +939,7 @@ impl Put {
                         continue;
                     }
                     if finish {
-                        return P::Err(Error::NoSpace);
+                        return ev.fail(Error::NoSpace);
                     }
                     if c.head_off + extent <= c.g.region {
                         let h = RecHdr {
@@ -952,7 +959,7 @@ impl Put {
                     } else if c.free() >= 2 {
                         self.st = PSt::Open(Open::new(c));
                     } else {
-                        return P::Err(Error::NoSpace);
+                        return ev.fail(Error::NoSpace);
                     }
                 }
                 PSt::Open(o) => {
@@ -964,15 +971,13 @@ impl Put {
                     self.st = PSt::Space;
                 }
                 PSt::Write(w) => {
-                    match w.poll(c, io, ev) {
-                        P::Io => return P::Io,
-                        P::Err(e) => {
+                    if let P::Stop = w.poll(c, io, ev) {
+                        if ev.err.is_some() {
                             // Part of the record may be programmed: never
                             // append to this region again.
                             c.close_head();
-                            return P::Err(e);
                         }
-                        P::Ok(()) => {}
+                        return P::Stop;
                     }
                     let loc = c.addr(c.head, c.head_off);
                     c.head_off += extent;
@@ -1016,10 +1021,11 @@ impl Put {
                     // The write is already durable: a failure of this
                     // housekeeping step does not undo it. It is counted, and
                     // the store stays consistent.
-                    match g.poll(c, io, ev) {
-                        P::Io => return P::Io,
-                        P::Err(_) => c.deferred_errors = c.deferred_errors.saturating_add(1),
-                        P::Ok(_) => {}
+                    if let P::Stop = g.poll(c, io, ev) {
+                        if ev.err.take().is_none() {
+                            return P::Stop;
+                        }
+                        c.deferred_errors = c.deferred_errors.saturating_add(1);
                     }
                     return P::Ok(Output::Done);
                 }
@@ -1115,7 +1121,7 @@ impl Next {
                             key: k,
                             len: h.len as usize,
                         }),
-                        None => P::Err(Error::Corrupt),
+                        None => ev.fail(Error::Corrupt),
                     };
                 }
                 // Without a complete index: find the smallest key above
@@ -1302,7 +1308,7 @@ impl Mount {
             match &mut self.st {
                 MSt::Survey => {
                     if self.i == c.g.count {
-                        tri!(self.survey_done(c));
+                        tri!(self.survey_done(c, ev));
                         continue;
                     }
                     let r = self.i;
@@ -1524,9 +1530,9 @@ impl Mount {
         }
     }
 
-    fn survey_done(&mut self, c: &mut Core) -> P<()> {
+    fn survey_done(&mut self, c: &mut Core, ev: &mut Ev) -> P<()> {
         if !self.any_valid {
-            return P::Err(if self.other {
+            return ev.fail(if self.other {
                 Error::GeometryMismatch
             } else if self.v1 {
                 Error::V1Store
@@ -1947,12 +1953,13 @@ impl<'x> TicKV<'x> {
         let mut ev = Ev {
             outcome,
             req: Req::Erase { region: 0 },
+            err: None,
         };
         // The operation is polled where it lives: its state is never copied.
         let c = &mut self.c;
         let io = &mut io;
         let p = match &mut self.run {
-            Running::Idle => P::Err(Error::Protocol),
+            Running::Idle => ev.fail(Error::Protocol),
             Running::Format(m) => m.poll(c, io, &mut ev),
             Running::Mount(m) => m.poll(c, io, &mut ev),
             Running::Get(m) => m.poll(c, io, &mut ev),
@@ -1966,7 +1973,11 @@ impl<'x> TicKV<'x> {
             Running::Walk(m) => m.poll(c, io, &mut ev),
         };
         let done = match p {
-            P::Io => {
+            P::Stop => {
+                if let Some(e) = ev.err {
+                    self.run = Running::Idle;
+                    return Step::Done(Err(e));
+                }
                 return match ev.req {
                     Req::Read { addr, len } => Step::Read {
                         addr: addr as usize,
@@ -1979,10 +1990,9 @@ impl<'x> TicKV<'x> {
                     Req::Erase { region } => Step::Erase {
                         region: region as usize,
                     },
-                }
+                };
             }
             P::Ok(out) => Ok(out),
-            P::Err(e) => Err(e),
         };
         self.run = Running::Idle;
         Step::Done(done)
