@@ -29,7 +29,8 @@ use crate::{RecordCursor, RecordHeader, RecordInfo, RegionInfo, Role};
 /// small, so stopping a machine and its parents moves no data.
 struct Ev {
     outcome: Option<Result<(), FlashFault>>,
-    req: Req,
+    /// The pending request, as `drive` hands it to the caller.
+    req: Step,
     err: Option<Error>,
 }
 
@@ -39,13 +40,6 @@ impl Ev {
         self.err = Some(e);
         P::Stop
     }
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Req {
-    Read { addr: u32, len: u32 },
-    Program { addr: u32, len: u32 },
-    Erase { region: u32 },
 }
 
 enum P<T> {
@@ -69,7 +63,7 @@ macro_rules! tri {
 /// of line (with `read` and `program`): the machines call it from some
 /// twenty places.
 #[inline(never)]
-fn request(wait: &mut bool, ev: &mut Ev, req: Req, what: FlashOp) -> P<()> {
+fn request(wait: &mut bool, ev: &mut Ev, req: Step, what: FlashOp) -> P<()> {
     if !*wait {
         *wait = true;
         ev.req = req;
@@ -85,12 +79,14 @@ fn request(wait: &mut bool, ev: &mut Ev, req: Req, what: FlashOp) -> P<()> {
 
 #[inline(never)]
 fn read(wait: &mut bool, ev: &mut Ev, addr: u32, len: u32) -> P<()> {
-    request(wait, ev, Req::Read { addr, len }, FlashOp::Read)
+    let (addr, len) = (addr as usize, len as usize);
+    request(wait, ev, Step::Read { addr, len }, FlashOp::Read)
 }
 
 #[inline(never)]
 fn program(wait: &mut bool, ev: &mut Ev, addr: u32, len: u32) -> P<()> {
-    request(wait, ev, Req::Program { addr, len }, FlashOp::Program)
+    let (addr, len) = (addr as usize, len as usize);
+    request(wait, ev, Step::Program { addr, len }, FlashOp::Program)
 }
 
 /// Reads the start of region `r` (its header and first record slot) and
@@ -436,8 +432,8 @@ impl EraseInit {
             tri!(request(
                 &mut self.wait,
                 ev,
-                Req::Erase {
-                    region: self.region
+                Step::Erase {
+                    region: self.region as usize
                 },
                 FlashOp::Erase
             ));
@@ -1952,7 +1948,7 @@ impl<'x> TicKV<'x> {
     fn drive(&mut self, mut io: Io, outcome: Option<Result<(), FlashFault>>) -> Step {
         let mut ev = Ev {
             outcome,
-            req: Req::Erase { region: 0 },
+            req: Step::Erase { region: 0 },
             err: None,
         };
         // The operation is polled where it lives: its state is never copied.
@@ -1978,19 +1974,7 @@ impl<'x> TicKV<'x> {
                     self.run = Running::Idle;
                     return Step::Done(Err(e));
                 }
-                return match ev.req {
-                    Req::Read { addr, len } => Step::Read {
-                        addr: addr as usize,
-                        len: len as usize,
-                    },
-                    Req::Program { addr, len } => Step::Program {
-                        addr: addr as usize,
-                        len: len as usize,
-                    },
-                    Req::Erase { region } => Step::Erase {
-                        region: region as usize,
-                    },
-                };
+                return ev.req;
             }
             P::Ok(out) => Ok(out),
         };
