@@ -208,11 +208,16 @@ struct Scan {
     /// Set after an unparseable header until the next good one.
     resync: bool,
     wait: bool,
+    /// The last record returned: its flash address and header. Kept here
+    /// (not in `Item`) so that `poll` returns in registers.
+    loc: u32,
+    h: RecHdr,
 }
 
 enum Item {
-    /// A record with a well-formed header at this offset (checksum unchecked).
-    Rec(u32, RecHdr),
+    /// A record with a well-formed header, left in `Scan::loc` and
+    /// `Scan::h` (checksum unchecked).
+    Rec,
     /// Erased space, or the end of the region.
     End,
     /// An unparseable header; the scan has moved past it. `true` for the
@@ -230,6 +235,8 @@ impl Scan {
             end: 0,
             resync: false,
             wait: false,
+            loc: 0,
+            h: NO_REC,
         }
     }
 
@@ -245,6 +252,8 @@ impl Scan {
             end,
             resync: false,
             wait: false,
+            loc: 0,
+            h: NO_REC,
         }
     }
 
@@ -264,10 +273,11 @@ impl Scan {
         }
         match RecHdr::decode(b) {
             Some(h) if self.off + c.g.extent(h.len) <= c.g.region => {
-                let off = self.off;
+                self.loc = c.addr(self.region, self.off);
+                self.h = h;
                 self.off += c.g.extent(h.len);
                 self.resync = false;
-                P::Ok(Item::Rec(off, h))
+                P::Ok(Item::Rec)
             }
             _ => {
                 let first = !self.resync;
@@ -528,7 +538,7 @@ struct Find {
     stop: u32,
     scan: Scan,
     best: Option<(u32, RecHdr)>,
-    cand: Option<(u32, RecHdr)>,
+    /// Checking the checksum of the scan's current record.
     body: Option<Body>,
 }
 
@@ -544,7 +554,6 @@ impl Find {
             stop: after.map_or(c.tail, |l| c.region_of(l)),
             scan: Scan::new(c, c.head),
             best: None,
-            cand: None,
             body: None,
         }
     }
@@ -555,13 +564,13 @@ impl Find {
                 let ok = tri!(body.poll(c, io, ev));
                 self.body = None;
                 if ok {
-                    self.best = self.cand;
+                    self.best = Some((self.scan.loc, self.scan.h));
                 }
                 continue;
             }
             match tri!(self.scan.poll(c, io, ev)) {
-                Item::Rec(off, h) => {
-                    let loc = c.addr(self.region, off);
+                Item::Rec => {
+                    let (loc, h) = (self.scan.loc, self.scan.h);
                     // Regions other than `after`'s are all newer than it (the
                     // scan stops there); inside it, later offsets are newer.
                     let newer = self.region != self.stop || self.after.is_none_or(|a| loc > a);
@@ -569,7 +578,6 @@ impl Find {
                         if self.any {
                             self.best = Some((loc, h));
                         } else {
-                            self.cand = Some((loc, h));
                             self.body = Some(Body::new(loc, &h, false));
                         }
                     }
@@ -594,8 +602,8 @@ struct Compact {
     st: CSt,
     victim: u32,
     count: u32,
+    /// Its `loc` and `h` are the record being moved.
     scan: Scan,
-    cur: (u32, RecHdr),
     relocated: u32,
     used: u32,
     wait: bool,
@@ -630,7 +638,6 @@ impl Compact {
             victim: 0,
             count: 0,
             scan: Scan::idle(),
-            cur: (0, NO_REC),
             relocated: 0,
             used: 0,
             wait: false,
@@ -663,9 +670,8 @@ impl Compact {
                     self.st = CSt::Scanning;
                 }
                 CSt::Scanning => match tri!(self.scan.poll(c, io, ev)) {
-                    Item::Rec(off, h) => {
-                        let loc = c.addr(self.victim, off);
-                        self.cur = (loc, h);
+                    Item::Rec => {
+                        let (loc, h) = (self.scan.loc, self.scan.h);
                         if h.kind == Kind::Value {
                             match c.ix.get(h.key) {
                                 Some(l) if l == loc => self.st = CSt::Place,
@@ -687,7 +693,7 @@ impl Compact {
                 CSt::Verify(body) => {
                     let ok = tri!(body.poll(c, io, ev));
                     self.st = if ok {
-                        CSt::Probe(Find::new(c, self.cur.1.key, Some(self.cur.0), false))
+                        CSt::Probe(Find::new(c, self.scan.h.key, Some(self.scan.loc), false))
                     } else {
                         CSt::Scanning
                     };
@@ -701,10 +707,10 @@ impl Compact {
                     };
                 }
                 CSt::Place => {
-                    let extent = c.g.extent(self.cur.1.len);
+                    let extent = c.g.extent(self.scan.h.len);
                     if c.head_off + extent <= c.g.region {
                         self.st = CSt::Copy(Copier {
-                            src: self.cur.0,
+                            src: self.scan.loc,
                             dst: c.addr(c.head, c.head_off),
                             extent,
                             pos: 0,
@@ -729,7 +735,7 @@ impl Compact {
                         }
                         return P::Stop;
                     }
-                    c.ix.relocate(self.cur.1.key, c.addr(c.head, c.head_off));
+                    c.ix.relocate(self.scan.h.key, c.addr(c.head, c.head_off));
                     c.head_off += extent;
                     c.rec_bytes = c.rec_bytes.saturating_add(extent);
                     self.relocated += extent;
@@ -1123,7 +1129,8 @@ impl Next {
                 // Without a complete index: find the smallest key above
                 // `after` among all records, then check that it is live.
                 NSt::Sweep { scan, best } => match tri!(scan.poll(c, io, ev)) {
-                    Item::Rec(_, h) => {
+                    Item::Rec => {
+                        let h = scan.h;
                         if self.after.is_none_or(|a| h.key > a) && best.is_none_or(|b| h.key < b) {
                             *best = Some(h.key);
                         }
@@ -1251,8 +1258,8 @@ struct Mount {
     promoted: bool,
     // pass 3
     region: u32,
+    /// Its `loc` and `h` are the record being checked and applied.
     scan: Scan,
-    cur: (u32, RecHdr),
     closed: bool,
 }
 
@@ -1264,9 +1271,11 @@ enum MSt {
     Copies {
         head: Scan,
         tail: Scan,
-        want: Option<RecHdr>,
+        /// Looking for a copy of `head.h` in the tail.
+        want: bool,
         torn: bool,
-        check: Option<(RecHdr, Body)>,
+        /// Checking the checksum of `head`'s current record.
+        check: Option<Body>,
     },
     Rollback(EraseInit),
     RegionHeader,
@@ -1293,7 +1302,6 @@ impl Mount {
             promoted: false,
             region: 0,
             scan: Scan::idle(),
-            cur: (0, NO_REC),
             closed: false,
         }
     }
@@ -1387,27 +1395,27 @@ impl Mount {
                     // of a tail record, in order, with at most one torn copy
                     // at the end?
                     let copies = loop {
-                        if let Some((h, body)) = check {
+                        if let Some(body) = check {
                             let valid = tri!(body.poll(c, io, ev));
                             if valid {
-                                *want = Some(*h);
+                                *want = true;
                             } else {
                                 *torn = true;
                             }
                             *check = None;
                             continue;
                         }
-                        if let Some(w) = *want {
+                        if *want {
                             match tri!(tail.poll(c, io, ev)) {
-                                Item::Rec(_, h) if h == w => *want = None,
-                                Item::Rec(..) | Item::Bad(_) => {}
+                                Item::Rec if tail.h == head.h => *want = false,
+                                Item::Rec | Item::Bad(_) => {}
                                 Item::End => break false,
                             }
                             continue;
                         }
                         match tri!(head.poll(c, io, ev)) {
-                            Item::Rec(off, h) if !*torn => {
-                                *check = Some((h, Body::new(c.addr(head.region, off), &h, false)))
+                            Item::Rec if !*torn => {
+                                *check = Some(Body::new(head.loc, &head.h, false))
                             }
                             Item::Bad(true) if !*torn => *torn = true,
                             Item::End => break true,
@@ -1448,18 +1456,14 @@ impl Mount {
                         }
                     }
                     self.scan = Scan {
-                        region: self.region,
-                        off: c.g.span,
                         end: c.g.region,
-                        resync: false,
-                        wait: false,
+                        ..Scan::new(c, self.region)
                     };
                     self.st = MSt::Records;
                 }
                 MSt::Records => match tri!(self.scan.poll(c, io, ev)) {
-                    Item::Rec(off, h) => {
-                        self.cur = (c.addr(self.region, off), h);
-                        self.st = MSt::Verify(Body::new(self.cur.0, &h, false));
+                    Item::Rec => {
+                        self.st = MSt::Verify(Body::new(self.scan.loc, &self.scan.h, false));
                     }
                     Item::Bad(first) => {
                         if first {
@@ -1497,7 +1501,7 @@ impl Mount {
                         c.corrupt = c.corrupt.saturating_add(1);
                         continue;
                     }
-                    if let Some(old) = c.ix.get(self.cur.1.key) {
+                    if let Some(old) = c.ix.get(self.scan.h.key) {
                         self.st = MSt::Superseded(old);
                     } else {
                         self.apply(c, None);
@@ -1505,7 +1509,7 @@ impl Mount {
                 }
                 MSt::Superseded(old) => {
                     tri!(read(&mut self.wait, ev, *old, REC_HDR));
-                    let old = indexed_header(io, self.cur.1.key).map_or(0, |h| c.g.extent(h.len));
+                    let old = indexed_header(io, self.scan.h.key).map_or(0, |h| c.g.extent(h.len));
                     self.apply(c, Some(old));
                     self.st = MSt::Records;
                 }
@@ -1515,7 +1519,7 @@ impl Mount {
 
     /// Applies a verified record to the index and the live byte count.
     fn apply(&self, c: &mut Core, old: Option<u32>) {
-        let (loc, h) = self.cur;
+        let (loc, h) = (self.scan.loc, self.scan.h);
         c.live_bytes = c.live_bytes.saturating_sub(old.unwrap_or(0));
         match h.kind {
             Kind::Value => {
@@ -1563,16 +1567,13 @@ impl Mount {
             // copying into the reserve. Roll it back (erase the head) only
             // after checking that the head holds nothing but copies.
             let scan = |region| Scan {
-                region,
-                off: c.g.span,
                 end: c.g.region,
-                resync: false,
-                wait: false,
+                ..Scan::new(c, region)
             };
             self.st = MSt::Copies {
                 head: scan(c.head),
                 tail: scan(c.tail),
-                want: None,
+                want: false,
                 torn: false,
                 check: None,
             };
@@ -1621,8 +1622,9 @@ impl Region {
 #[derive(Clone, Copy)]
 struct Walk {
     step: u32,
+    /// Its `loc` and `h` are the record whose checksum `body` checks.
     scan: Scan,
-    body: Option<(u32, RecHdr, Body)>,
+    body: Option<Body>,
 }
 
 #[cfg(feature = "inspect")]
@@ -1654,16 +1656,16 @@ impl Walk {
 
     fn poll(&mut self, c: &mut Core, io: &mut Io, ev: &mut Ev) -> P<Output> {
         loop {
-            if let Some((off, h, body)) = &mut self.body {
+            if let Some(body) = &mut self.body {
                 let crc_ok = tri!(body.poll(c, io, ev));
-                let loc = c.addr(self.scan.region, *off);
+                let (loc, h) = (self.scan.loc, self.scan.h);
                 let live = match h.kind {
                     Kind::Value if crc_ok => c.ix.complete.then(|| c.ix.get(h.key) == Some(loc)),
                     _ => Some(false),
                 };
                 let info = RecordInfo {
                     region: self.scan.region as usize,
-                    offset: *off as usize,
+                    offset: (loc - c.addr(self.scan.region, 0)) as usize,
                     extent: c.g.extent(h.len) as usize,
                     header: Some(RecordHeader {
                         kind: h.kind,
@@ -1680,9 +1682,7 @@ impl Walk {
             }
             let before = self.scan.off;
             match tri!(self.scan.poll(c, io, ev)) {
-                Item::Rec(off, h) => {
-                    self.body = Some((off, h, Body::new(c.addr(self.scan.region, off), &h, false)))
-                }
+                Item::Rec => self.body = Some(Body::new(self.scan.loc, &self.scan.h, false)),
                 Item::Bad(_) => {
                     let info = RecordInfo {
                         region: self.scan.region as usize,
