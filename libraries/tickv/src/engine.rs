@@ -537,7 +537,12 @@ struct Find {
     region: u32,
     stop: u32,
     scan: Scan,
-    best: Option<(u32, RecHdr)>,
+    /// The newest match so far, if `found`: its address and header. Read
+    /// by the caller once `poll` returns `true` (kept here, not returned,
+    /// so that `poll` returns in registers).
+    found: bool,
+    loc: u32,
+    h: RecHdr,
     /// Checking the checksum of the scan's current record.
     body: Option<Body>,
 }
@@ -553,18 +558,21 @@ impl Find {
             region: c.head,
             stop: after.map_or(c.tail, |l| c.region_of(l)),
             scan: Scan::new(c, c.head),
-            best: None,
+            found: false,
+            loc: 0,
+            h: NO_REC,
             body: None,
         }
     }
 
-    fn poll(&mut self, c: &Core, io: &mut Io, ev: &mut Ev) -> P<Option<(u32, RecHdr)>> {
+    /// Whether a match was found (left in `loc` and `h`).
+    fn poll(&mut self, c: &Core, io: &mut Io, ev: &mut Ev) -> P<bool> {
         loop {
             if let Some(body) = &mut self.body {
                 let ok = tri!(body.poll(c, io, ev));
                 self.body = None;
                 if ok {
-                    self.best = Some((self.scan.loc, self.scan.h));
+                    self.keep();
                 }
                 continue;
             }
@@ -576,7 +584,7 @@ impl Find {
                     let newer = self.region != self.stop || self.after.is_none_or(|a| loc > a);
                     if h.key == self.key && newer && self.skip != Some(loc) {
                         if self.any {
-                            self.best = Some((loc, h));
+                            self.keep();
                         } else {
                             self.body = Some(Body::new(loc, &h, false));
                         }
@@ -584,14 +592,21 @@ impl Find {
                 }
                 Item::Bad(_) => {}
                 Item::End => {
-                    if self.best.is_some() || self.region == self.stop {
-                        return P::Ok(self.best);
+                    if self.found || self.region == self.stop {
+                        return P::Ok(self.found);
                     }
                     self.region = c.g.prev(self.region);
                     self.scan = Scan::new(c, self.region);
                 }
             }
         }
+    }
+
+    /// Takes the scan's current record as the newest match.
+    fn keep(&mut self) {
+        self.found = true;
+        self.loc = self.scan.loc;
+        self.h = self.scan.h;
     }
 }
 
@@ -700,11 +715,7 @@ impl Compact {
                 }
                 CSt::Probe(find) => {
                     let newer = tri!(find.poll(c, io, ev));
-                    self.st = if newer.is_some() {
-                        CSt::Scanning
-                    } else {
-                        CSt::Place
-                    };
+                    self.st = if newer { CSt::Scanning } else { CSt::Place };
                 }
                 CSt::Place => {
                     let extent = c.g.extent(self.scan.h.len);
@@ -801,12 +812,12 @@ impl Get {
                         None => GSt::Find(Find::new(c, self.key, None, false)),
                     }
                 }
-                GSt::Find(f) => match tri!(f.poll(c, io, ev)) {
-                    Some((loc, h)) if h.kind == Kind::Value => {
-                        self.st = GSt::Body(Body::new(loc, &h, true))
+                GSt::Find(f) => {
+                    if !tri!(f.poll(c, io, ev)) || f.h.kind != Kind::Value {
+                        return ev.fail(Error::NotFound);
                     }
-                    _ => return ev.fail(Error::NotFound),
-                },
+                    self.st = GSt::Body(Body::new(f.loc, &f.h, true))
+                }
                 GSt::Header(loc) => {
                     let loc = *loc;
                     tri!(read(&mut self.wait, ev, loc, REC_HDR));
@@ -908,10 +919,8 @@ impl Put {
                     };
                 }
                 PSt::Find(f) => {
-                    if let Some((_, h)) = tri!(f.poll(c, io, ev)) {
-                        if h.kind == Kind::Value {
-                            self.old = Some(c.g.extent(h.len));
-                        }
+                    if tri!(f.poll(c, io, ev)) && f.h.kind == Kind::Value {
+                        self.old = Some(c.g.extent(f.h.len));
                     }
                     self.st = PSt::Check;
                 }
@@ -1008,10 +1017,11 @@ impl Put {
                     self.st = PSt::SecureFind(f);
                 }
                 PSt::SecureFind(f) => {
-                    let target = tri!(f.poll(c, io, ev)).map(|(l, _)| c.region_of(l));
+                    let found = tri!(f.poll(c, io, ev));
+                    let t = c.region_of(f.loc);
                     // Compact every region up to and including it.
-                    self.steps = match target {
-                        Some(t) if c.g.dist(c.tail, t) < c.used => c.g.dist(c.tail, t) + 1,
+                    self.steps = match c.g.dist(c.tail, t) {
+                        d if found && d < c.used => d + 1,
                         _ => 0,
                     };
                     if self.steps == 0 {
@@ -1150,10 +1160,10 @@ impl Next {
                 NSt::Check(f, k) => {
                     let k = *k;
                     match tri!(f.poll(c, io, ev)) {
-                        Some((_, h)) if h.kind == Kind::Value => {
+                        true if f.h.kind == Kind::Value => {
                             return P::Ok(Output::Key {
                                 key: k,
-                                len: h.len as usize,
+                                len: f.h.len as usize,
                             })
                         }
                         _ => {
