@@ -188,6 +188,20 @@ impl<'x> Core<'x> {
             && (!self.ix.complete || self.ix.any_in(self.g.addr(self.tail, 0), self.g.region))
     }
 
+    /// Makes the index and the live byte count reflect a new record of
+    /// `key` at `loc`, taking `extent` bytes, superseding one of `old` bytes.
+    #[inline(never)]
+    fn apply(&mut self, key: u64, kind: Kind, loc: u32, extent: u32, old: Option<u32>) {
+        self.live_bytes = self.live_bytes.saturating_sub(old.unwrap_or(0));
+        match kind {
+            Kind::Value => {
+                self.ix.set(key, loc);
+                self.live_bytes = self.live_bytes.saturating_add(extent);
+            }
+            Kind::Tombstone => self.ix.remove(key),
+        }
+    }
+
     /// Appending stopped in the head (after a write failure or damage).
     fn close_head(&mut self) {
         self.rec_bytes = self.rec_bytes.saturating_add(self.g.region - self.head_off);
@@ -993,14 +1007,7 @@ impl Put {
                     let loc = c.addr(c.head, c.head_off);
                     c.head_off += extent;
                     c.rec_bytes = c.rec_bytes.saturating_add(extent);
-                    c.live_bytes = c.live_bytes.saturating_sub(self.old.unwrap_or(0));
-                    match self.kind {
-                        Kind::Value => {
-                            c.ix.set(self.key, loc);
-                            c.live_bytes = c.live_bytes.saturating_add(extent);
-                        }
-                        Kind::Tombstone => c.ix.remove(self.key),
-                    }
+                    c.apply(self.key, self.kind, loc, extent, self.old);
                     if !self.secure {
                         if self.gc_done || !c.wants_early_gc() {
                             return P::Ok(Output::Done);
@@ -1530,14 +1537,7 @@ impl Mount {
     /// Applies a verified record to the index and the live byte count.
     fn apply(&self, c: &mut Core, old: Option<u32>) {
         let (loc, h) = (self.scan.loc, self.scan.h);
-        c.live_bytes = c.live_bytes.saturating_sub(old.unwrap_or(0));
-        match h.kind {
-            Kind::Value => {
-                c.ix.set(h.key, loc);
-                c.live_bytes = c.live_bytes.saturating_add(c.g.extent(h.len));
-            }
-            Kind::Tombstone => c.ix.remove(h.key),
-        }
+        c.apply(h.key, h.kind, loc, c.g.extent(h.len), old);
     }
 
     fn survey_done(&mut self, c: &mut Core, ev: &mut Ev) -> P<()> {
