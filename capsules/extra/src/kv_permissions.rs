@@ -87,7 +87,7 @@
 
 use core::cell::Cell;
 
-use kernel::hil::kv::{KVClient, KVPermissions, KV};
+use kernel::hil::kv::{KVClient, KVPermissions, RefusedKeyValue, KV};
 use kernel::storage_permissions::StoragePermissions;
 use kernel::utilities::SubSliceMut;
 use kernel::ErrorCode;
@@ -196,14 +196,7 @@ fn restore(value: &mut SubSliceMut<'static, u8>, (start, len): (usize, usize)) {
 }
 
 /// The lower result type of get/set/add/update.
-type KeyValueResult = Result<
-    (),
-    (
-        SubSliceMut<'static, u8>,
-        SubSliceMut<'static, u8>,
-        ErrorCode,
-    ),
->;
+type KeyValueResult = Result<(), RefusedKeyValue>;
 
 impl<'a> KVStorePermissions<'a> {
     /// A permission layer over `kv`. `header_buf` receives stored headers

@@ -40,7 +40,7 @@
 //! serialises several users. All completions come from callbacks of the
 //! layer below, never from inside a request.
 
-use kernel::hil::kv::{KVClient, KVSystemClient, KeyType, KV};
+use kernel::hil::kv::{KVClient, KVSystemClient, KeyType, RefusedKeyValue, KV};
 use kernel::utilities::SubSliceMut;
 use kernel::ErrorCode;
 use tock_cells::{MapCell, OptionalCell, TakeCell};
@@ -68,13 +68,6 @@ pub struct KVStore<'a, K: KeyType + 'static = [u8; 8]> {
     key: MapCell<SubSliceMut<'static, u8>>,
     value: MapCell<SubSliceMut<'static, u8>>,
 }
-
-/// A request's buffers handed back with its error.
-type Refused = (
-    SubSliceMut<'static, u8>,
-    SubSliceMut<'static, u8>,
-    ErrorCode,
-);
 
 impl<'a, K: KeyType + 'static> KVStore<'a, K> {
     /// A store over `kv` (make the store its client), hashing keys into
@@ -128,7 +121,7 @@ impl<'a, K: KeyType + 'static> KVStore<'a, K> {
         op: Op,
         key: SubSliceMut<'static, u8>,
         value: SubSliceMut<'static, u8>,
-    ) -> Result<(), Refused> {
+    ) -> Result<(), RefusedKeyValue> {
         if self.op.is_some() {
             return Err((key, value, ErrorCode::BUSY));
         }
@@ -230,7 +223,7 @@ impl<'a, K: KeyType + 'static> KV<'a> for KVStore<'a, K> {
         &self,
         key: SubSliceMut<'static, u8>,
         value: SubSliceMut<'static, u8>,
-    ) -> Result<(), Refused> {
+    ) -> Result<(), RefusedKeyValue> {
         self.with_value(Op::Get, key, value)
     }
 
@@ -238,7 +231,7 @@ impl<'a, K: KeyType + 'static> KV<'a> for KVStore<'a, K> {
         &self,
         key: SubSliceMut<'static, u8>,
         value: SubSliceMut<'static, u8>,
-    ) -> Result<(), Refused> {
+    ) -> Result<(), RefusedKeyValue> {
         self.with_value(Op::Set, key, value)
     }
 
@@ -246,7 +239,7 @@ impl<'a, K: KeyType + 'static> KV<'a> for KVStore<'a, K> {
         &self,
         key: SubSliceMut<'static, u8>,
         value: SubSliceMut<'static, u8>,
-    ) -> Result<(), Refused> {
+    ) -> Result<(), RefusedKeyValue> {
         self.with_value(Op::Add, key, value)
     }
 
@@ -254,7 +247,7 @@ impl<'a, K: KeyType + 'static> KV<'a> for KVStore<'a, K> {
         &self,
         key: SubSliceMut<'static, u8>,
         value: SubSliceMut<'static, u8>,
-    ) -> Result<(), Refused> {
+    ) -> Result<(), RefusedKeyValue> {
         self.with_value(Op::Update, key, value)
     }
 

@@ -50,7 +50,7 @@
 use core::cell::Cell;
 
 use kernel::deferred_call::{DeferredCall, DeferredCallClient};
-use kernel::hil::kv::{KVClient, KVPermissions};
+use kernel::hil::kv::{KVClient, KVPermissions, RefusedKeyValue};
 use kernel::storage_permissions::StoragePermissions;
 use kernel::utilities::SubSliceMut;
 use kernel::ErrorCode;
@@ -154,14 +154,7 @@ impl<'a> KVUser<'a> {
         key: SubSliceMut<'static, u8>,
         value: SubSliceMut<'static, u8>,
         permissions: StoragePermissions,
-    ) -> Result<
-        (),
-        (
-            SubSliceMut<'static, u8>,
-            SubSliceMut<'static, u8>,
-            ErrorCode,
-        ),
-    > {
+    ) -> Result<(), RefusedKeyValue> {
         if let Err(e) = self.acceptable() {
             return Err((key, value, e));
         }
@@ -233,14 +226,7 @@ impl<'a> KVPermissions<'a> for KVUser<'a> {
         key: SubSliceMut<'static, u8>,
         value: SubSliceMut<'static, u8>,
         permissions: StoragePermissions,
-    ) -> Result<
-        (),
-        (
-            SubSliceMut<'static, u8>,
-            SubSliceMut<'static, u8>,
-            ErrorCode,
-        ),
-    > {
+    ) -> Result<(), RefusedKeyValue> {
         self.submit_key_value(Op::Get, key, value, permissions)
     }
 
@@ -249,14 +235,7 @@ impl<'a> KVPermissions<'a> for KVUser<'a> {
         key: SubSliceMut<'static, u8>,
         value: SubSliceMut<'static, u8>,
         permissions: StoragePermissions,
-    ) -> Result<
-        (),
-        (
-            SubSliceMut<'static, u8>,
-            SubSliceMut<'static, u8>,
-            ErrorCode,
-        ),
-    > {
+    ) -> Result<(), RefusedKeyValue> {
         self.submit_key_value(Op::Set, key, value, permissions)
     }
 
@@ -265,14 +244,7 @@ impl<'a> KVPermissions<'a> for KVUser<'a> {
         key: SubSliceMut<'static, u8>,
         value: SubSliceMut<'static, u8>,
         permissions: StoragePermissions,
-    ) -> Result<
-        (),
-        (
-            SubSliceMut<'static, u8>,
-            SubSliceMut<'static, u8>,
-            ErrorCode,
-        ),
-    > {
+    ) -> Result<(), RefusedKeyValue> {
         self.submit_key_value(Op::Add, key, value, permissions)
     }
 
@@ -281,14 +253,7 @@ impl<'a> KVPermissions<'a> for KVUser<'a> {
         key: SubSliceMut<'static, u8>,
         value: SubSliceMut<'static, u8>,
         permissions: StoragePermissions,
-    ) -> Result<
-        (),
-        (
-            SubSliceMut<'static, u8>,
-            SubSliceMut<'static, u8>,
-            ErrorCode,
-        ),
-    > {
+    ) -> Result<(), RefusedKeyValue> {
         self.submit_key_value(Op::Update, key, value, permissions)
     }
 

@@ -43,6 +43,14 @@ use crate::storage_permissions::StoragePermissions;
 use crate::utilities::SubSliceMut;
 use crate::ErrorCode;
 
+/// What a [`KV`] or [`KVPermissions`] request that is refused at once hands
+/// back: the key and value buffers, and why.
+pub type RefusedKeyValue = (
+    SubSliceMut<'static, u8>,
+    SubSliceMut<'static, u8>,
+    ErrorCode,
+);
+
 /// A hashed key as the [`KVSystem`] stores it (TicKV: 8 bytes, a
 /// big-endian `u64`).
 pub trait KeyType: Eq + Copy + Clone + Sized + AsRef<[u8]> + AsMut<[u8]> {}
@@ -158,14 +166,7 @@ pub trait KV<'a> {
         &self,
         key: SubSliceMut<'static, u8>,
         value: SubSliceMut<'static, u8>,
-    ) -> Result<
-        (),
-        (
-            SubSliceMut<'static, u8>,
-            SubSliceMut<'static, u8>,
-            ErrorCode,
-        ),
-    >;
+    ) -> Result<(), RefusedKeyValue>;
 
     /// Stores `value` under `key`, inserting or overwriting. Completes with
     /// [`KVClient::set_complete`].
@@ -173,14 +174,7 @@ pub trait KV<'a> {
         &self,
         key: SubSliceMut<'static, u8>,
         value: SubSliceMut<'static, u8>,
-    ) -> Result<
-        (),
-        (
-            SubSliceMut<'static, u8>,
-            SubSliceMut<'static, u8>,
-            ErrorCode,
-        ),
-    >;
+    ) -> Result<(), RefusedKeyValue>;
 
     /// Stores `value` under `key` only if `key` does not exist yet
     /// (`NOSUPPORT` otherwise). Completes with [`KVClient::add_complete`].
@@ -188,14 +182,7 @@ pub trait KV<'a> {
         &self,
         key: SubSliceMut<'static, u8>,
         value: SubSliceMut<'static, u8>,
-    ) -> Result<
-        (),
-        (
-            SubSliceMut<'static, u8>,
-            SubSliceMut<'static, u8>,
-            ErrorCode,
-        ),
-    >;
+    ) -> Result<(), RefusedKeyValue>;
 
     /// Overwrites the value under `key` only if `key` exists (`NOSUPPORT`
     /// otherwise). Completes with [`KVClient::update_complete`].
@@ -203,14 +190,7 @@ pub trait KV<'a> {
         &self,
         key: SubSliceMut<'static, u8>,
         value: SubSliceMut<'static, u8>,
-    ) -> Result<
-        (),
-        (
-            SubSliceMut<'static, u8>,
-            SubSliceMut<'static, u8>,
-            ErrorCode,
-        ),
-    >;
+    ) -> Result<(), RefusedKeyValue>;
 
     /// Deletes `key` (`NOSUPPORT` if it is not there). Completes with
     /// [`KVClient::delete_complete`].
@@ -257,14 +237,7 @@ pub trait KVPermissions<'a> {
         key: SubSliceMut<'static, u8>,
         value: SubSliceMut<'static, u8>,
         permissions: StoragePermissions,
-    ) -> Result<
-        (),
-        (
-            SubSliceMut<'static, u8>,
-            SubSliceMut<'static, u8>,
-            ErrorCode,
-        ),
-    >;
+    ) -> Result<(), RefusedKeyValue>;
 
     /// As [`KV::set`]: a new value is owned by the write id of
     /// `permissions`; an existing one needs modify permission and keeps
@@ -274,14 +247,7 @@ pub trait KVPermissions<'a> {
         key: SubSliceMut<'static, u8>,
         value: SubSliceMut<'static, u8>,
         permissions: StoragePermissions,
-    ) -> Result<
-        (),
-        (
-            SubSliceMut<'static, u8>,
-            SubSliceMut<'static, u8>,
-            ErrorCode,
-        ),
-    >;
+    ) -> Result<(), RefusedKeyValue>;
 
     /// As [`KV::add`]; the value is owned by the write id of `permissions`.
     fn add(
@@ -289,14 +255,7 @@ pub trait KVPermissions<'a> {
         key: SubSliceMut<'static, u8>,
         value: SubSliceMut<'static, u8>,
         permissions: StoragePermissions,
-    ) -> Result<
-        (),
-        (
-            SubSliceMut<'static, u8>,
-            SubSliceMut<'static, u8>,
-            ErrorCode,
-        ),
-    >;
+    ) -> Result<(), RefusedKeyValue>;
 
     /// As [`KV::update`], if `permissions` may modify the stored owner (and
     /// has a write id); the value keeps its owner.
@@ -305,14 +264,7 @@ pub trait KVPermissions<'a> {
         key: SubSliceMut<'static, u8>,
         value: SubSliceMut<'static, u8>,
         permissions: StoragePermissions,
-    ) -> Result<
-        (),
-        (
-            SubSliceMut<'static, u8>,
-            SubSliceMut<'static, u8>,
-            ErrorCode,
-        ),
-    >;
+    ) -> Result<(), RefusedKeyValue>;
 
     /// As [`KV::delete`], if `permissions` may modify the stored owner.
     fn delete(

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use capsules_extra::kv_permissions::{OwnerHeader, HEADER_SIZE};
 use kernel::deferred_call::{DeferredCall, DeferredCallClient, DeferredCalls};
-use kernel::hil::kv::{KVClient, KVPermissions, KV};
+use kernel::hil::kv::{KVClient, KVPermissions, RefusedKeyValue, KV};
 use kernel::storage_permissions::StoragePermissions;
 use kernel::utilities::SubSliceMut;
 use kernel::ErrorCode;
@@ -279,14 +279,7 @@ impl DeferredCallClient for FakeKV {
     }
 }
 
-type KeyValueResult = Result<
-    (),
-    (
-        SubSliceMut<'static, u8>,
-        SubSliceMut<'static, u8>,
-        ErrorCode,
-    ),
->;
+type KeyValueResult = Result<(), RefusedKeyValue>;
 
 impl KV<'static> for FakeKV {
     fn set_client(&self, client: &'static dyn KVClient) {

@@ -15,7 +15,7 @@ use flashsim::{SimFlash, Snapshot, Tear};
 use kernel::deferred_call::DeferredCalls;
 use kernel::hil::flash::Flash;
 use kernel::hil::hasher::Hasher;
-use kernel::hil::kv::{KVClient, KVSystem, KVSystemClient, KV};
+use kernel::hil::kv::{KVClient, KVSystem, KVSystemClient, RefusedKeyValue, KV};
 use kernel::utilities::SubSliceMut;
 use kernel::ErrorCode;
 use kernel_mock::flash::{Kind, MockFlash, MockOp};
@@ -97,14 +97,7 @@ type WriteFn = fn(
     &KVStore<'static>,
     SubSliceMut<'static, u8>,
     SubSliceMut<'static, u8>,
-) -> Result<
-    (),
-    (
-        SubSliceMut<'static, u8>,
-        SubSliceMut<'static, u8>,
-        ErrorCode,
-    ),
->;
+) -> Result<(), RefusedKeyValue>;
 
 /// A buffer window: start, length, whole length.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
