@@ -16,7 +16,7 @@
 use core::fmt;
 
 use crate::process::{Process, ProcessId};
-use crate::syscall::{Syscall, SyscallReturn};
+use crate::syscall::{ReturnRegisters, Syscall, SyscallReturn};
 use crate::ErrorCode;
 
 /// What a command returns: any [`SyscallReturn`] variant except the allow
@@ -25,8 +25,8 @@ use crate::ErrorCode;
 /// ```
 /// use kernel::platform::CommandReturn;
 /// use kernel::ErrorCode;
-/// assert_eq!(CommandReturn::success_u32(7).encode(), [129, 7, 0, 0]);
-/// assert_eq!(CommandReturn::failure(ErrorCode::BUSY).encode(), [0, 2, 0, 0]);
+/// assert_eq!(CommandReturn::success_u32(7).encode().as_slice(), [129, 7]);
+/// assert_eq!(CommandReturn::failure(ErrorCode::BUSY).encode().as_slice(), [0, 2]);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CommandReturn(SyscallReturn);
@@ -76,8 +76,8 @@ impl CommandReturn {
     pub const fn into_inner(self) -> SyscallReturn {
         self.0
     }
-    /// The registers `[r0, r1, r2, r3]` the process sees.
-    pub fn encode(&self) -> [u32; 4] {
+    /// The registers the return writes, `r0` first.
+    pub fn encode(&self) -> ReturnRegisters {
         self.0.encode()
     }
 }
@@ -329,8 +329,15 @@ pub trait UserspaceBoundary {
     /// instruction (0 on RISC-V; 32 on Cortex-M for the initial frame).
     fn initial_accessible_bytes(&self) -> u32;
 
-    /// Writes a system call's return value `[r0..r3]` into the saved state.
-    fn set_syscall_return(&self, state: &mut StoredState, ret: [u32; 4]);
+    /// Writes a system call's return into the saved state: exactly the
+    /// registers in `ret` (`r0` and the ones after it that its variant
+    /// uses), and no other. Every register `ret` does not name, including
+    /// the rest of `r0`-`r3`, must keep the value the process passed in:
+    /// userspace relies on it (see [`crate::syscall`]). A port whose
+    /// argument registers live in process memory (Cortex-M's stacked
+    /// exception frame) copies them into the stored state at the trap and
+    /// back out at the next switch, so this stays a plain write.
+    fn set_syscall_return(&self, state: &mut StoredState, ret: &ReturnRegisters);
 
     /// Arranges for `frame.fn_ptr` to run next with the frame's arguments,
     /// returning to where the process yielded.

@@ -5,7 +5,19 @@
 //! architecture code collects those into `(class, [r0, r1, r2, r3])` and
 //! calls [`Syscall::decode`]. After the kernel has handled the call, the
 //! answer is a [`SyscallReturn`], and [`SyscallReturn::encode`] gives the
-//! four values to write back into the same registers.
+//! [`ReturnRegisters`]: the values of `r0` and of the registers after it
+//! that the return variant uses, and nothing for the others.
+//!
+//! **The return convention.** A return writes only the registers its
+//! variant uses (`Success` writes `r0` alone; `Success with u32` and
+//! `Failure` `r0`-`r1`; `Success with 2 u32`, `Success with u64` and
+//! `Failure with u32` `r0`-`r2`; the others `r0`-`r3`). Every other
+//! register, the unused ones among `r0`-`r3` included, keeps the value the
+//! process passed in. Upstream Tock behaves this way and libtock-rs relies
+//! on it: its memop and exit wrappers declare only `r0`-`r1` clobbered, and
+//! its start-up code keeps a pointer in `r2` across a memop. Every
+//! architecture port writes exactly [`ReturnRegisters::as_slice`] and
+//! nothing else.
 //!
 //! Both directions are pure functions of their inputs; no check against the
 //! process's memory happens here. Whether a pointer is acceptable, whether
@@ -203,9 +215,9 @@ impl Syscall {
     /// assert_eq!(call, Ok(Syscall::Command { driver: 1, command: 2, arg0: 5, arg1: 0 }));
     /// assert_eq!(Syscall::decode(9, [0; 4]), Err(DecodeError::UnknownClass(9)));
     ///
-    /// // The answer, as registers r0..r3.
+    /// // The answer: Failure writes r0 and r1 only.
     /// let ret = SyscallReturn::Failure(ErrorCode::NOSUPPORT);
-    /// assert_eq!(ret.encode(), [0, 10, 0, 0]);
+    /// assert_eq!(ret.encode().as_slice(), [0, 10]);
     /// ```
     pub fn decode(class: u8, r: [u32; 4]) -> Result<Syscall, DecodeError> {
         let [r0, r1, r2, r3] = r;
@@ -412,42 +424,94 @@ impl SyscallReturn {
 
     /// Whether userspace will read this as a success (variant >= 128).
     pub fn is_success(&self) -> bool {
-        self.encode()[0] >= variant::SUCCESS
+        self.encode().values[0] >= variant::SUCCESS
     }
 
-    /// The register values `[r0, r1, r2, r3]`: `r0` is the variant number,
-    /// a `u64` is split low half first, and registers the variant does not
-    /// use are 0.
-    pub fn encode(&self) -> [u32; 4] {
+    /// The registers this return writes: `r0` is the variant number, then
+    /// the values the variant carries (a `u64` low half first). Registers
+    /// beyond them are not written (see the module's return convention).
+    pub fn encode(&self) -> ReturnRegisters {
         use variant::*;
         let e = |code: &ErrorCode| *code as u32;
         let lo = |v: &u64| *v as u32;
         let hi = |v: &u64| (*v >> 32) as u32;
+        let r = ReturnRegisters::new;
         match self {
-            SyscallReturn::Failure(err) => [FAILURE, e(err), 0, 0],
-            SyscallReturn::FailureU32(err, a) => [FAILURE_U32, e(err), *a, 0],
-            SyscallReturn::FailureU32U32(err, a, b) => [FAILURE_U32_U32, e(err), *a, *b],
-            SyscallReturn::FailureU64(err, v) => [FAILURE_U64, e(err), lo(v), hi(v)],
-            SyscallReturn::Success => [SUCCESS, 0, 0, 0],
-            SyscallReturn::SuccessU32(a) => [SUCCESS_U32, *a, 0, 0],
-            SyscallReturn::SuccessU32U32(a, b) => [SUCCESS_U32_U32, *a, *b, 0],
-            SyscallReturn::SuccessU64(v) => [SUCCESS_U64, lo(v), hi(v), 0],
-            SyscallReturn::SuccessU32U32U32(a, b, c) => [SUCCESS_U32_U32_U32, *a, *b, *c],
-            SyscallReturn::SuccessU32U64(a, v) => [SUCCESS_U32_U64, *a, lo(v), hi(v)],
-            SyscallReturn::AllowSuccess { ptr, size } => [SUCCESS_U32_U32, *ptr, *size, 0],
+            SyscallReturn::Failure(err) => r([FAILURE, e(err), 0, 0], 2),
+            SyscallReturn::FailureU32(err, a) => r([FAILURE_U32, e(err), *a, 0], 3),
+            SyscallReturn::FailureU32U32(err, a, b) => r([FAILURE_U32_U32, e(err), *a, *b], 4),
+            SyscallReturn::FailureU64(err, v) => r([FAILURE_U64, e(err), lo(v), hi(v)], 4),
+            SyscallReturn::Success => r([SUCCESS, 0, 0, 0], 1),
+            SyscallReturn::SuccessU32(a) => r([SUCCESS_U32, *a, 0, 0], 2),
+            SyscallReturn::SuccessU32U32(a, b) => r([SUCCESS_U32_U32, *a, *b, 0], 3),
+            SyscallReturn::SuccessU64(v) => r([SUCCESS_U64, lo(v), hi(v), 0], 3),
+            SyscallReturn::SuccessU32U32U32(a, b, c) => r([SUCCESS_U32_U32_U32, *a, *b, *c], 4),
+            SyscallReturn::SuccessU32U64(a, v) => r([SUCCESS_U32_U64, *a, lo(v), hi(v)], 4),
+            SyscallReturn::AllowSuccess { ptr, size } => r([SUCCESS_U32_U32, *ptr, *size, 0], 3),
             SyscallReturn::AllowFailure { error, ptr, size } => {
-                [FAILURE_U32_U32, e(error), *ptr, *size]
+                r([FAILURE_U32_U32, e(error), *ptr, *size], 4)
             }
             SyscallReturn::SubscribeSuccess {
                 upcall_ptr,
                 appdata,
-            } => [SUCCESS_U32_U32, *upcall_ptr, *appdata, 0],
+            } => r([SUCCESS_U32_U32, *upcall_ptr, *appdata, 0], 3),
             SyscallReturn::SubscribeFailure {
                 error,
                 upcall_ptr,
                 appdata,
-            } => [FAILURE_U32_U32, e(error), *upcall_ptr, *appdata],
+            } => r([FAILURE_U32_U32, e(error), *upcall_ptr, *appdata], 4),
         }
+    }
+}
+
+/// The registers a system call return writes: `r0` (`a0`) and the ones
+/// after it that carry values, at most four. The architecture writes
+/// exactly these into the process's saved state; every other register
+/// keeps its value (see the module's return convention).
+///
+/// ```
+/// use kernel::syscall::{ReturnRegisters, SyscallReturn};
+///
+/// let ret = SyscallReturn::SuccessU32(7).encode();
+/// assert_eq!(ret.as_slice(), [129, 7]);
+/// // What the process sees after calling with [2, 1, 0xA2, 0xA3]:
+/// let mut regs = [2, 1, 0xA2, 0xA3];
+/// ret.apply_to(&mut regs);
+/// assert_eq!(regs, [129, 7, 0xA2, 0xA3]);
+/// assert_eq!(ReturnRegisters::yield_wait_for([1, 2, 3]).as_slice(), [1, 2, 3]);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ReturnRegisters {
+    /// The values; only the first `count` are written.
+    values: [u32; 4],
+    /// How many registers, from `r0` on, are written (1 to 4).
+    count: u8,
+}
+
+impl ReturnRegisters {
+    /// `count` registers of `values`, from `r0` on.
+    const fn new(values: [u32; 4], count: u8) -> ReturnRegisters {
+        ReturnRegisters { values, count }
+    }
+
+    /// The answer to a yield-wait-for: the awaited upcall's three
+    /// arguments in `r0`-`r2`; `r3` is not written.
+    pub const fn yield_wait_for(args: [u32; 3]) -> ReturnRegisters {
+        let [a, b, c] = args;
+        ReturnRegisters::new([a, b, c, 0], 3)
+    }
+
+    /// The values to write, `r0` first: one to four of them.
+    pub fn as_slice(&self) -> &[u32] {
+        let n = usize::from(self.count).min(self.values.len());
+        &self.values[..n]
+    }
+
+    /// Writes the return into `registers` (`r0`-`r3` as the process left
+    /// them), leaving the ones this return does not use as they are.
+    pub fn apply_to(&self, registers: &mut [u32; 4]) {
+        let values = self.as_slice();
+        registers[..values.len()].copy_from_slice(values);
     }
 }
 

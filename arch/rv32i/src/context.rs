@@ -11,6 +11,7 @@ use kernel::platform::{
     EntryRegisters, Fault, FaultKind, ProcessMemory, StoredState, SwitchReason, UpcallFrame,
     UserspaceBoundary,
 };
+use kernel::syscall::ReturnRegisters;
 
 /// Word index of the program counter (byte offset 128 in the trap code).
 pub const PC: usize = 32;
@@ -104,8 +105,11 @@ impl UserspaceBoundary for Rv32i {
         0
     }
 
-    fn set_syscall_return(&self, state: &mut StoredState, ret: [u32; 4]) {
-        state.words[A0..A0 + 4].copy_from_slice(&ret);
+    fn set_syscall_return(&self, state: &mut StoredState, ret: &ReturnRegisters) {
+        // a0 and the registers after it that the variant uses; the rest
+        // keep what the process passed in.
+        let values = ret.as_slice();
+        state.words[A0..A0 + values.len()].copy_from_slice(values);
     }
 
     fn push_upcall(
@@ -259,8 +263,14 @@ mod tests {
     fn returns_and_upcalls() {
         let mut s = StoredState::ZERO;
         s.words[PC] = 0x8010_0104;
-        Rv32i.set_syscall_return(&mut s, [130, 5, 6, 0]);
-        assert_eq!(s.words[A0..A0 + 4], [130, 5, 6, 0]);
+        s.words[A0..A0 + 5].copy_from_slice(&[3, 1, 0x1000, 0xA3A3, 4]);
+        let ret = kernel::syscall::SyscallReturn::allow_success(5, 6).encode();
+        Rv32i.set_syscall_return(&mut s, &ret);
+        // Variant 130 writes a0-a2; a3 and a4 keep what the process passed.
+        assert_eq!(s.words[A0..A0 + 5], [130, 5, 6, 0xA3A3, 4]);
+        let ret = kernel::syscall::SyscallReturn::Success.encode();
+        Rv32i.set_syscall_return(&mut s, &ret);
+        assert_eq!(s.words[A0..A0 + 5], [128, 5, 6, 0xA3A3, 4]);
         let mut ram = [0u8; 16];
         let frame = UpcallFrame {
             fn_ptr: 0x8010_0400,

@@ -33,6 +33,7 @@ use kernel::platform::{
 };
 use kernel::process::{Process, ProcessId};
 use kernel::storage_permissions::{TlvElseCrc, TlvElseSelfOnlyPolicy};
+use kernel::syscall::ReturnRegisters;
 use kernel::{Kernel, LoadEvent, LoadPolicy};
 
 /// Index of `r0` in the mock's saved state; `r1`..`r3` follow.
@@ -125,12 +126,16 @@ pub enum Event {
         /// The frame.
         frame: UpcallFrame,
     },
-    /// A syscall returned `[r0..r3]`.
+    /// A syscall returned.
     Returned {
         /// RAM start of the process.
         mem_start: u32,
-        /// The registers.
+        /// The values the return wrote, `r0` first, padded with zeros to
+        /// four (the variant number in `r0` says how many are real).
         regs: [u32; 4],
+        /// `r0`-`r3` as the process sees them afterwards: the registers
+        /// the return wrote, the others as the process passed them.
+        seen: [u32; 4],
     },
     /// A [`Step::Read`] loaded these bytes.
     Read {
@@ -187,14 +192,33 @@ impl MockBoundary {
         std::mem::take(&mut *self.events.borrow_mut())
     }
 
-    /// The `[r0..r3]` of every syscall return of the process at
-    /// `mem_start`, in order.
+    /// `r0`-`r3` as the process at `mem_start` saw them after each of its
+    /// syscall returns, in order: the written registers, and the unused
+    /// ones as the process passed them.
+    pub fn seen(&self, mem_start: u32) -> Vec<[u32; 4]> {
+        self.events
+            .borrow()
+            .iter()
+            .filter_map(|e| match e {
+                Event::Returned {
+                    mem_start: m, seen, ..
+                } if *m == mem_start => Some(*seen),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The values every syscall return of the process at `mem_start`
+    /// wrote, in order, padded with zeros to four (see
+    /// [`Event::Returned`]).
     pub fn returns(&self, mem_start: u32) -> Vec<[u32; 4]> {
         self.events
             .borrow()
             .iter()
             .filter_map(|e| match e {
-                Event::Returned { mem_start: m, regs } if *m == mem_start => Some(*regs),
+                Event::Returned {
+                    mem_start: m, regs, ..
+                } if *m == mem_start => Some(*regs),
                 _ => None,
             })
             .collect()
@@ -268,13 +292,21 @@ impl UserspaceBoundary for MockBoundary {
         self.initial_accessible.get()
     }
 
-    fn set_syscall_return(&self, state: &mut StoredState, ret: [u32; 4]) {
-        state.words[R0..R0 + 4].copy_from_slice(&ret);
+    fn set_syscall_return(&self, state: &mut StoredState, ret: &ReturnRegisters) {
+        // The rv32i convention: write exactly the registers of the variant;
+        // the rest of r0-r3 keep what the process passed in.
+        let mut seen = [0u32; 4];
+        seen.copy_from_slice(&state.words[R0..R0 + 4]);
+        ret.apply_to(&mut seen);
+        state.words[R0..R0 + 4].copy_from_slice(&seen);
+        let mut regs = [0u32; 4];
+        ret.apply_to(&mut regs);
         // The mock keeps the process's RAM start in word 8 to attribute
         // returns to processes in the event log.
         self.log(Event::Returned {
             mem_start: state.words[8],
-            regs: ret,
+            regs,
+            seen,
         });
     }
 
@@ -635,9 +667,16 @@ impl Harness {
         max
     }
 
-    /// The syscall returns seen by the process in slot `index`.
+    /// The values the syscall returns of the process in slot `index`
+    /// wrote, zero-padded to four registers.
     pub fn returns(&self, index: usize) -> Vec<[u32; 4]> {
         self.cpu.returns(self.mem_start(index))
+    }
+
+    /// `r0`-`r3` as the process in slot `index` saw them after each
+    /// syscall return (unused registers keep what it passed).
+    pub fn seen(&self, index: usize) -> Vec<[u32; 4]> {
+        self.cpu.seen(self.mem_start(index))
     }
 
     /// The last syscall return seen by the process in slot `index`.
