@@ -11,8 +11,10 @@ use crate::platform::{
 };
 use crate::process::task::UpcallId;
 use crate::process::{CreateError, Process, ProcessId, State};
-use crate::storage_permissions::{ShortIdAssigner, StoragePermissionsPolicy};
-use crate::syscall::{ExitCall, Syscall, SyscallReturn, YieldCall};
+use crate::storage_permissions::{
+    ShortId, ShortIdAssigner, StoragePermissions, StoragePermissionsPolicy,
+};
+use crate::syscall::{ExitCall, ReturnRegisters, Syscall, SyscallReturn, YieldCall};
 use crate::tbf::{AppWalk, KernelVersion, Outcome, TbfHeader};
 use crate::ErrorCode;
 
@@ -20,8 +22,10 @@ use crate::ErrorCode;
 pub const MAX_GRANTS: usize = 32;
 
 /// The version of the userspace ABI this kernel implements (apps declare
-/// the version they need in their TBF).
-pub const KERNEL_VERSION: KernelVersion = KernelVersion::new(2, 0);
+/// the version they need in their TBF). 2.3 is what upstream Tock master
+/// declares; apps requiring any 2.x up to it load (libtock-rs packs 2.0 or
+/// 2.1, libtock-c 2.2).
+pub const KERNEL_VERSION: KernelVersion = KernelVersion::new(2, 3);
 
 /// Why a grant could not be created.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +51,10 @@ pub enum LoadEvent<'a> {
         flash: Range,
         /// Its RAM block.
         ram: Range,
+        /// The ShortId the board's policy gave it.
+        short_id: ShortId,
+        /// Its storage permissions under the board's policy.
+        storage: StoragePermissions,
     },
     /// The walk skipped or refused the TBF at `address`.
     Skipped {
@@ -79,6 +87,72 @@ pub enum LoadEvent<'a> {
         /// What went wrong.
         error: CreateError,
     },
+}
+
+/// One line per event, without a board prefix or a newline, e.g.
+/// `process 0 'kv' flash 0x80100000..0x8010177c ram 0x80300000..0x80300d24
+/// shortid 0x5ac3a6b2 storage self-only 0x5ac3a6b2`, or `TBF at 0x80100000
+/// ('kv') refused: needs kernel 3.0, this is 2.3`. Padding, which fixed
+/// addresses make ordinary, prints as an empty string.
+impl fmt::Display for LoadEvent<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadEvent::Loaded {
+                index,
+                name,
+                flash,
+                ram,
+                short_id,
+                storage,
+            } => write!(
+                f,
+                "process {index} '{name}' flash {:#010x}..{:#010x} ram {:#010x}..{:#010x} \
+                 shortid {short_id} storage {storage}",
+                flash.start,
+                flash.end(),
+                ram.start,
+                ram.end()
+            ),
+            LoadEvent::Skipped { address, outcome } => {
+                fn name<'h>(h: &TbfHeader<'h>) -> &'h str {
+                    h.package_name().unwrap_or("")
+                }
+                match outcome {
+                    Outcome::Padding | Outcome::Load(_) => Ok(()),
+                    Outcome::Invalid(e) => {
+                        write!(f, "TBF at {address:#010x} skipped: invalid header: {e}")
+                    }
+                    Outcome::Refused(h, why) => {
+                        write!(f, "TBF at {address:#010x} ('{}') refused: {why}", name(h))
+                    }
+                    Outcome::Disabled(h) => {
+                        write!(f, "TBF at {address:#010x} ('{}') is disabled", name(h))
+                    }
+                }
+            }
+            LoadEvent::NoMemory {
+                address,
+                name,
+                needed,
+                fixed,
+            } => write!(
+                f,
+                "TBF at {address:#010x} ('{name}') not loaded: no room for {needed} bytes of RAM{}",
+                if fixed.is_some() {
+                    " at its fixed address"
+                } else {
+                    ""
+                }
+            ),
+            LoadEvent::NoSlot { address } => write!(
+                f,
+                "TBF at {address:#010x} not loaded: every process slot is in use"
+            ),
+            LoadEvent::StartFailed { address, error } => {
+                write!(f, "TBF at {address:#010x} not started: {error:?}")
+            }
+        }
+    }
 }
 
 /// Board policies used while loading processes.
@@ -283,6 +357,8 @@ impl Kernel {
                             len: item.length,
                         },
                         ram: block,
+                        short_id,
+                        storage,
                     });
                 }
                 Err(error) => report(&LoadEvent::StartFailed {
@@ -753,10 +829,10 @@ impl Kernel {
                         break;
                     };
                     let mut state = process.stored_state();
-                    let [a, b, c] = task.args;
-                    platform
-                        .boundary
-                        .set_syscall_return(&mut state, [a, b, c, 0]);
+                    platform.boundary.set_syscall_return(
+                        &mut state,
+                        &ReturnRegisters::yield_wait_for(task.args),
+                    );
                     process.set_stored_state(state);
                     process.set_state(State::Runnable);
                 }
@@ -815,7 +891,7 @@ impl Kernel {
                         let mut state = process.stored_state();
                         platform
                             .boundary
-                            .set_syscall_return(&mut state, ret.encode());
+                            .set_syscall_return(&mut state, &ret.encode());
                         process.set_stored_state(state);
                     }
                     // A yield keeps the timeslice: if an upcall is ready the

@@ -24,6 +24,7 @@
 //! app without one (such as the libtock-rs KV example) can store and read
 //! back its own data and nothing else.
 
+use core::fmt;
 use core::num::NonZeroU32;
 
 use crate::tbf::{self, TbfHeader};
@@ -45,6 +46,16 @@ impl ShortId {
         match self {
             ShortId::LocallyUnique => None,
             ShortId::Fixed(id) => Some(id),
+        }
+    }
+}
+
+/// `0x0a1b2c3d`, or `locally-unique`.
+impl fmt::Display for ShortId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ShortId::LocallyUnique => f.write_str("locally-unique"),
+            ShortId::Fixed(id) => write!(f, "{:#010x}", id.get()),
         }
     }
 }
@@ -257,6 +268,59 @@ impl StoragePermissions {
             StoragePermissions::Kernel => Some(0),
         }
     }
+}
+
+/// What a storage user may do, in one line: `none`, `self-only
+/// 0x0a1b2c3d`, `kernel`, or `write 0x65 read [0x65 0x66] modify [0x65]`
+/// (`write none` when it may not create items; `+self` after a list when
+/// items owned by the write id are implicitly included).
+impl fmt::Display for StoragePermissions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            StoragePermissions::Null => f.write_str("none"),
+            StoragePermissions::SelfOnly(id) => write!(f, "self-only {:#010x}", id.get()),
+            StoragePermissions::Kernel => f.write_str("kernel"),
+            StoragePermissions::Listed {
+                write_id,
+                read,
+                modify,
+                read_self,
+                modify_self,
+            } => {
+                match write_id {
+                    Some(id) => write!(f, "write {:#x}", id.get())?,
+                    None => f.write_str("write none")?,
+                }
+                f.write_str(" read ")?;
+                write_ids(f, read, read_self)?;
+                f.write_str(" modify ")?;
+                write_ids(f, modify, modify_self)
+            }
+        }
+    }
+}
+
+/// `[0x1 0x2]`, then `+self` if `with_self`.
+fn write_ids(f: &mut fmt::Formatter<'_>, ids: IdList, with_self: bool) -> fmt::Result {
+    f.write_str("[")?;
+    let mut each = |i: usize, id: u32| {
+        if i > 0 {
+            f.write_str(" ")?;
+        }
+        write!(f, "{id:#x}")
+    };
+    match ids {
+        IdList::Tlv(list) => list.enumerate().try_for_each(|(i, id)| each(i, id))?,
+        IdList::Board(list) => list
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, &id)| each(i, id))?,
+    }
+    f.write_str("]")?;
+    if with_self {
+        f.write_str("+self")?;
+    }
+    Ok(())
 }
 
 /// Whether `write_id` is set and equal to `owner`.

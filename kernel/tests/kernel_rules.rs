@@ -115,6 +115,9 @@ fn loaded(
     tbf: &[u8],
     (start, len): (u32, u32),
 ) -> LoadEvent<'static> {
+    // The harness's policies: ShortId = crc32 of the name, self-only
+    // storage under it.
+    let id = NonZeroU32::new(crc32_posix(name.as_bytes())).unwrap();
     LoadEvent::Loaded {
         index,
         name,
@@ -123,6 +126,8 @@ fn loaded(
             len: tbf.len() as u32,
         },
         ram: Range { start, len },
+        short_id: ShortId::Fixed(id),
+        storage: StoragePermissions::SelfOnly(id),
     }
 }
 
@@ -219,7 +224,7 @@ fn apps_for_another_kernel_or_flash_address_are_refused() {
             .binary(0x80)
             .build(),
         app_for_kernel("k3", 3, 0).build(),
-        app_for_kernel("k29", 2, 9).build(),
+        app_for_kernel("k24", 2, 4).build(),
         app_for_kernel("k1", 1, 0).build(),
         TbfBuilder::app("there")
             .fixed(0xFFFF_FFFF, 0x1234_5678)
@@ -240,14 +245,15 @@ fn apps_for_another_kernel_or_flash_address_are_refused() {
         } => Some((address, why)),
         _ => None,
     };
-    let ours = KernelVersion::new(2, 0);
+    let ours = KernelVersion::new(2, 3);
+    assert_eq!(kernel::KERNEL_VERSION, ours);
     let incompatible = |major, minor| Refusal::IncompatibleKernel {
         required: KernelVersion::new(major, minor),
         kernel: ours,
     };
     assert_eq!(refusal(&ev[0]), Some((at[0], Refusal::NoKernelVersion)));
     assert_eq!(refusal(&ev[1]), Some((at[1], incompatible(3, 0))));
-    assert_eq!(refusal(&ev[2]), Some((at[2], incompatible(2, 9))));
+    assert_eq!(refusal(&ev[2]), Some((at[2], incompatible(2, 4))));
     assert_eq!(refusal(&ev[3]), Some((at[3], incompatible(1, 0))));
     assert_eq!(
         refusal(&ev[4]),
@@ -264,6 +270,22 @@ fn apps_for_another_kernel_or_flash_address_are_refused() {
         loaded(0, "here", at[5], &tbfs[5], (RAM_START, app_ram()))
     );
     assert_eq!(h.process(0).binary_start(), binary);
+}
+
+/// The kernel is 2.3: apps requiring any 2.x up to it load (libtock-rs
+/// packs 2.0 or 2.1, libtock-c 2.2, upstream master is 2.3).
+#[test]
+fn apps_for_kernel_2_0_to_2_3_load() {
+    let tbfs: Vec<_> = (0..=3)
+        .map(|minor| app_for_kernel(&format!("k2{minor}"), 2, minor).build())
+        .collect();
+    let (h, _) = load_with(4, &StopFaultPolicy, &AllowAll, &tbfs, 0x10000);
+    let loaded = h
+        .load_events
+        .iter()
+        .filter(|e| matches!(e, LoadEvent::Loaded { .. }))
+        .count();
+    assert_eq!(loaded, 4, "{:?}", h.load_log);
 }
 
 #[test]
@@ -593,6 +615,26 @@ fn storage_identity_comes_from_the_default_policies() {
     assert_eq!(anonymous.storage_permissions(), StoragePermissions::Null);
     assert_eq!(anonymous.storage_permissions().write_id(), None);
 
+    // The load report names each app's identity and permissions.
+    let lines: Vec<String> = h.load_events.iter().map(|e| e.to_string()).collect();
+    let tails = [
+        "shortid 0x9c8be941 storage self-only 0x9c8be941".to_string(),
+        "shortid 0x00001234 storage self-only 0x00001234".to_string(),
+        format!(
+            "shortid {:#010x} storage write 0x5 read [0x5 0x6 0x0] modify [0x5 0x0]",
+            crc32_posix(b"stor")
+        ),
+        "shortid locally-unique storage none".to_string(),
+    ];
+    for (line, tail) in lines.iter().zip(&tails) {
+        assert!(line.starts_with("process "), "{line}");
+        assert!(
+            line.ends_with(tail.as_str()),
+            "{line} should end with {tail}"
+        );
+    }
+    assert_eq!(2_626_414_913u32, 0x9c8b_e941);
+
     // Nobody reads or modifies the kernel's items (owner id 0).
     for p in h.kernel.processes() {
         let perms = p.storage_permissions();
@@ -727,7 +769,9 @@ fn return_order(h: &Harness) -> Vec<(u32, u32)> {
         .events()
         .into_iter()
         .filter_map(|e| match e {
-            Event::Returned { mem_start, regs } => Some((mem_start, regs[1])),
+            Event::Returned {
+                mem_start, regs, ..
+            } => Some((mem_start, regs[1])),
             _ => None,
         })
         .collect()
