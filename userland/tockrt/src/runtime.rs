@@ -123,8 +123,12 @@ pub(crate) fn header() -> RtHeader {
     unsafe { tockrt_rt_header }
 }
 
-// The entry point. Registers s2-s5 keep the entry values across the brk
-// ecall (the kernel preserves everything but a0-a3).
+// The entry point. s2 and s3 keep a0 and a1 (the binary start and the RAM
+// start) across the brk ecall, which answers in a0-a1. a2 and a3 (RAM
+// length and initial break) stay where the kernel put them: a memop writes
+// a0-a1 only and keeps every other register, and this start-up relies on
+// it, as libtock-rs's does (a kernel that clobbers a2/a3 shows up in
+// abi_test's entry checks).
 global_asm!(
     ".section .start, \"ax\"",
     ".globl _start",
@@ -135,8 +139,6 @@ global_asm!(
     "    auipc t0, 0",
     "    mv s2, a0",
     "    mv s3, a1",
-    "    mv s4, a2",
-    "    mv s5, a3",
     "    lw t1, 0(s2)",
     "    bne t0, t1, 90f",
     // brk(initial break): opens the stack, .data and .bss.
@@ -168,8 +170,6 @@ global_asm!(
     "    j 3b",
     "4:  mv a0, s2",
     "    mv a1, s3",
-    "    mv a2, s4",
-    "    mv a3, s5",
     "    call {rust_start}",
     // Loaded at the wrong address: alert (low-level debug 8, command 1,
     // code 2) and exit 1, as libtock-rs does.

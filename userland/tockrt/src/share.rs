@@ -330,16 +330,11 @@ pub(crate) mod raw {
         f: u32,
         data: u32,
     ) -> SyscallReturn {
-        // SAFETY: no yield runs before `restore` takes it back.
+        // SAFETY: no yield runs before `hand_back` takes it back.
         let answer = unsafe { raw_subscribe(driver, num, f, data) };
         if let SyscallReturn::SuccessU32U32(pf, pd) = answer {
-            let put = |f, d| {
-                // SAFETY: only called with what the kernel held before, or
-                // with the null upcall.
-                unsafe { raw_subscribe(driver, num, f, d) }
-            };
             // SAFETY: `(pf, pd)` is what the kernel held before.
-            unsafe { restore((pf, pd), put) };
+            unsafe { hand_back(class::SUBSCRIBE, driver, num, (pf, pd)) };
         }
         answer
     }
@@ -364,14 +359,32 @@ pub(crate) mod raw {
         // caller's contract, has nothing to write before it is taken back.
         let answer = unsafe { raw_allow(class, driver, num, ptr, len) };
         if let SyscallReturn::SuccessU32U32(p, l) = answer {
-            let put = |p, l| {
-                // SAFETY: only called with what the kernel held before, or
-                // with nothing.
-                unsafe { raw_allow(class, driver, num, p, l) }
-            };
             // SAFETY: `(p, l)` is what the kernel held before.
-            unsafe { restore((p, l), put) };
+            unsafe { hand_back(class, driver, num, (p, l)) };
         }
         answer
+    }
+
+    /// Hands `previous` (what the kernel answered to a probed subscribe or
+    /// allow of `class`) back to `(driver, num)`, or nothing if that fails.
+    ///
+    /// # Safety
+    ///
+    /// `previous` must be what the kernel held for `(driver, num)` before
+    /// the probe, and no yield may have run since.
+    pub(crate) unsafe fn hand_back(class: u32, driver: u32, num: u32, previous: (u32, u32)) {
+        let put = |a, b| {
+            // SAFETY: only called with what the kernel held before, or with
+            // nothing.
+            unsafe {
+                if class == class::SUBSCRIBE {
+                    raw_subscribe(driver, num, a, b)
+                } else {
+                    raw_allow(class, driver, num, a, b)
+                }
+            }
+        };
+        // SAFETY: the caller's contract.
+        unsafe { restore(previous, put) };
     }
 }

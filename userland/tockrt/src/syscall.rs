@@ -1,11 +1,20 @@
 //! The system call layer: `ecall` wrappers and return values.
 //!
 //! RISC-V Tock ABI: the class number goes in `a4`, the arguments in
-//! `a0`-`a3`, and the kernel answers in `a0`-`a3` (`a0` the return
-//! variant). Every other register survives a system call, except that a
-//! yield may run an upcall: an ordinary C function called on our stack,
-//! which returns into the code after the `ecall`, so a yield clobbers what
-//! a function call clobbers.
+//! `a0`-`a3`, and the kernel answers in `a0` (the return variant) and the
+//! registers after it that the variant uses: `Success` writes `a0` alone,
+//! `Success with u32` and `Failure` `a0`-`a1`, `Success with 2 u32`,
+//! `Success with u64` and `Failure with u32` `a0`-`a2`, the rest
+//! `a0`-`a3`. Every other register survives a system call, the unused ones
+//! among `a0`-`a3` included, except that a yield may run an upcall: an
+//! ordinary C function called on our stack, which returns into the code
+//! after the `ecall`, so a yield clobbers what a function call clobbers.
+//!
+//! The wrappers declare exactly that, as libtock-rs does, and no more:
+//! command, allow and subscribe may answer with any variant (`a0`-`a3`);
+//! memop and exit answer at most `Success with u32` or `Failure`
+//! (`a0`-`a1`, [`syscall2`]); yield-wait-for writes `a0`-`a2`. So our apps
+//! break, as libtock-rs apps would, on a kernel that writes more.
 
 use core::arch::asm;
 use core::fmt;
@@ -362,6 +371,46 @@ pub fn command(driver: u32, command: u32, arg0: u32, arg1: u32) -> SyscallReturn
     SyscallReturn::decode(r)
 }
 
+/// A system call whose answer uses at most `a0`-`a1` (memop, exit): the
+/// raw `a0` and `a1`. The kernel must keep every other register, `a2` and
+/// `a3` included; the compiler is told so, and keeps live values there.
+///
+/// # Safety
+///
+/// `class` must be [`class::MEMOP`] or [`class::EXIT`], and the call must
+/// be sound as [`syscall4`] describes (memop 0/1 must not take away memory
+/// in use).
+#[inline(always)]
+pub unsafe fn syscall2(class: u32, args: [u32; 2]) -> [u32; 2] {
+    let [mut r0, mut r1] = args;
+    // SAFETY: the kernel answers a memop or an exit in a0-a1 only and keeps
+    // every other register; it does not use our stack. Memory effects are
+    // the caller's contract.
+    unsafe {
+        asm!(
+            "ecall",
+            inlateout("a0") r0,
+            inlateout("a1") r1,
+            in("a4") class,
+            options(nostack),
+        );
+    }
+    [r0, r1]
+}
+
+/// Decodes the answer of a memop or exit from `a0`-`a1`. A variant that
+/// would need more registers is not a valid answer for those classes (the
+/// kernel cannot have written them): it decodes as
+/// [`SyscallReturn::Unknown`].
+fn decode_two([r0, r1]: [u32; 2]) -> SyscallReturn {
+    match r0 {
+        variant::FAILURE | variant::SUCCESS | variant::SUCCESS_U32 => {
+            SyscallReturn::decode([r0, r1, 0, 0])
+        }
+        _ => SyscallReturn::Unknown([r0, r1, 0, 0]),
+    }
+}
+
 /// Memop (class 5) with any operation and argument.
 ///
 /// # Safety
@@ -373,8 +422,7 @@ pub fn command(driver: u32, command: u32, arg0: u32, arg1: u32) -> SyscallReturn
 /// information and are always safe: see [`crate::memop`].
 pub unsafe fn memop(op: u32, arg: u32) -> SyscallReturn {
     // SAFETY: the caller upholds the break contract; no memory is shared.
-    let r = unsafe { syscall4(class::MEMOP, [op, arg, 0, 0]) };
-    SyscallReturn::decode(r)
+    decode_two(unsafe { syscall2(class::MEMOP, [op, arg]) })
 }
 
 /// Yield wait (1): blocks until one upcall has run (null upcalls do not
@@ -437,8 +485,9 @@ pub unsafe fn yield_no_wait_flag(flag: *mut u8) {
 /// not), and returns its three arguments.
 pub fn yield_wait_for(driver: u32, subscribe: u32) -> (u32, u32, u32) {
     let (r0, r1, r2);
-    // SAFETY: no upcall runs in a wait-for; the clobbers are those of a
-    // yield anyway (the kernel only writes a0-a3).
+    // SAFETY: no upcall runs in a wait-for: the kernel writes the upcall's
+    // arguments into a0-a2 and keeps every other register (a3 included),
+    // and does not use our stack.
     unsafe {
         asm!(
             "ecall",
@@ -446,7 +495,7 @@ pub fn yield_wait_for(driver: u32, subscribe: u32) -> (u32, u32, u32) {
             inlateout("a1") driver => r1,
             inlateout("a2") subscribe => r2,
             in("a4") class::YIELD,
-            clobber_abi("C"),
+            options(nostack),
         );
     }
     (r0, r1, r2)
@@ -474,7 +523,6 @@ fn exit_loop(which: u32, code: u32) -> ! {
 /// not return; other numbers answer Failure(NOSUPPORT) on a conforming
 /// kernel.
 pub fn exit(which: u32, code: u32) -> SyscallReturn {
-    // SAFETY: exit shares nothing; if the kernel returns, it wrote a0-a3.
-    let r = unsafe { syscall4(class::EXIT, [which, code, 0, 0]) };
-    SyscallReturn::decode(r)
+    // SAFETY: exit shares nothing; if the kernel returns, it wrote a0-a1.
+    decode_two(unsafe { syscall2(class::EXIT, [which, code]) })
 }

@@ -51,6 +51,8 @@ pub mod board {
     pub const UPCALL_QUEUE_BYTES: u32 = 280;
     /// Upcalls the kernel queues per process.
     pub const UPCALL_QUEUE_DEPTH: u32 = 10;
+    /// Alarm frequency: the virt machine's CLINT counts at 10 MHz.
+    pub const ALARM_HZ: u32 = 10_000_000;
 }
 
 fn main() -> u32 {
