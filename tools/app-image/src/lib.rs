@@ -365,6 +365,24 @@ pub fn verify(image: &Image) -> Result<(), Error> {
 /// `metadata.toml` and `<arch>.tbf`).
 pub fn tbf_from_tab(tab: &[u8], arch: &str) -> Result<Vec<u8>, Error> {
     let want = format!("{arch}.tbf");
+    let entries = tab_tbfs(tab)?;
+    if let Some((_, tbf)) = entries.iter().find(|(name, _)| *name == want) {
+        return Ok(tbf.clone());
+    }
+    let found: Vec<&str> = entries.iter().map(|(name, _)| name.as_str()).collect();
+    error(format!(
+        "the TAB has no {want} (it has: {})",
+        if found.is_empty() {
+            "no TBFs".to_string()
+        } else {
+            found.join(", ")
+        }
+    ))
+}
+
+/// Every TBF inside a TAB, as (file name without directories, bytes), in
+/// archive order.
+pub fn tab_tbfs(tab: &[u8]) -> Result<Vec<(String, Vec<u8>)>, Error> {
     let mut found = Vec::new();
     let mut at = 0;
     while at + 512 <= tab.len() {
@@ -388,22 +406,12 @@ pub fn tbf_from_tab(tab: &[u8], arch: &str) -> Result<Vec<u8>, Error> {
             format!("{prefix}/{name}")
         };
         let base = full.rsplit('/').next().unwrap_or(&full).to_string();
-        if base == want {
-            return Ok(tab[data_start..data_end].to_vec());
-        }
         if base.ends_with(".tbf") {
-            found.push(base);
+            found.push((base, tab[data_start..data_end].to_vec()));
         }
         at = data_start + size.div_ceil(512) * 512;
     }
-    error(format!(
-        "the TAB has no {want} (it has: {})",
-        if found.is_empty() {
-            "no TBFs".to_string()
-        } else {
-            found.join(", ")
-        }
-    ))
+    Ok(found)
 }
 
 fn c_string(field: &[u8]) -> String {

@@ -35,6 +35,9 @@ pub fn run(opts: &Options, dry_run: bool, cmd: Command) -> Result<Outcome, CliEr
         };
         return import_v1(opts, dry_run, &src, *format);
     }
+    if let Command::AppId { apps } = &cmd {
+        return crate::app::app_id(apps);
+    }
     let window = Window::open(opts, matches!(cmd, Command::Format))?;
     let mut bufs = Buffers::new(&window.geometry);
     let mut st = store::build(&window, &mut bufs)?;
@@ -48,7 +51,12 @@ pub fn run(opts: &Options, dry_run: bool, cmd: Command) -> Result<Outcome, CliEr
             value_file,
             hex,
             owner,
+            owner_app,
         } => {
+            let owner = match owner_app {
+                Some(app) => Some(u64::from(crate::app::write_id(&app)?)),
+                None => owner,
+            };
             let input = SetInput {
                 key,
                 value,
@@ -67,7 +75,7 @@ pub fn run(opts: &Options, dry_run: bool, cmd: Command) -> Result<Outcome, CliEr
         Command::Fsck => (fsck(&mut st, &window)?, false),
         Command::Stat => (stat(&mut st, &window)?, false),
         Command::Gc { step } => (gc(&mut st, &window, step)?, true),
-        Command::ImportV1 { .. } => unreachable!("handled above"),
+        Command::ImportV1 { .. } | Command::AppId { .. } => unreachable!("handled above"),
     };
     finish(&window, &st, writes, dry_run, &mut outcome)?;
     Ok(outcome)

@@ -2,6 +2,7 @@
 //! files (raw flash dumps, QEMU pflash images), using the same engine code
 //! as the kernel. See `doc/tickv-cli.md`.
 
+mod app;
 mod commands;
 mod error;
 mod image;
@@ -111,6 +112,10 @@ pub(crate) enum Command {
         /// Prepend Tock's 9-byte owner header with this write id.
         #[arg(long, value_name = "ID", value_parser = parse_num)]
         owner: Option<u64>,
+        /// Prepend the owner header with the write id our boards give this
+        /// app (a .tbf or .tab; see `app-id`), instead of --owner.
+        #[arg(long, value_name = "APP", conflicts_with = "owner")]
+        owner_app: Option<PathBuf>,
     },
     /// Delete a key.
     Delete {
@@ -140,6 +145,15 @@ pub(crate) enum Command {
         /// Run one compaction step only (at most one erase).
         #[arg(long)]
         step: bool,
+    },
+    /// Show the storage identity our boards give an app: ShortId, storage
+    /// permissions and the owner id of the items it writes (needs no
+    /// --image).
+    #[command(name = "app-id")]
+    AppId {
+        /// The app: a .tbf, or a .tab (every TBF in it).
+        #[arg(required = true, value_name = "APP")]
+        apps: Vec<PathBuf>,
     },
     /// Copy the live keys of an upstream version-1 store into this store.
     #[command(name = "import-v1")]
