@@ -15,8 +15,12 @@ setup:
 # The main job: build the kernel and the apps, boot qemu-system-riscv32
 # -M virt with the key-value demo on a persistent store
 # (target/qemu-store.img); the console is this terminal, Ctrl-A X quits.
+# Your own apps instead: make run APP="path/to/a.tab path/to/b.tbf"
+# (libtock-rs, libtock-c or ours, linked for this board's layout; the
+# store is kept between runs).
+APP ?=
 run: setup
-	$(CARGO) run --quiet --release -p qemu-runner -- run
+	$(CARGO) run --quiet --release -p qemu-runner -- run $(foreach a,$(APP),--app $(a))
 
 # The storage engine alone on the host, on target/demo-store.img.
 host-demo: setup

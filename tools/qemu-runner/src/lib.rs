@@ -156,6 +156,43 @@ pub struct Expect {
     /// The exit status QEMU must end with (the kernel's test-exit verdict);
     /// `None` means the run is expected to be killed at the timeout.
     pub status: Option<i32>,
+    /// If set, the console lines that are not the kernel's own (see
+    /// [`app_lines`]) must be exactly these, in this order: the whole
+    /// output of the apps, nothing missing and nothing extra.
+    pub app_lines: Option<Vec<String>>,
+}
+
+/// The board's prefix on every line the kernel prints itself.
+pub const KERNEL_PREFIX: &str = "qemu_rv32_virt: ";
+
+/// The console lines that are not the kernel's own report (lines starting
+/// with [`KERNEL_PREFIX`]): what the apps printed, plus anything else
+/// (such as fault reports) that does not belong to a clean run.
+pub fn app_lines(console: &str) -> Vec<&str> {
+    console
+        .lines()
+        .map(|l| l.trim_end_matches('\r'))
+        .filter(|l| !l.starts_with(KERNEL_PREFIX))
+        .collect()
+}
+
+/// Where the third-party test material lives: `$TOCK_FIXTURES` if set,
+/// else `../shared/fixtures` beside the repository. `Err` says why it is
+/// not usable (tests that need it are then reported as skipped).
+pub fn fixtures_dir(root: &Path, sub: &str) -> Result<PathBuf, String> {
+    let base = match std::env::var_os("TOCK_FIXTURES") {
+        Some(dir) => PathBuf::from(dir),
+        None => root.join("../shared/fixtures"),
+    };
+    let dir = base.join(sub);
+    if dir.is_dir() {
+        Ok(dir)
+    } else {
+        Err(format!(
+            "fixtures folder {} is absent (set TOCK_FIXTURES to the folder holding libtock-rs/)",
+            dir.display()
+        ))
+    }
 }
 
 impl Expect {
@@ -182,6 +219,12 @@ impl Expect {
         for bad in &self.absent {
             if text.contains(bad.as_str()) {
                 problems.push(format!("unexpected {bad:?}"));
+            }
+        }
+        if let Some(want) = &self.app_lines {
+            let got = app_lines(text);
+            if got != *want {
+                problems.push(format!("the apps printed {got:?}, want exactly {want:?}"));
             }
         }
         if outcome.status != self.status {
@@ -290,6 +333,71 @@ pub fn flash_file_from_elf(elf: &[u8], len: usize, limit: u32) -> Result<Vec<u8>
     Ok(out)
 }
 
+/// Builds a tockloader flash file at `out`: the kernel ELF laid out from
+/// offset 0 (address [`RAM_BASE`]), then the TABs installed by `tockloader
+/// install --board qemu_rv32_virt --flash-file`, as a user would. Booted
+/// as QEMU's `-kernel`, it runs the kernel with those apps.
+pub fn tockloader_flash_file(kernel: &Path, tabs: &[PathBuf], out: &Path) -> Result<(), String> {
+    let elf = std::fs::read(kernel).map_err(|e| format!("{}: {e}", kernel.display()))?;
+    let area = (APP_FLASH - RAM_BASE) as usize;
+    let image = flash_file_from_elf(&elf, area, APP_FLASH - RAM_BASE)
+        .map_err(|e| format!("{}: {e}", kernel.display()))?;
+    std::fs::write(out, image).map_err(|e| format!("{}: {e}", out.display()))?;
+    let mut c = Command::new("tockloader");
+    c.args(["install", "--board", "qemu_rv32_virt", "--flash-file"])
+        .arg(out)
+        .args(tabs)
+        .stdin(Stdio::null());
+    let done = c
+        .output()
+        .map_err(|e| format!("cannot run tockloader: {e}"))?;
+    if done.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{c:?} failed ({}): {}{}",
+            done.status,
+            String::from_utf8_lossy(&done.stdout),
+            String::from_utf8_lossy(&done.stderr)
+        ))
+    }
+}
+
+/// Wraps a bare TBF into a TAB for this board (`metadata.toml` plus
+/// `rv32imac.tbf`), so tockloader can install an app that was given as a
+/// `.tbf`. The name and kernel version come from the TBF's header; a file
+/// that is not a valid TBF is refused.
+pub fn tab_from_tbf(tbf: &[u8]) -> Result<Vec<u8>, String> {
+    let header = kernel::tbf::TbfHeader::parse(tbf).map_err(|e| format!("not a valid TBF: {e}"))?;
+    let name = header
+        .package_name()
+        .filter(|n| !n.is_empty())
+        .ok_or("the TBF has no package name (tockloader needs one)")?;
+    let version = header
+        .kernel_version()
+        .ok_or("the TBF has no kernel version TLV (the kernel would refuse it)")?;
+    let metadata = format!(
+        "tab-version = 1\nname = \"{}\"\nminimum-tock-kernel-version = \"{}.{}\"\n",
+        name.escape_default(),
+        version.major,
+        version.minor
+    );
+    let mut tab = tar::Builder::new(Vec::new());
+    for (path, data) in [
+        ("metadata.toml", metadata.as_bytes()),
+        ("rv32imac.tbf", tbf),
+    ] {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        tab.append_data(&mut h, path, data)
+            .map_err(|e| format!("cannot build the TAB: {e}"))?;
+    }
+    tab.into_inner()
+        .map_err(|e| format!("cannot build the TAB: {e}"))
+}
+
 /// The repository root (two levels above this crate).
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -318,6 +426,7 @@ mod tests {
             counts: vec![("x".into(), 2)],
             absent: vec!["panic".into()],
             status: Some(0),
+            app_lines: None,
         };
         assert!(e.check(&outcome("a b c x x", Some(0))).is_empty());
         assert_eq!(e.check(&outcome("c a x x", Some(0))).len(), 1);
@@ -329,6 +438,35 @@ mod tests {
                 "killed at the timeout, want exit status 0".to_string(),
             ]
         );
+    }
+
+    #[test]
+    fn a_tbf_becomes_a_tab_tockloader_reads() {
+        let tbf = kernel_mock::tbf::TbfBuilder::app("mine").build();
+        let tab = tab_from_tbf(&tbf).unwrap();
+        let tbfs = app_image::tab_tbfs(&tab).unwrap();
+        assert_eq!(tbfs, vec![("rv32imac.tbf".to_string(), tbf)]);
+        let text = String::from_utf8_lossy(&tab);
+        assert!(text.contains("name = \"mine\""), "{text}");
+        assert!(tab_from_tbf(b"nonsense")
+            .unwrap_err()
+            .contains("not a valid TBF"));
+    }
+
+    #[test]
+    fn exact_app_lines() {
+        let e = Expect {
+            app_lines: Some(vec!["Hello world!".into()]),
+            status: Some(0),
+            ..Expect::default()
+        };
+        let clean =
+            "qemu_rv32_virt: kernel started\nHello world!\nqemu_rv32_virt: all processes ended\n";
+        assert!(e.check(&outcome(clean, Some(0))).is_empty());
+        let extra = "Hello world!\nprocess \"x\" faulted\n";
+        assert_eq!(e.check(&outcome(extra, Some(0))).len(), 1);
+        assert_eq!(e.check(&outcome("Hello world\n", Some(0))).len(), 1);
+        assert_eq!(e.check(&outcome("", Some(0))).len(), 1);
     }
 
     /// A minimal ELF32 with one PT_LOAD segment of `data` at `paddr`.

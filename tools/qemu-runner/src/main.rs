@@ -18,7 +18,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use qemu_runner::scenarios;
 use qemu_runner::suite::{self, Install, Test};
-use qemu_runner::{flash_file_from_elf, repo_root, Apps, Boot, APP_FLASH, RAM_BASE};
+use qemu_runner::{repo_root, Apps, Boot, APP_FLASH};
 
 #[derive(Parser)]
 #[command(about = "Build, boot and check the qemu_rv32_virt board with our apps")]
@@ -53,6 +53,11 @@ enum Cmd {
         /// The store: pflash unit 1 (created 0xFF-filled if missing).
         #[arg(long)]
         store: Option<PathBuf>,
+        /// Boot these apps instead of the image: .tab or .tbf files
+        /// (libtock-rs, libtock-c or ours, built for this board's layout),
+        /// installed with tockloader into a flash file. Repeatable.
+        #[arg(long = "app", value_name = "APP")]
+        apps: Vec<PathBuf>,
     },
     /// Boot the kernel with an app image and show the console until QEMU
     /// exits (or the timeout).
@@ -134,33 +139,35 @@ fn build_all(root: &Path) -> Result<(), String> {
     run_cmd(Command::new("bash").arg(root.join("userland/build.sh")))
 }
 
-/// Builds a tockloader flash file: the kernel at offset 0, then the TABs
-/// installed by tockloader.
-fn tockloader_flash_file(
-    root: &Path,
-    kernel: &Path,
-    tabs: &[&str],
-    out: &Path,
-) -> Result<(), String> {
-    let elf = std::fs::read(kernel).map_err(|e| format!("{}: {e}", kernel.display()))?;
-    let area = (APP_FLASH - RAM_BASE) as usize;
-    let image = flash_file_from_elf(&elf, area, APP_FLASH - RAM_BASE)
-        .map_err(|e| format!("{}: {e}", kernel.display()))?;
-    std::fs::write(out, image).map_err(|e| format!("{}: {e}", out.display()))?;
-    let mut c = Command::new("tockloader");
-    c.args(["install", "--board", "qemu_rv32_virt", "--flash-file"])
-        .arg(out)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    for tab in tabs {
-        c.arg(root.join("target/userland").join(format!("{tab}.tab")));
-    }
-    run_cmd(&mut c)
+/// How a test or scenario ended.
+enum Verdict {
+    /// Every expectation held.
+    Pass,
+    /// What went wrong.
+    Fail(Vec<String>),
+    /// Not run, and why (missing third-party fixtures).
+    Skip(String),
 }
 
-fn run_test(root: &Path, test: &Test, logs: &Path) -> Result<Vec<String>, String> {
+fn run_test(root: &Path, test: &Test, logs: &Path) -> Result<Verdict, String> {
     let kernel = Kernel::Test.path(root);
+    let fixture = |app: &str, ext: &str| -> Result<Result<PathBuf, String>, String> {
+        Ok(qemu_runner::fixtures_dir(root, suite::LIBTOCK_RS)
+            .map(|d| d.join(format!("{app}.{ext}"))))
+    };
     let apps = match test.install {
+        Install::LibtockRsTab(app) => match fixture(app, "tab")? {
+            Err(why) => return Ok(Verdict::Skip(why)),
+            Ok(tab) => {
+                let file = logs.join(format!("{}.flash.bin", test.name));
+                qemu_runner::tockloader_flash_file(&kernel, &[tab], &file)?;
+                Apps::FlashFile(file)
+            }
+        },
+        Install::LibtockRsTbf(app) => match fixture(app, "tbf")? {
+            Err(why) => return Ok(Verdict::Skip(why)),
+            Ok(tbf) => Apps::Image(tbf),
+        },
         Install::Image(name) => {
             Apps::Image(root.join("target/userland").join(format!("{name}.bin")))
         }
@@ -172,7 +179,11 @@ fn run_test(root: &Path, test: &Test, logs: &Path) -> Result<Vec<String>, String
         }
         Install::Tockloader(tabs) => {
             let file = logs.join(format!("{}.flash.bin", test.name));
-            tockloader_flash_file(root, &kernel, tabs, &file)?;
+            let tabs: Vec<PathBuf> = tabs
+                .iter()
+                .map(|t| root.join("target/userland").join(format!("{t}.tab")))
+                .collect();
+            qemu_runner::tockloader_flash_file(&kernel, &tabs, &file)?;
             Apps::FlashFile(file)
         }
     };
@@ -204,8 +215,10 @@ fn run_test(root: &Path, test: &Test, logs: &Path) -> Result<Vec<String>, String
     if problems.is_empty() {
         // The store image of a passing run is not worth 32 MiB of disk.
         let _ = std::fs::remove_file(logs.join(format!("{}.pflash.img", test.name)));
+        Ok(Verdict::Pass)
+    } else {
+        Ok(Verdict::Fail(problems))
     }
-    Ok(problems)
 }
 
 fn test(root: &Path, names: &[String], build: bool, power_cuts: u32) -> Result<bool, String> {
@@ -223,50 +236,79 @@ fn test(root: &Path, names: &[String], build: bool, power_cuts: u32) -> Result<b
     }
     let logs = root.join("target/qemu-tests");
     std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
-    let mut results: Vec<(&str, &str, Vec<String>)> = Vec::new();
+    let mut results: Vec<Verdict> = Vec::new();
     for t in suite::all().iter().filter(|t| chosen(t.name)) {
-        let problems = run_test(root, t, &logs)?;
-        report(t.name, t.about, &problems, &logs);
-        results.push((t.name, t.about, problems));
+        let verdict = run_test(root, t, &logs)?;
+        report(t.name, t.about, &verdict, &logs);
+        results.push(verdict);
     }
     let ctx = scenarios::Ctx {
         root: root.to_path_buf(),
         kernel: Kernel::Test.path(root),
         logs: logs.clone(),
         power_cuts,
+        fixtures: None,
     };
     for sc in scenarios::all().into_iter().filter(|s| chosen(s.name)) {
-        let problems = (sc.run)(&ctx)?;
-        if problems.is_empty() {
+        let verdict = match sc.fixtures {
+            Some(sub) => match qemu_runner::fixtures_dir(root, sub) {
+                Err(why) => Verdict::Skip(why),
+                Ok(dir) => verdict_of((sc.run)(&ctx.with_fixtures(dir))?),
+            },
+            None => verdict_of((sc.run)(&ctx)?),
+        };
+        if let Verdict::Pass = verdict {
             let _ = std::fs::remove_file(logs.join(format!("{}.pflash.img", sc.name)));
         }
-        report(sc.name, sc.about, &problems, &logs);
-        results.push((sc.name, sc.about, problems));
+        report(sc.name, sc.about, &verdict, &logs);
+        results.push(verdict);
     }
-    let failed = results.iter().filter(|r| !r.2.is_empty()).count();
+    let failed = results
+        .iter()
+        .filter(|r| matches!(r, Verdict::Fail(_)))
+        .count();
+    let skipped = results
+        .iter()
+        .filter(|r| matches!(r, Verdict::Skip(_)))
+        .count();
+    let run = results.len() - skipped;
     println!(
-        "qemu tests: {} run, {} ok",
-        results.len(),
-        results.len() - failed
+        "qemu tests: {run} run, {} ok, {failed} failed, {skipped} skipped{}",
+        run - failed,
+        if skipped > 0 {
+            " (skipped tests did NOT pass: they need the third-party fixtures)"
+        } else {
+            ""
+        }
     );
     Ok(failed == 0)
 }
 
-fn report(name: &str, about: &str, problems: &[String], logs: &Path) {
+fn verdict_of(problems: Vec<String>) -> Verdict {
     if problems.is_empty() {
-        println!("ok   {name:<16} {about}");
+        Verdict::Pass
     } else {
-        println!("FAIL {name:<16} {about}");
-        for p in problems.iter().take(20) {
-            println!("     - {p}");
+        Verdict::Fail(problems)
+    }
+}
+
+fn report(name: &str, about: &str, verdict: &Verdict, logs: &Path) {
+    match verdict {
+        Verdict::Pass => println!("ok   {name:<24} {about}"),
+        Verdict::Skip(why) => println!("SKIP {name:<24} {about}\n     - not run: {why}"),
+        Verdict::Fail(problems) => {
+            println!("FAIL {name:<24} {about}");
+            for p in problems.iter().take(20) {
+                println!("     - {p}");
+            }
+            if problems.len() > 20 {
+                println!("     - ... {} more", problems.len() - 20);
+            }
+            println!(
+                "     console log: {}",
+                logs.join(format!("{name}.log")).display()
+            );
         }
-        if problems.len() > 20 {
-            println!("     - ... {} more", problems.len() - 20);
-        }
-        println!(
-            "     console log: {}",
-            logs.join(format!("{name}.log")).display()
-        );
     }
 }
 
@@ -342,30 +384,60 @@ fn blank_store(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// The main job: QEMU with the console on this terminal.
-fn run(root: &Path, image: &str, store: Option<PathBuf>) -> Result<(), String> {
+/// Installs `apps` (.tab, or .tbf wrapped into a TAB) with tockloader into
+/// a flash file that starts with `kernel`: what a user's own apps boot
+/// from.
+fn flash_file_with_apps(root: &Path, kernel: &Path, apps: &[PathBuf]) -> Result<PathBuf, String> {
+    let dir = root.join("target/run-apps");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut tabs = Vec::new();
+    for (i, app) in apps.iter().enumerate() {
+        let bytes = std::fs::read(app).map_err(|e| format!("{}: {e}", app.display()))?;
+        if app.extension().is_some_and(|e| e == "tab") {
+            tabs.push(app.clone());
+        } else {
+            let tab =
+                qemu_runner::tab_from_tbf(&bytes).map_err(|e| format!("{}: {e}", app.display()))?;
+            let path = dir.join(format!("app{i}.tab"));
+            std::fs::write(&path, tab).map_err(|e| format!("{}: {e}", path.display()))?;
+            tabs.push(path);
+        }
+    }
+    let flash = dir.join("flash.bin");
+    qemu_runner::tockloader_flash_file(kernel, &tabs, &flash)?;
+    Ok(flash)
+}
+
+/// The main job: QEMU with the console on this terminal. With `apps`, the
+/// user's own apps instead of the demo image.
+fn run(root: &Path, image: &str, store: Option<PathBuf>, apps: &[PathBuf]) -> Result<(), String> {
     build_all(root)?;
-    let image = image_path(root, image)?;
     let store = store.unwrap_or_else(|| root.join("target/qemu-store.img"));
     blank_store(&store)?;
-    eprintln!(
-        "qemu-runner: booting qemu_rv32_virt with {} (store: {}); Ctrl-A X quits",
-        image.display(),
-        store.display()
-    );
     let mut c = Command::new("qemu-system-riscv32");
-    c.args(["-M", "virt", "-bios", "none", "-nographic", "-kernel"])
-        .arg(Kernel::Run.path(root))
-        .arg("-device")
-        .arg(format!(
+    c.args(["-M", "virt", "-bios", "none", "-nographic", "-kernel"]);
+    let what = if apps.is_empty() {
+        let image = image_path(root, image)?;
+        c.arg(Kernel::Run.path(root)).arg("-device").arg(format!(
             "loader,file={},addr={APP_FLASH:#x},force-raw=on",
             image.display()
-        ))
-        .arg("-drive")
-        .arg(format!(
-            "if=pflash,unit=1,format=raw,file={}",
-            store.display()
         ));
+        image.display().to_string()
+    } else {
+        c.arg(flash_file_with_apps(root, &Kernel::Run.path(root), apps)?);
+        apps.iter()
+            .map(|a| a.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    c.arg("-drive").arg(format!(
+        "if=pflash,unit=1,format=raw,file={}",
+        store.display()
+    ));
+    eprintln!(
+        "qemu-runner: booting qemu_rv32_virt with {what} (store: {}); Ctrl-A X quits",
+        store.display()
+    );
     run_cmd(&mut c)
 }
 
@@ -388,7 +460,7 @@ fn main() -> ExitCode {
             Ok(true)
         }
         Cmd::Build => build_all(&root).map(|()| true),
-        Cmd::Run { image, store } => run(&root, &image, store).map(|()| true),
+        Cmd::Run { image, store, apps } => run(&root, &image, store, &apps).map(|()| true),
         Cmd::Boot {
             image,
             pflash,

@@ -17,9 +17,22 @@ pub struct Ctx {
     pub logs: PathBuf,
     /// Power cuts to run.
     pub power_cuts: u32,
+    /// The fixtures folder a scenario asked for ([`Scenario::fixtures`]).
+    pub fixtures: Option<PathBuf>,
 }
 
 impl Ctx {
+    /// This context with `dir` as the scenario's fixtures folder.
+    pub fn with_fixtures(&self, dir: PathBuf) -> Ctx {
+        Ctx {
+            root: self.root.clone(),
+            kernel: self.kernel.clone(),
+            logs: self.logs.clone(),
+            power_cuts: self.power_cuts,
+            fixtures: Some(dir),
+        }
+    }
+
     fn image(&self, name: &str) -> PathBuf {
         self.root
             .join("target/userland")
@@ -42,9 +55,24 @@ impl Ctx {
         store: &Path,
         timeout: Duration,
     ) -> Result<Outcome, String> {
+        self.boot_apps(log, Apps::Image(self.image(image)), store, timeout)
+    }
+
+    /// Boots `apps` on `store`; appends the console to the scenario's log.
+    fn boot_apps(
+        &self,
+        log: &str,
+        apps: Apps,
+        store: &Path,
+        timeout: Duration,
+    ) -> Result<Outcome, String> {
+        let image = match &apps {
+            Apps::Image(p) | Apps::FlashFile(p) => p.display().to_string(),
+            Apps::None => "no apps".to_string(),
+        };
         let boot = Boot {
             kernel: self.kernel.clone(),
-            apps: Apps::Image(self.image(image)),
+            apps,
             pflash: Some(store.to_path_buf()),
             timeout,
             extra: Vec::new(),
@@ -104,6 +132,9 @@ pub struct Scenario {
     pub about: &'static str,
     /// Runs it.
     pub run: fn(&Ctx) -> Result<Vec<String>, String>,
+    /// The fixtures folder it needs (under the fixtures root), if any:
+    /// without it the scenario is skipped, never passed.
+    pub fixtures: Option<&'static str>,
 }
 
 /// The scenarios.
@@ -113,16 +144,25 @@ pub fn all() -> Vec<Scenario> {
             name: "persistence",
             about: "kv_demo's data and the kernel's boot count survive a power-off; the host tool reads the kernel's store",
             run: persistence,
+            fixtures: None,
         },
         Scenario {
             name: "host-provisioned",
             about: "a store provisioned on the host with the tickv tool is read by an app",
             run: host_provisioned,
+            fixtures: None,
         },
         Scenario {
             name: "power-cuts",
             about: "kv_writer killed (SIGKILL) at random moments: every acknowledged write survives, the in-flight one is old or new",
             run: power_cuts,
+            fixtures: None,
+        },
+        Scenario {
+            name: "libtock-rs-kv-provisioned",
+            about: "libtock-rs's kv reads key `a` provisioned on the host under the identity `tickv app-id` computes, installed both ways, across a reboot",
+            run: libtock_rs_kv_provisioned,
+            fixtures: Some(crate::suite::LIBTOCK_RS),
         },
     ]
 }
@@ -237,6 +277,93 @@ fn host_provisioned(ctx: &Ctx) -> Result<Vec<String>, String> {
     );
     if o.status != Some(0) {
         problems.push(format!("exit status {:?}, want 0", o.status));
+    }
+    Ok(problems)
+}
+
+/// The store holds key `a` for libtock-rs's `kv`, written on the host by
+/// `tickv set --owner-app kv.tab` (so the owner id comes from the tool, not
+/// from this test). The app, loaded raw, prints it as its first get; a
+/// reboot with the app installed by tockloader prints it again (the app
+/// deletes only its own key); the host then finds `a` intact and the app's
+/// own key gone, and the store clean.
+fn libtock_rs_kv_provisioned(ctx: &Ctx) -> Result<Vec<String>, String> {
+    let log = "libtock-rs-kv-provisioned";
+    let dir = ctx
+        .fixtures
+        .clone()
+        .ok_or("the scenario needs the libtock-rs fixtures")?;
+    let tab = dir.join("kv.tab");
+    let tab_s = tab.display().to_string();
+    let store = ctx.fresh_store(log)?;
+    let _ = std::fs::remove_file(ctx.logs.join(format!("{log}.log")));
+    let value = "stored on the host";
+    for args in [
+        vec!["format"],
+        vec!["set", "a", value, "--owner-app", &tab_s],
+    ] {
+        let (code, text) = ctx.tickv(log, &store, &args)?;
+        if code != 0 {
+            return Err(format!(
+                "tickv {}: exit {code}: {}",
+                args.join(" "),
+                text.trim()
+            ));
+        }
+    }
+    let mut lines = crate::suite::LIBTOCK_RS_KV_LINES.map(String::from).to_vec();
+    lines.splice(
+        1..2,
+        [
+            format!("Got value len: {}", value.len()),
+            format!("Value: {value}"),
+        ],
+    );
+    let expect = crate::Expect {
+        in_order: vec![
+            "qemu_rv32_virt: process 0 'kv' flash 0x80100000..".into(),
+            crate::suite::LIBTOCK_RS_KV_IDENTITY.into(),
+            "qemu_rv32_virt: all processes ended, 0 not cleanly".into(),
+        ],
+        status: Some(0),
+        app_lines: Some(lines),
+        ..crate::Expect::default()
+    };
+    let mut problems = Vec::new();
+    let t = Duration::from_secs(30);
+    let raw = ctx.boot_apps(log, Apps::Image(dir.join("kv.tbf")), &store, t)?;
+    problems.extend(
+        expect
+            .check(&raw)
+            .into_iter()
+            .map(|p| format!("raw TBF, first boot: {p}")),
+    );
+    let flash = ctx.logs.join(format!("{log}.flash.bin"));
+    crate::tockloader_flash_file(&ctx.kernel, &[tab], &flash)?;
+    let again = ctx.boot_apps(log, Apps::FlashFile(flash), &store, t)?;
+    problems.extend(
+        expect
+            .check(&again)
+            .into_iter()
+            .map(|p| format!("tockloader install, second boot: {p}")),
+    );
+    if !again.console.contains("qemu_rv32_virt: boot 2\n") {
+        problems.push("second boot: the kernel's boot count is not 2".into());
+    }
+    let (code, a) = ctx.tickv(log, &store, &["get", "a"])?;
+    if code != 0 || !a.contains(value) {
+        problems.push(format!("tickv get a: exit {code}: {}", a.trim()));
+    }
+    let (code, own) = ctx.tickv(log, &store, &["get", "libtock-rs"])?;
+    if code != 4 {
+        problems.push(format!(
+            "tickv get libtock-rs: exit {code} (want 4, not found: the app deleted it): {}",
+            own.trim()
+        ));
+    }
+    let (code, fsck) = ctx.tickv(log, &store, &["fsck"])?;
+    if code != 0 || !fsck.contains("result: clean") {
+        problems.push(format!("tickv fsck exited {code}: {}", fsck.trim()));
     }
     Ok(problems)
 }

@@ -23,7 +23,41 @@ pub enum Install {
     /// An app flash image the runner makes from the TBFs in
     /// `target/userland/` (for images no packer would produce).
     Custom(fn(&Path) -> Result<Vec<u8>, String>),
+    /// An unmodified libtock-rs app from the fixtures
+    /// (`libtock-rs/qemu_rv32_virt/<name>.tab`), installed by `tockloader
+    /// install --flash-file` as a user would.
+    LibtockRsTab(&'static str),
+    /// The same app's `.tbf`, loaded raw at the app flash area.
+    LibtockRsTbf(&'static str),
 }
+
+impl Install {
+    /// Whether the test needs the third-party fixtures (and is skipped,
+    /// not passed, without them).
+    pub fn needs_fixtures(&self) -> bool {
+        matches!(self, Install::LibtockRsTab(_) | Install::LibtockRsTbf(_))
+    }
+}
+
+/// Where the libtock-rs fixtures for this board sit inside the fixtures
+/// folder.
+pub const LIBTOCK_RS: &str = "libtock-rs/qemu_rv32_virt";
+
+/// The complete console output of libtock-rs's `kv` example on a store
+/// where key `a` does not exist (the fixtures' README).
+pub const LIBTOCK_RS_KV_LINES: [&str; 7] = [
+    "KV available!",
+    "error KV::get()",
+    "Successfully set the key-value",
+    "Got value len: 11",
+    "Value: kv test app",
+    "Successfully deleted the key-value",
+    "error KV::get()",
+];
+
+/// The storage identity the board gives libtock-rs's `kv` (no TLVs:
+/// crc32("kv")), as the load report prints it.
+pub const LIBTOCK_RS_KV_IDENTITY: &str = "shortid 0x9c8be941 storage self-only 0x9c8be941";
 
 /// One test.
 #[derive(Clone, Debug)]
@@ -56,6 +90,12 @@ fn boot_lines(loaded: usize) -> Vec<String> {
 
 const NEVER: &[&str] = &["kernel panic", "not loaded"];
 
+/// abi_test's summary: every check ran (the exact count) and none failed.
+/// A check that silently stops running changes the count.
+pub const ABI_SUMMARY: &str = "abi: 171 checks, 0 failed";
+/// kv_tests's summary, likewise.
+pub const KV_TESTS_SUMMARY: &str = "kv_tests: 97 checks, 0 failed";
+
 /// The suite.
 pub fn all() -> Vec<Test> {
     let mut tests = tests();
@@ -67,7 +107,79 @@ pub fn all() -> Vec<Test> {
     tests
 }
 
+/// The libtock-rs fixtures, each installed both ways: exact app output,
+/// a clean exit.
+fn libtock_rs_tests() -> Vec<Test> {
+    let apps: [(&'static str, &'static str, Vec<&'static str>); 3] = [
+        ("console", "prints its line", vec!["Hello world!"]),
+        (
+            "low_level_debug",
+            "prints two numbers through the low-level debug driver",
+            vec![
+                "LowLevelDebug: App low_level_debug prints 0x1",
+                "LowLevelDebug: App low_level_debug prints 0x2 0x3",
+            ],
+        ),
+        (
+            "kv",
+            "sets, reads and deletes a key through driver 0x50003 on pflash",
+            LIBTOCK_RS_KV_LINES.to_vec(),
+        ),
+    ];
+    let mut tests = Vec::new();
+    for (app, what, lines) in apps {
+        for (how, install) in [
+            ("tab", Install::LibtockRsTab(app)),
+            ("tbf", Install::LibtockRsTbf(app)),
+        ] {
+            let name: &'static str = Box::leak(format!("libtock-rs-{app}-{how}").into_boxed_str());
+            let about: &'static str = Box::leak(
+                format!(
+                    "libtock-rs's unmodified `{app}` example ({}) {what}",
+                    match how {
+                        "tab" => "TAB installed with tockloader",
+                        _ => "TBF loaded raw",
+                    }
+                )
+                .into_boxed_str(),
+            );
+            let mut in_order = vec![
+                "qemu_rv32_virt: kernel started".to_string(),
+                format!("qemu_rv32_virt: process 0 '{app}' flash 0x80100000.."),
+            ];
+            if app == "kv" {
+                in_order.push(LIBTOCK_RS_KV_IDENTITY.to_string());
+            }
+            in_order.extend(strings(&[
+                "qemu_rv32_virt: 1 process(es) loaded",
+                "qemu_rv32_virt: all processes ended, 0 not cleanly",
+            ]));
+            tests.push(Test {
+                name,
+                about,
+                install,
+                expect: Expect {
+                    in_order,
+                    absent: strings(NEVER),
+                    status: Some(0),
+                    app_lines: Some(strings(&lines)),
+                    ..Expect::default()
+                },
+                timeout: Duration::from_secs(30),
+                qemu_args: &[],
+            });
+        }
+    }
+    tests
+}
+
 fn tests() -> Vec<Test> {
+    let mut tests = our_tests();
+    tests.extend(libtock_rs_tests());
+    tests
+}
+
+fn our_tests() -> Vec<Test> {
     let timeout = Duration::from_secs(30);
     vec![
         Test {
@@ -102,12 +214,13 @@ fn tests() -> Vec<Test> {
                     "process 1 'abi_test' flash 0x80110000..",
                     " ram 0x80310000..",
                     "qemu_rv32_virt: 2 process(es) loaded",
-                    " checks, 0 failed",
+                    ABI_SUMMARY,
                     "all processes ended, 0 not cleanly",
                 ]),
                 counts: vec![("Hello from tockrt (app hello)".into(), 1)],
                 absent: [strings(NEVER), strings(&["FAIL "])].concat(),
                 status: Some(0),
+                app_lines: None,
             },
             timeout,
             qemu_args: &[],
@@ -134,6 +247,7 @@ fn tests() -> Vec<Test> {
                 ],
                 absent: strings(NEVER),
                 status: Some(1),
+                app_lines: None,
             },
             timeout,
             qemu_args: &[],
@@ -209,7 +323,7 @@ fn tests() -> Vec<Test> {
             about: "every key-value case of upstream's C test app (and more) from one app, through the whole stack to pflash",
             install: Install::Image("kv_tests"),
             expect: Expect {
-                in_order: [boot_lines(1), strings(&[" checks, 0 failed", "all processes ended, 0 not cleanly"])].concat(),
+                in_order: [boot_lines(1), strings(&[KV_TESTS_SUMMARY, "all processes ended, 0 not cleanly"])].concat(),
                 absent: [strings(NEVER), strings(&["FAIL "])].concat(),
                 status: Some(0),
                 ..Expect::default()
@@ -251,6 +365,7 @@ fn tests() -> Vec<Test> {
                 .collect(),
                 absent: [strings(NEVER), strings(&["FAIL "])].concat(),
                 status: Some(0),
+                app_lines: None,
             },
             timeout,
             qemu_args: &[],
@@ -286,12 +401,13 @@ fn tests() -> Vec<Test> {
             expect: Expect {
                 in_order: [
                     boot_lines(2),
-                    strings(&[" checks, 0 failed", "all processes ended, 0 not cleanly"]),
+                    strings(&[ABI_SUMMARY, "all processes ended, 0 not cleanly"]),
                 ]
                 .concat(),
                 counts: vec![("Hello from tockrt (app hello)".into(), 1)],
                 absent: [strings(NEVER), strings(&["FAIL "])].concat(),
                 status: Some(0),
+                app_lines: None,
             },
             timeout,
             qemu_args: &[],
