@@ -301,14 +301,26 @@ fn finish_test(
     storage_busy: &dyn Fn() -> bool,
 ) -> ! {
     use kernel::hil::time::{Ticks, Time};
-    let failed = kernel
-        .processes()
-        .filter(|p| match p.state() {
-            State::Faulted => true,
-            State::Terminated => p.completion_code() != Some(0),
-            _ => false,
-        })
-        .count();
+    let mut failed = 0;
+    for p in kernel.processes() {
+        let mut w = console.kernel_writer();
+        let _ = match (p.state(), p.completion_code()) {
+            (State::Terminated, Some(code)) => {
+                write!(w, "qemu_rv32_virt: process '{}' exited with code {code}", p.name())
+            }
+            (State::Terminated, None) => write!(
+                w,
+                "qemu_rv32_virt: process '{}' ended without an exit code",
+                p.name()
+            ),
+            (State::Faulted, _) => write!(w, "qemu_rv32_virt: process '{}' faulted", p.name()),
+            _ => continue,
+        };
+        let _ = writeln!(w, ", {} restart(s)", p.restart_count());
+        if p.state() == State::Faulted || p.completion_code() != Some(0) {
+            failed += 1;
+        }
+    }
     let _ = writeln!(
         console.kernel_writer(),
         "qemu_rv32_virt: all processes ended, {failed} not cleanly"

@@ -297,6 +297,32 @@ fn our_tests() -> Vec<Test> {
             qemu_args: &[],
         },
         Test {
+            name: "exit-codes",
+            about: "exit-restart starts the app again from scratch; exit-terminate's code reaches the kernel (7 then 3)",
+            install: Install::Image("exits"),
+            expect: Expect {
+                in_order: [
+                    boot_lines(1),
+                    strings(&[
+                        "exits: first run, exit-restart 7",
+                        "exits: restarted, exit-terminate 3",
+                        "qemu_rv32_virt: process 'exits' exited with code 3, 1 restart(s)",
+                        "all processes ended, 1 not cleanly",
+                    ]),
+                ]
+                .concat(),
+                absent: strings(NEVER),
+                status: Some(1),
+                app_lines: Some(strings(&[
+                    "exits: first run, exit-restart 7",
+                    "exits: restarted, exit-terminate 3",
+                ])),
+                ..Expect::default()
+            },
+            timeout,
+            qemu_args: &[],
+        },
+        Test {
             name: "refusals",
             about: "TBFs with a bad checksum, no kernel version or the wrong flash address are refused with clear messages; the next app runs",
             install: Install::Custom(refusals_image),
