@@ -39,6 +39,9 @@ enum Cmd {
         /// Power cuts in the power-cut test.
         #[arg(long, default_value_t = 50)]
         power_cuts: u32,
+        /// QEMU runs side by side [default: one per core].
+        #[arg(long, value_name = "N")]
+        jobs: Option<usize>,
     },
     /// List the tests.
     List,
@@ -151,12 +154,11 @@ enum Verdict {
 
 fn run_test(root: &Path, test: &Test, logs: &Path) -> Result<Verdict, String> {
     let kernel = Kernel::Test.path(root);
-    let fixture = |app: &str, ext: &str| -> Result<Result<PathBuf, String>, String> {
-        Ok(qemu_runner::fixtures_dir(root, suite::LIBTOCK_RS)
-            .map(|d| d.join(format!("{app}.{ext}"))))
+    let fixture = |app: &str, ext: &str| {
+        qemu_runner::fixtures_dir(root, suite::LIBTOCK_RS).map(|d| d.join(format!("{app}.{ext}")))
     };
     let apps = match test.install {
-        Install::LibtockRsTab(app) => match fixture(app, "tab")? {
+        Install::LibtockRsTab(app) => match fixture(app, "tab") {
             Err(why) => return Ok(Verdict::Skip(why)),
             Ok(tab) => {
                 let file = logs.join(format!("{}.flash.bin", test.name));
@@ -164,7 +166,7 @@ fn run_test(root: &Path, test: &Test, logs: &Path) -> Result<Verdict, String> {
                 Apps::FlashFile(file)
             }
         },
-        Install::LibtockRsTbf(app) => match fixture(app, "tbf")? {
+        Install::LibtockRsTbf(app) => match fixture(app, "tbf") {
             Err(why) => return Ok(Verdict::Skip(why)),
             Ok(tbf) => Apps::Image(tbf),
         },
@@ -221,7 +223,13 @@ fn run_test(root: &Path, test: &Test, logs: &Path) -> Result<Verdict, String> {
     }
 }
 
-fn test(root: &Path, names: &[String], build: bool, power_cuts: u32) -> Result<bool, String> {
+fn test(
+    root: &Path,
+    names: &[String],
+    build: bool,
+    power_cuts: u32,
+    workers: Option<usize>,
+) -> Result<bool, String> {
     let known = |n: &str| {
         suite::all().iter().any(|t| t.name == n) || scenarios::all().iter().any(|t| t.name == n)
     };
@@ -236,12 +244,6 @@ fn test(root: &Path, names: &[String], build: bool, power_cuts: u32) -> Result<b
     }
     let logs = root.join("target/qemu-tests");
     std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
-    let mut results: Vec<Verdict> = Vec::new();
-    for t in suite::all().iter().filter(|t| chosen(t.name)) {
-        let verdict = run_test(root, t, &logs)?;
-        report(t.name, t.about, &verdict, &logs);
-        results.push(verdict);
-    }
     let ctx = scenarios::Ctx {
         root: root.to_path_buf(),
         kernel: Kernel::Test.path(root),
@@ -249,20 +251,48 @@ fn test(root: &Path, names: &[String], build: bool, power_cuts: u32) -> Result<b
         power_cuts,
         fixtures: None,
     };
-    for sc in scenarios::all().into_iter().filter(|s| chosen(s.name)) {
-        let verdict = match sc.fixtures {
-            Some(sub) => match qemu_runner::fixtures_dir(root, sub) {
-                Err(why) => Verdict::Skip(why),
-                Ok(dir) => verdict_of((sc.run)(&ctx.with_fixtures(dir))?),
-            },
-            None => verdict_of((sc.run)(&ctx)?),
+    // Every test and scenario has its own store, flash file and log, so
+    // they run side by side, one per core: the longest (the stress test
+    // and the power cuts) first, so that they overlap the short ones.
+    let tests = suite::all();
+    let scenarios = scenarios::all();
+    let mut jobs: Vec<Job> = tests
+        .iter()
+        .filter(|t| chosen(t.name))
+        .map(Job::Test)
+        .chain(
+            scenarios
+                .iter()
+                .filter(|s| chosen(s.name))
+                .map(Job::Scenario),
+        )
+        .collect();
+    jobs.sort_by_key(|j| std::cmp::Reverse(j.weight()));
+    let workers =
+        workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let results: Vec<Result<Verdict, String>> = run_jobs(&jobs, workers, |job| {
+        let verdict = match job {
+            Job::Test(t) => run_test(root, t, &logs)?,
+            Job::Scenario(sc) => {
+                let verdict = match sc.fixtures {
+                    Some(sub) => match qemu_runner::fixtures_dir(root, sub) {
+                        Err(why) => Verdict::Skip(why),
+                        Ok(dir) => verdict_of((sc.run)(&ctx.with_fixtures(dir))?),
+                    },
+                    None => verdict_of((sc.run)(&ctx)?),
+                };
+                if let Verdict::Pass = verdict {
+                    let _ = std::fs::remove_file(logs.join(format!("{}.pflash.img", sc.name)));
+                }
+                verdict
+            }
         };
-        if let Verdict::Pass = verdict {
-            let _ = std::fs::remove_file(logs.join(format!("{}.pflash.img", sc.name)));
-        }
-        report(sc.name, sc.about, &verdict, &logs);
-        results.push(verdict);
-    }
+        report(job.name(), job.about(), &verdict, &logs);
+        Ok(verdict)
+    });
+    let results = results
+        .into_iter()
+        .collect::<Result<Vec<Verdict>, String>>()?;
     let failed = results
         .iter()
         .filter(|r| matches!(r, Verdict::Fail(_)))
@@ -282,6 +312,62 @@ fn test(root: &Path, names: &[String], build: bool, power_cuts: u32) -> Result<b
         }
     );
     Ok(failed == 0)
+}
+
+/// One QEMU test or multi-boot scenario.
+enum Job<'a> {
+    Test(&'a Test),
+    Scenario(&'a scenarios::Scenario),
+}
+
+impl Job<'_> {
+    fn name(&self) -> &'static str {
+        match self {
+            Job::Test(t) => t.name,
+            Job::Scenario(s) => s.name,
+        }
+    }
+
+    fn about(&self) -> &'static str {
+        match self {
+            Job::Test(t) => t.about,
+            Job::Scenario(s) => s.about,
+        }
+    }
+
+    /// A rough cost, for ordering: the long ones start first.
+    fn weight(&self) -> u64 {
+        match self {
+            Job::Test(t) => t.timeout.as_secs(),
+            Job::Scenario(s) if s.name == "power-cuts" => 1000,
+            Job::Scenario(_) => 60,
+        }
+    }
+}
+
+/// Runs `f` on every job with up to `workers` threads; the results come
+/// back in job order.
+fn run_jobs<J: Sync, R: Send>(jobs: &[J], workers: usize, f: impl Fn(&J) -> R + Sync) -> Vec<R> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<R>>> = Mutex::new((0..jobs.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..workers.clamp(1, jobs.len().max(1)) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(job) = jobs.get(i) else { break };
+                let r = f(job);
+                results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .map(|r| r.expect("every job ran"))
+        .collect()
 }
 
 fn verdict_of(problems: Vec<String>) -> Verdict {
@@ -449,7 +535,8 @@ fn main() -> ExitCode {
             names,
             no_build,
             power_cuts,
-        } => test(&root, &names, !no_build, power_cuts),
+            jobs,
+        } => test(&root, &names, !no_build, power_cuts, jobs),
         Cmd::List => {
             for t in suite::all() {
                 println!("{:<16} {}", t.name, t.about);
