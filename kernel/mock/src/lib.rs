@@ -196,29 +196,27 @@ impl MockBoundary {
     /// syscall returns, in order: the written registers, and the unused
     /// ones as the process passed them.
     pub fn seen(&self, mem_start: u32) -> Vec<[u32; 4]> {
-        self.events
-            .borrow()
-            .iter()
-            .filter_map(|e| match e {
-                Event::Returned {
-                    mem_start: m, seen, ..
-                } if *m == mem_start => Some(*seen),
-                _ => None,
-            })
-            .collect()
+        self.returned(mem_start, |_, seen| seen)
     }
 
     /// The values every syscall return of the process at `mem_start`
     /// wrote, in order, padded with zeros to four (see
     /// [`Event::Returned`]).
     pub fn returns(&self, mem_start: u32) -> Vec<[u32; 4]> {
+        self.returned(mem_start, |regs, _| regs)
+    }
+
+    /// One of the two views of every return of the process at `mem_start`.
+    fn returned(&self, mem_start: u32, pick: fn([u32; 4], [u32; 4]) -> [u32; 4]) -> Vec<[u32; 4]> {
         self.events
             .borrow()
             .iter()
             .filter_map(|e| match e {
                 Event::Returned {
-                    mem_start: m, regs, ..
-                } if *m == mem_start => Some(*regs),
+                    mem_start: m,
+                    regs,
+                    seen,
+                } if *m == mem_start => Some(pick(*regs, *seen)),
                 _ => None,
             })
             .collect()

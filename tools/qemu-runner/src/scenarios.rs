@@ -113,6 +113,30 @@ impl Ctx {
     }
 }
 
+impl Ctx {
+    /// Runs the host tool and fails the scenario unless it succeeds (for
+    /// setting a store up).
+    fn tickv_ok(&self, log: &str, store: &Path, args: &[&str]) -> Result<(), String> {
+        let (code, text) = self.tickv(log, store, args)?;
+        if code == 0 {
+            Ok(())
+        } else {
+            Err(format!(
+                "tickv {}: exit {code}: {}",
+                args.join(" "),
+                text.trim()
+            ))
+        }
+    }
+
+    /// `tickv fsck` on `store`: a problem unless it reports a clean store.
+    fn fsck_problem(&self, log: &str, store: &Path) -> Result<Option<String>, String> {
+        let (code, fsck) = self.tickv(log, store, &["fsck"])?;
+        Ok((code != 0 || !fsck.contains("result: clean"))
+            .then(|| format!("tickv fsck exited {code}: {}", fsck.trim())))
+    }
+}
+
 fn append(path: &Path, text: &str) {
     use std::io::Write;
     if let Ok(mut f) = std::fs::OpenOptions::new()
@@ -233,10 +257,7 @@ fn persistence(ctx: &Ctx) -> Result<Vec<String>, String> {
             count.trim()
         ));
     }
-    let (code, fsck) = ctx.tickv(log, &store, &["fsck"])?;
-    if code != 0 || !fsck.contains("result: clean") {
-        problems.push(format!("tickv fsck exited {code}: {}", fsck.trim()));
-    }
+    problems.extend(ctx.fsck_problem(log, &store)?);
     Ok(problems)
 }
 
@@ -246,25 +267,18 @@ fn host_provisioned(ctx: &Ctx) -> Result<Vec<String>, String> {
     let mut problems = Vec::new();
     // kv_host's owner id: crc32 of its package name.
     let owner = 519_585_874u32.to_string();
-    for args in [
-        vec!["format"],
-        vec![
+    ctx.tickv_ok(log, &store, &["format"])?;
+    ctx.tickv_ok(
+        log,
+        &store,
+        &[
             "set",
             "provisioned",
             "written on the host",
             "--owner",
             &owner,
         ],
-    ] {
-        let (code, text) = ctx.tickv(log, &store, &args)?;
-        if code != 0 {
-            return Err(format!(
-                "tickv {}: exit {code}: {}",
-                args.join(" "),
-                text.trim()
-            ));
-        }
-    }
+    )?;
     let o = ctx.boot(log, "kv_host", &store, Duration::from_secs(30))?;
     want(
         &mut problems,
@@ -298,19 +312,8 @@ fn libtock_rs_kv_provisioned(ctx: &Ctx) -> Result<Vec<String>, String> {
     let store = ctx.fresh_store(log)?;
     let _ = std::fs::remove_file(ctx.logs.join(format!("{log}.log")));
     let value = "stored on the host";
-    for args in [
-        vec!["format"],
-        vec!["set", "a", value, "--owner-app", &tab_s],
-    ] {
-        let (code, text) = ctx.tickv(log, &store, &args)?;
-        if code != 0 {
-            return Err(format!(
-                "tickv {}: exit {code}: {}",
-                args.join(" "),
-                text.trim()
-            ));
-        }
-    }
+    ctx.tickv_ok(log, &store, &["format"])?;
+    ctx.tickv_ok(log, &store, &["set", "a", value, "--owner-app", &tab_s])?;
     let mut lines = crate::suite::LIBTOCK_RS_KV_LINES.map(String::from).to_vec();
     lines.splice(
         1..2,
@@ -361,10 +364,7 @@ fn libtock_rs_kv_provisioned(ctx: &Ctx) -> Result<Vec<String>, String> {
             own.trim()
         ));
     }
-    let (code, fsck) = ctx.tickv(log, &store, &["fsck"])?;
-    if code != 0 || !fsck.contains("result: clean") {
-        problems.push(format!("tickv fsck exited {code}: {}", fsck.trim()));
-    }
+    problems.extend(ctx.fsck_problem(log, &store)?);
     Ok(problems)
 }
 
@@ -436,10 +436,7 @@ fn power_cuts(ctx: &Ctx) -> Result<Vec<String>, String> {
         }
         // Every tenth cut, the host checks the image too.
         if run % 10 == 9 {
-            let (code, fsck) = ctx.tickv(log, &store, &["fsck"])?;
-            if code != 0 {
-                run_problems.push(format!("tickv fsck exited {code}: {}", fsck.trim()));
-            }
+            run_problems.extend(ctx.fsck_problem(log, &store)?);
         }
         if run_problems.is_empty() {
             ok += 1;
