@@ -510,8 +510,19 @@ impl ReturnRegisters {
     /// Writes the return into `registers` (`r0`-`r3` as the process left
     /// them), leaving the ones this return does not use as they are.
     pub fn apply_to(&self, registers: &mut [u32; 4]) {
-        let values = self.as_slice();
-        registers[..values.len()].copy_from_slice(values);
+        // Constant indices and no slice copy: this runs on every system
+        // call.
+        let n = self.count;
+        registers[0] = self.values[0];
+        if n > 1 {
+            registers[1] = self.values[1];
+        }
+        if n > 2 {
+            registers[2] = self.values[2];
+        }
+        if n > 3 {
+            registers[3] = self.values[3];
+        }
     }
 }
 
