@@ -254,6 +254,21 @@ fn apps_for_another_kernel_or_flash_address_are_refused() {
     assert_eq!(refusal(&ev[0]), Some((at[0], Refusal::NoKernelVersion)));
     assert_eq!(refusal(&ev[1]), Some((at[1], incompatible(3, 0))));
     assert_eq!(refusal(&ev[2]), Some((at[2], incompatible(2, 4))));
+    // The load report says what was asked for and what this kernel is.
+    assert_eq!(
+        ev[1].to_string(),
+        format!(
+            "TBF at {:#010x} ('k3') refused: needs kernel 3.0, this is 2.3",
+            at[1]
+        )
+    );
+    assert_eq!(
+        ev[2].to_string(),
+        format!(
+            "TBF at {:#010x} ('k24') refused: needs kernel 2.4, this is 2.3",
+            at[2]
+        )
+    );
     assert_eq!(refusal(&ev[3]), Some((at[3], incompatible(1, 0))));
     assert_eq!(
         refusal(&ev[4]),
