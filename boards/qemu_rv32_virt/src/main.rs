@@ -306,7 +306,11 @@ fn finish_test(
         let mut w = console.kernel_writer();
         let _ = match (p.state(), p.completion_code()) {
             (State::Terminated, Some(code)) => {
-                write!(w, "qemu_rv32_virt: process '{}' exited with code {code}", p.name())
+                write!(
+                    w,
+                    "qemu_rv32_virt: process '{}' exited with code {code}",
+                    p.name()
+                )
             }
             (State::Terminated, None) => write!(
                 w,
