@@ -5,10 +5,12 @@ use core::cell::Cell;
 use core::fmt;
 
 use crate::grant::{self, AllowCounts, Grant, GrantData, GrantInfo, SlotKind};
-use crate::platform::{
-    FaultAction, FaultKind, MemoryProtection, Platform, ProcessMemory, Range, SwitchReason,
-    UpcallFrame, UserspaceBoundary,
+use crate::platform::arch::{
+    FaultKind, ProcessMemory, SwitchReason, UpcallFrame, UserspaceBoundary,
 };
+use crate::platform::mpu::MemoryProtection;
+use crate::platform::{Platform, Range};
+use crate::policy::FaultAction;
 use crate::process::task::UpcallId;
 use crate::process::{CreateError, Process, ProcessId, State};
 use crate::storage_permissions::{
@@ -384,7 +386,12 @@ impl Kernel {
     }
 
     /// Applies the board's fault policy to a process that faulted.
-    fn fault(&self, process: &Process, fault: crate::platform::Fault, platform: &Platform<'_>) {
+    fn fault(
+        &self,
+        process: &Process,
+        fault: crate::platform::arch::Fault,
+        platform: &Platform<'_>,
+    ) {
         process.record_fault(fault);
         let action = platform.fault_policy.action(process);
         if let Some(out) = platform.debug {
@@ -808,7 +815,7 @@ impl Kernel {
                                 .boundary
                                 .push_upcall(&mut state, &mut memory, &frame)
                         })
-                        .unwrap_or(Err(crate::platform::Fault {
+                        .unwrap_or(Err(crate::platform::arch::Fault {
                             kind: FaultKind::BadFrame,
                             pc: 0,
                             address: 0,
@@ -877,7 +884,7 @@ impl Kernel {
                     let pc = platform.boundary.program_counter(&process.stored_state());
                     self.fault(
                         process,
-                        crate::platform::Fault {
+                        crate::platform::arch::Fault {
                             kind: FaultKind::BadSyscall,
                             pc,
                             address: 0,

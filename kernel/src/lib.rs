@@ -35,9 +35,11 @@ pub mod grant;
 pub mod hil;
 mod kernel;
 pub mod platform;
+pub mod policy;
 pub mod process;
 pub mod storage_permissions;
 pub mod syscall;
+pub mod syscall_driver;
 pub mod tbf;
 pub mod utilities;
 

@@ -14,14 +14,17 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use common::TbfBuilder;
 use kernel::deferred_call::{DeferredCall, DeferredCallClient};
 use kernel::grant::GrantError;
-use kernel::platform::{
-    AllowAll, CommandReturn, FaultKind, PanicFaultPolicy, ProcessFaultPolicy, ProcessProtection,
-    Range, RestartWithThreshold, StopFaultPolicy, SyscallDriver, SyscallFilter,
-    TbfPermissionsFilter,
+use kernel::platform::arch::FaultKind;
+use kernel::platform::mpu::ProcessProtection;
+use kernel::platform::Range;
+use kernel::policy::{
+    AllowAll, PanicFaultPolicy, ProcessFaultPolicy, RestartWithThreshold, StopFaultPolicy,
+    SyscallFilter, TbfPermissionsFilter,
 };
 use kernel::process::task::UpcallId;
 use kernel::process::{Process, ProcessId, State};
 use kernel::storage_permissions::{ShortId, StoragePermissions};
+use kernel::syscall_driver::{CommandReturn, SyscallDriver};
 use kernel::tbf::{KernelVersion, Outcome, Refusal, TbfError};
 use kernel::utilities::crc32_posix;
 use kernel::{CreateGrantError, LoadEvent};

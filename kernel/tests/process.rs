@@ -6,13 +6,14 @@ mod common;
 
 use common::TbfBuilder;
 use kernel::grant::GrantError;
-use kernel::platform::{AllowAll, FaultKind, RestartWithThreshold, StopFaultPolicy};
+use kernel::platform::arch::FaultKind;
+use kernel::policy::{AllowAll, RestartWithThreshold, StopFaultPolicy};
 use kernel::process::{ProcessId, State};
 use kernel_mock::{leak, sys, Harness, Step, TestDriver, DRV, FLASH_START, RAM_START};
 
 /// A harness with the test driver registered.
 fn harness_with(
-    policy: &'static dyn kernel::platform::ProcessFaultPolicy,
+    policy: &'static dyn kernel::policy::ProcessFaultPolicy,
 ) -> (Harness, &'static TestDriver) {
     Harness::with_test_driver(4, policy, &AllowAll)
 }

@@ -9,7 +9,7 @@
 mod common;
 
 use common::TbfBuilder;
-use kernel::platform::{AllowAll, StopFaultPolicy};
+use kernel::policy::{AllowAll, StopFaultPolicy};
 use kernel_mock::{sys, Harness, Step, DRV};
 
 /// Distinctive values for argument registers the call does not use.

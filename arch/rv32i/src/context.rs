@@ -7,7 +7,7 @@
 
 use core::fmt;
 
-use kernel::platform::{
+use kernel::platform::arch::{
     EntryRegisters, Fault, FaultKind, ProcessMemory, StoredState, SwitchReason, UpcallFrame,
     UserspaceBoundary,
 };

@@ -17,7 +17,8 @@
 
 use core::cell::Cell;
 
-use kernel::platform::{MemoryProtection, ProcessProtection, Range, WordGranularProtection};
+use kernel::platform::mpu::{MemoryProtection, ProcessProtection, WordGranularProtection};
+use kernel::platform::Range;
 
 /// `A` field: top of range.
 const TOR: u8 = 1 << 3;

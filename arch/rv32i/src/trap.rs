@@ -24,7 +24,7 @@
 
 use core::arch::{asm, global_asm};
 
-use kernel::platform::{ProcessMemory, StoredState};
+use kernel::platform::arch::{ProcessMemory, StoredState};
 
 use crate::pmp::PmpConfig;
 

@@ -39,13 +39,13 @@ use capsules_extra::virtual_kv::KVUser;
 use kernel::deferred_call::DeferredCalls;
 use kernel::hil::time::Alarm;
 use kernel::hil::uart::{Configure, Parameters};
-use kernel::platform::{
-    Platform, RestartWithThreshold, SyscallDriver, SyscallDriverLookup, TbfPermissionsFilter,
-};
+use kernel::platform::Platform;
+use kernel::policy::{RestartWithThreshold, TbfPermissionsFilter};
 use kernel::process::Process;
 #[cfg(feature = "test-exit")]
 use kernel::process::State;
 use kernel::storage_permissions::{TlvElseCrc, TlvElseSelfOnlyPolicy};
+use kernel::syscall_driver::{SyscallDriver, SyscallDriverLookup};
 use kernel::tbf::Outcome;
 use kernel::{Kernel, LoadEvent, LoadPolicy};
 use qemu_rv32_virt::chip::QemuVirt;

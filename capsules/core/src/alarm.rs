@@ -58,8 +58,8 @@
 
 use kernel::grant::{AllowCounts, Grant, GrantData};
 use kernel::hil::time::{Alarm, AlarmClient, Frequency, Ticks, Ticks32};
-use kernel::platform::{CommandReturn, SyscallDriver};
 use kernel::process::ProcessId;
+use kernel::syscall_driver::{CommandReturn, SyscallDriver};
 use kernel::ErrorCode;
 
 /// The driver number.

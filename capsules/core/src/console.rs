@@ -122,8 +122,9 @@ use kernel::deferred_call::{DeferredCall, DeferredCallClient};
 use kernel::errorcode::status_code;
 use kernel::grant::{AllowCounts, Grant, GrantData};
 use kernel::hil::uart::{self, Receive, ReceiveClient, Transmit, TransmitClient};
-use kernel::platform::{CommandReturn, DebugOutput, SyscallDriver};
+use kernel::platform::DebugOutput;
 use kernel::process::ProcessId;
+use kernel::syscall_driver::{CommandReturn, SyscallDriver};
 use kernel::ErrorCode;
 use tock_cells::{OptionalCell, TakeCell};
 

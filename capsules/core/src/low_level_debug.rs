@@ -56,8 +56,8 @@
 use core::cell::Cell;
 use core::fmt;
 
-use kernel::platform::{CommandReturn, SyscallDriver};
 use kernel::process::ProcessId;
+use kernel::syscall_driver::{CommandReturn, SyscallDriver};
 use kernel::{ErrorCode, Kernel};
 
 /// The driver number.

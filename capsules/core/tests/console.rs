@@ -10,10 +10,11 @@ use std::fmt::Write as _;
 
 use capsules_core::console::{self, Console, ALLOW_COUNTS, DRIVER_NUM};
 use kernel::hil::uart;
-use kernel::platform::{
-    AllowAll, CommandReturn, DebugOutput, StopFaultPolicy, SyscallDriver, UpcallFrame,
-};
+use kernel::platform::arch::UpcallFrame;
+use kernel::platform::DebugOutput;
+use kernel::policy::{AllowAll, StopFaultPolicy};
 use kernel::process::{ProcessId, State};
+use kernel::syscall_driver::{CommandReturn, SyscallDriver};
 use kernel::ErrorCode;
 use kernel_mock::tbf::TbfBuilder;
 use kernel_mock::{leak, sys, Harness, Step};
@@ -459,7 +460,7 @@ fn an_app_faulting_while_queued_is_skipped() {
     let mut s1 = r.write_setup(1, &bytes(b'b', 10));
     s1.extend([
         sys::command(DRV, WRITE, 10, 0),
-        Step::Fault(kernel::platform::FaultKind::IllegalInstruction),
+        Step::Fault(kernel::platform::arch::FaultKind::IllegalInstruction),
     ]);
     let mut s2 = r.write_setup(2, &bytes(b'c', 10));
     s2.extend([sys::command(DRV, WRITE, 10, 0), sys::yield_wait()]);
@@ -750,7 +751,9 @@ fn the_console_carries_the_kernels_fault_reports() {
     s1.extend([sys::command(DRV, WRITE, 11, 0), sys::yield_wait()]);
     r.h.script(
         0,
-        [Step::Fault(kernel::platform::FaultKind::IllegalInstruction)],
+        [Step::Fault(
+            kernel::platform::arch::FaultKind::IllegalInstruction,
+        )],
     );
     r.h.script(1, s1);
     // The board's platform, with the console as the debug output.

@@ -10,7 +10,7 @@ use std::fmt;
 
 use capsules_core::console::{self, Console};
 use capsules_core::low_level_debug::{self, DebugSink, DebugSinkClient, LowLevelDebug};
-use kernel::platform::{AllowAll, StopFaultPolicy};
+use kernel::policy::{AllowAll, StopFaultPolicy};
 use kernel::ErrorCode;
 use kernel_mock::tbf::TbfBuilder;
 use kernel_mock::{leak, sys, Harness, TestDriver, DRV as TEST_DRV};

@@ -12,7 +12,7 @@ use capsules_extra::kv_stack::{KVStack, KVStackBuffers, KVStackMemory};
 use capsules_extra::tickv::Config;
 use flashsim::SimFlash;
 use kernel::hil::kv::KVPermissions;
-use kernel::platform::{AllowAll, StopFaultPolicy};
+use kernel::policy::{AllowAll, StopFaultPolicy};
 use kernel::storage_permissions::StoragePermissions;
 use kernel_mock::flash::{MockFlash, MockStats};
 use kernel_mock::Harness;

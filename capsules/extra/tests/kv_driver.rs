@@ -15,7 +15,7 @@ use capsules_extra::kv_permissions::{KVStorePermissions, HEADER_SIZE};
 use capsules_extra::virtual_kv::{KVUser, MuxKV};
 use kernel::grant::GrantData;
 use kernel::hil::kv::{KVPermissions, KV};
-use kernel::platform::{AllowAll, StopFaultPolicy};
+use kernel::policy::{AllowAll, StopFaultPolicy};
 use kernel::ErrorCode;
 use kernel_mock::tbf::TbfBuilder;
 use kernel_mock::{sys, Harness, Step};

@@ -29,7 +29,7 @@ use capsules_extra::virtual_kv::KVUser;
 use flashsim::{SimError, SimFlash, Snapshot};
 use kernel::hil::flash::{self, Flash, FlashClient, Geometry};
 use kernel::hil::kv::KVPermissions;
-use kernel::platform::{AllowAll, StopFaultPolicy};
+use kernel::policy::{AllowAll, StopFaultPolicy};
 use kernel::process::State;
 use kernel::storage_permissions::StoragePermissions;
 use kernel::ErrorCode;

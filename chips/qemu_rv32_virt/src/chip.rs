@@ -36,7 +36,7 @@
 
 use core::cell::Cell;
 
-use kernel::platform::Chip;
+use kernel::platform::chip::Chip;
 use tock_cells::OptionalCell;
 
 use crate::clint::Clint;

@@ -21,7 +21,7 @@
 use core::cell::Cell;
 
 use kernel::hil::time::{ticks_from_us, Alarm, AlarmClient, Freq10MHz, Ticks, Ticks64, Time};
-use kernel::platform::SchedulerTimer;
+use kernel::platform::chip::SchedulerTimer;
 use kernel::ErrorCode;
 use tock_cells::OptionalCell;
 use tock_registers::interfaces::{Readable, Writeable};

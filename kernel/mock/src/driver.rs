@@ -2,8 +2,9 @@
 //! buffers and every command return variant.
 
 use kernel::grant::{AllowCounts, Grant};
-use kernel::platform::{CommandReturn, ProcessFaultPolicy, SyscallDriver, SyscallFilter};
+use kernel::policy::{ProcessFaultPolicy, SyscallFilter};
 use kernel::process::ProcessId;
+use kernel::syscall_driver::{CommandReturn, SyscallDriver};
 use kernel::ErrorCode;
 
 use crate::{leak, Harness};

@@ -25,15 +25,18 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 
 use kernel::deferred_call::DeferredCalls;
-use kernel::platform::{
-    Chip, DebugOutput, EntryRegisters, Fault, FaultKind, MemoryProtection, Platform,
-    ProcessFaultPolicy, ProcessMemory, ProcessProtection, Range, SchedulerTimer, StoredState,
-    SwitchReason, SyscallDriver, SyscallDriverLookup, SyscallFilter, UpcallFrame,
-    UserspaceBoundary, WordGranularProtection,
+use kernel::platform::arch::{
+    EntryRegisters, Fault, FaultKind, ProcessMemory, StoredState, SwitchReason, UpcallFrame,
+    UserspaceBoundary,
 };
+use kernel::platform::chip::{Chip, SchedulerTimer};
+use kernel::platform::mpu::{MemoryProtection, ProcessProtection, WordGranularProtection};
+use kernel::platform::{DebugOutput, Platform, Range};
+use kernel::policy::{ProcessFaultPolicy, SyscallFilter};
 use kernel::process::{Process, ProcessId};
 use kernel::storage_permissions::{TlvElseCrc, TlvElseSelfOnlyPolicy};
 use kernel::syscall::ReturnRegisters;
+use kernel::syscall_driver::{SyscallDriver, SyscallDriverLookup};
 use kernel::{Kernel, LoadEvent, LoadPolicy};
 
 /// Index of `r0` in the mock's saved state; `r1`..`r3` follow.
@@ -451,7 +454,7 @@ impl Chip for MockChip {
 /// A scheduler timer that expires after a set number of checks.
 ///
 /// With `slice` at `None` (the default) it never expires, like
-/// [`kernel::platform::NoTimeslice`]. With `Some(n)`, a timeslice ends
+/// [`kernel::platform::chip::NoTimeslice`]. With `Some(n)`, a timeslice ends
 /// when the kernel asks [`SchedulerTimer::expired`] for the `n`-th time
 /// (the kernel asks once after each system call or upcall it handles).
 #[derive(Default)]

@@ -30,10 +30,9 @@ use core::fmt;
 
 use tock_cells::MapCell;
 
-use crate::platform::{
-    EntryRegisters, Fault, MemoryProtection, ProcessMemory, ProcessProtection, Range, StoredState,
-    UserspaceBoundary,
-};
+use crate::platform::arch::{EntryRegisters, Fault, ProcessMemory, StoredState, UserspaceBoundary};
+use crate::platform::mpu::{MemoryProtection, ProcessProtection};
+use crate::platform::Range;
 use crate::storage_permissions::{ShortId, StoragePermissions};
 use crate::syscall::Syscall;
 use crate::tbf::TbfHeader;
@@ -421,7 +420,7 @@ impl Process {
                 boundary.initial_state(&entry, &mut memory)
             })
             .unwrap_or(Err(Fault {
-                kind: crate::platform::FaultKind::Other,
+                kind: crate::platform::arch::FaultKind::Other,
                 pc: entry.pc,
                 address: 0,
             }));

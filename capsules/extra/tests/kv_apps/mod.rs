@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use capsules_extra::kv_driver::DRIVER_NUM;
-use kernel::platform::FaultKind;
+use kernel::platform::arch::FaultKind;
 use kernel::utilities::crc32_posix;
 use kernel::ErrorCode;
 use kernel_mock::tbf::TbfBuilder;

@@ -1,0 +1,71 @@
+//! What a memory protection port implements: RISC-V PMP, Cortex-M MPU.
+
+use super::Range;
+
+/// What the memory protection unit opens to one process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProcessProtection {
+    /// Read + execute: the whole TBF.
+    pub flash: Range,
+    /// Read + write: `[mem_start, accessible_end)`.
+    pub ram: Range,
+}
+
+/// Memory protection (RISC-V PMP, Cortex-M MPU).
+///
+/// The kernel asks where process RAM may go and how far a break may reach,
+/// and hands over the ranges to open before each switch. Ports with coarse
+/// granularity (power-of-two regions, subregions) round here; the kernel
+/// never assumes more than it is told.
+pub trait MemoryProtection {
+    /// Places a process RAM block of at least `min_len` bytes inside
+    /// `window`, starting exactly at `fixed` when given. Returns the block
+    /// (its start may be later than `window.start` for alignment) or `None`
+    /// if it does not fit.
+    fn place_process_ram(&self, window: Range, min_len: u32, fixed: Option<u32>) -> Option<Range>;
+
+    /// The end of the accessible RAM if the break is set to `brk` in a block
+    /// starting at `mem_start`: `brk` itself or rounded up to the unit's
+    /// granularity. `None` if that would reach beyond `limit` (the start of
+    /// the grant region), which refuses the break.
+    fn accessible_end(&self, mem_start: u32, brk: u32, limit: u32) -> Option<u32>;
+
+    /// Opens exactly `protection` to userspace (and nothing else) for the
+    /// next switch.
+    fn configure(&self, protection: &ProcessProtection);
+}
+
+/// A protection unit with 4-byte granularity and no placement constraints
+/// (what RISC-V PMP in TOR mode offers).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WordGranularProtection;
+
+impl WordGranularProtection {
+    /// Place and round at 4-byte granularity (shared by ports without
+    /// tighter constraints).
+    pub fn place(window: Range, min_len: u32, fixed: Option<u32>) -> Option<Range> {
+        let start = match fixed {
+            Some(f) => f,
+            None => window.start.checked_add(3)? & !3,
+        };
+        if start % 4 != 0 {
+            return None;
+        }
+        let len = min_len.checked_add(3)? & !3;
+        let block = Range { start, len };
+        (window.contains_range(start, len)).then_some(block)
+    }
+}
+
+impl MemoryProtection for WordGranularProtection {
+    fn place_process_ram(&self, window: Range, min_len: u32, fixed: Option<u32>) -> Option<Range> {
+        Self::place(window, min_len, fixed)
+    }
+
+    fn accessible_end(&self, _mem_start: u32, brk: u32, limit: u32) -> Option<u32> {
+        let end = brk.checked_add(3)? & !3;
+        (end <= limit).then_some(end)
+    }
+
+    fn configure(&self, _: &ProcessProtection) {}
+}
