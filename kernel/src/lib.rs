@@ -44,4 +44,5 @@ pub mod tbf;
 pub mod utilities;
 
 pub use errorcode::ErrorCode;
-pub use kernel::{CreateGrantError, Kernel, LoadEvent, LoadPolicy, KERNEL_VERSION, MAX_GRANTS};
+pub use kernel::loading::{AppMemory, LoadEvent, LoadPolicy};
+pub use kernel::{CreateGrantError, Kernel, KERNEL_VERSION, MAX_GRANTS};

@@ -47,7 +47,7 @@ use kernel::process::State;
 use kernel::storage_permissions::{TlvElseCrc, TlvElseSelfOnlyPolicy};
 use kernel::syscall_driver::{SyscallDriver, SyscallDriverLookup};
 use kernel::tbf::Outcome;
-use kernel::{Kernel, LoadEvent, LoadPolicy};
+use kernel::{AppMemory, Kernel, LoadEvent, LoadPolicy};
 use qemu_rv32_virt::chip::QemuVirt;
 use qemu_rv32_virt::clint::{self, Clint};
 use qemu_rv32_virt::pflash::{MmioPflashBus, Pflash};
@@ -237,16 +237,17 @@ pub extern "C" fn main() -> ! {
         short_id: &TlvElseCrc,
         storage: &TlvElseSelfOnlyPolicy,
     };
-    let loaded = kernel.load_processes(
-        app_flash,
-        APP_FLASH,
-        app_ram,
-        APP_RAM,
-        &policy,
-        &Rv32i,
-        pmp,
-        &mut |event: &LoadEvent<'static>| report_load(console, event),
-    );
+    let memory = AppMemory {
+        flash: app_flash,
+        flash_start: APP_FLASH,
+        ram: app_ram,
+        ram_start: APP_RAM,
+    };
+    let loaded = kernel.load_processes(memory, &policy, &Rv32i, pmp, &mut |event: &LoadEvent<
+        'static,
+    >| {
+        report_load(console, event)
+    });
     let _ = writeln!(
         console.kernel_writer(),
         "qemu_rv32_virt: {loaded} process(es) loaded"

@@ -37,7 +37,7 @@ use kernel::process::{Process, ProcessId};
 use kernel::storage_permissions::{TlvElseCrc, TlvElseSelfOnlyPolicy};
 use kernel::syscall::ReturnRegisters;
 use kernel::syscall_driver::{SyscallDriver, SyscallDriverLookup};
-use kernel::{Kernel, LoadEvent, LoadPolicy};
+use kernel::{AppMemory, Kernel, LoadEvent, LoadPolicy};
 
 /// Index of `r0` in the mock's saved state; `r1`..`r3` follow.
 pub const R0: usize = 0;
@@ -614,11 +614,14 @@ impl Harness {
             storage: &TlvElseSelfOnlyPolicy,
         };
         let mut events = Vec::new();
-        let n = self.kernel.load_processes(
+        let memory = AppMemory {
             flash,
-            FLASH_START,
+            flash_start: FLASH_START,
             ram,
-            RAM_START,
+            ram_start: RAM_START,
+        };
+        let n = self.kernel.load_processes(
+            memory,
             &policy,
             self.cpu,
             self.cpu,

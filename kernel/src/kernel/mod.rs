@@ -1,0 +1,438 @@
+//! The kernel object: process table, grant registry, faults and restarts,
+//! and the round-robin main loop. Process loading is in [`loading`], the
+//! system call dispatch (one function per class) in `dispatch`.
+
+mod dispatch;
+pub mod loading;
+
+use core::cell::Cell;
+use core::fmt;
+
+use crate::grant::{AllowCounts, Grant, GrantData, GrantInfo};
+use crate::platform::arch::{
+    FaultKind, ProcessMemory, SwitchReason, UpcallFrame, UserspaceBoundary,
+};
+use crate::platform::Platform;
+use crate::policy::FaultAction;
+use crate::process::{Process, ProcessId, State};
+use crate::syscall::{ReturnRegisters, Syscall};
+use crate::tbf::KernelVersion;
+
+/// Most grants (drivers with per-process state) a kernel can register.
+pub const MAX_GRANTS: usize = 32;
+
+/// The version of the userspace ABI this kernel implements (apps declare
+/// the version they need in their TBF). 2.3 is what upstream Tock master
+/// declares; apps requiring any 2.x up to it load (libtock-rs packs 2.0 or
+/// 2.1, libtock-c 2.2).
+pub const KERNEL_VERSION: KernelVersion = KernelVersion::new(2, 3);
+
+/// Why a grant could not be created.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CreateGrantError {
+    /// Processes have been loaded already; their grant tables are sized.
+    TooLate,
+    /// The driver already has a grant.
+    Duplicate,
+    /// [`MAX_GRANTS`] grants exist.
+    TableFull,
+}
+
+/// The kernel: owns the process table and the grant registry and runs the
+/// main loop. A board creates exactly one, `&'static`.
+pub struct Kernel {
+    processes: &'static [Process],
+    grants: [Cell<Option<GrantInfo>>; MAX_GRANTS],
+    grants_finalized: Cell<bool>,
+    next_identifier: Cell<usize>,
+    next_to_run: Cell<usize>,
+}
+
+impl Kernel {
+    /// A kernel with room for `processes.len()` processes.
+    pub fn new(processes: &'static [Process]) -> Kernel {
+        Kernel {
+            processes,
+            grants: [const { Cell::new(None) }; MAX_GRANTS],
+            grants_finalized: Cell::new(false),
+            next_identifier: Cell::new(0),
+            next_to_run: Cell::new(0),
+        }
+    }
+
+    // ----- grants ------------------------------------------------------
+
+    /// Registers the grant of driver `driver`. Must happen before
+    /// [`Kernel::load_processes`].
+    pub fn create_grant<T: GrantData>(
+        &'static self,
+        driver: u32,
+        counts: AllowCounts,
+    ) -> Result<Grant<T>, CreateGrantError> {
+        if self.grants_finalized.get() {
+            return Err(CreateGrantError::TooLate);
+        }
+        if self.grant_slot(driver).is_some() {
+            return Err(CreateGrantError::Duplicate);
+        }
+        let slot = self
+            .grants
+            .iter()
+            .position(|g| g.get().is_none())
+            .ok_or(CreateGrantError::TableFull)?;
+        let grant = Grant::new(self, slot, driver, counts);
+        self.grants[slot].set(Some(GrantInfo {
+            driver,
+            counts,
+            data_size: T::SIZE as u32,
+        }));
+        Ok(grant)
+    }
+
+    fn grant_slot(&self, driver: u32) -> Option<(usize, GrantInfo)> {
+        self.grants
+            .iter()
+            .enumerate()
+            .find_map(|(i, g)| g.get().filter(|g| g.driver == driver).map(|g| (i, g)))
+    }
+
+    fn grant_count(&self) -> usize {
+        self.grants.iter().filter(|g| g.get().is_some()).count()
+    }
+
+    // ----- processes ---------------------------------------------------
+
+    /// The live process `pid` names, or `None` if the id is stale (the
+    /// process exited, faulted or restarted since) or invalid.
+    pub fn process(&self, pid: ProcessId) -> Option<&Process> {
+        let p = self.processes.get(pid.index())?;
+        (p.processid() == Some(pid) && p.state().is_alive()).then_some(p)
+    }
+
+    /// Every process slot, in table order.
+    pub fn processes(&self) -> impl Iterator<Item = &Process> {
+        self.processes.iter()
+    }
+
+    /// The ids of the live processes.
+    pub fn process_ids(&self) -> impl Iterator<Item = ProcessId> + '_ {
+        self.processes
+            .iter()
+            .filter(|p| p.state().is_alive())
+            .filter_map(Process::processid)
+    }
+
+    fn new_identifier(&self) -> usize {
+        let id = self.next_identifier.get();
+        self.next_identifier.set(id.wrapping_add(1));
+        id
+    }
+
+    /// Ends the current run of `process` with `completion_code` (`None`
+    /// after a fault) and restarts it under a new id (memory reset, started
+    /// from its entry point).
+    fn restart(&self, process: &Process, completion_code: Option<u32>, platform: &Platform<'_>) {
+        process.stop(State::Terminated, completion_code);
+        process.count_restart();
+        let _ = process.start(
+            self.new_identifier(),
+            platform.boundary,
+            platform.protection,
+        );
+    }
+
+    /// Applies the board's fault policy to a process that faulted.
+    fn fault(
+        &self,
+        process: &Process,
+        fault: crate::platform::arch::Fault,
+        platform: &Platform<'_>,
+    ) {
+        process.record_fault(fault);
+        let action = platform.fault_policy.action(process);
+        if let Some(out) = platform.debug {
+            out.write_fmt(format_args!(
+                "process {:?} faulted ({:?} at {:#010x}, address {:#010x}): {:?}\n",
+                process.name(),
+                fault.kind,
+                fault.pc,
+                fault.address,
+                action
+            ));
+        }
+        match action {
+            FaultAction::Restart => self.restart(process, None, platform),
+            FaultAction::Stop => process.stop(State::Faulted, None),
+            FaultAction::Panic => {
+                process.stop(State::Faulted, None);
+                self.panic_dump(platform);
+                panic!("process {:?} faulted: {:?}", process.name(), fault);
+            }
+        }
+    }
+
+    /// Prints the state of every process to the platform's debug output.
+    pub fn panic_dump(&self, platform: &Platform<'_>) {
+        if let Some(out) = platform.debug {
+            let mut w = DebugAdapter(out);
+            let _ = self.print_processes(&mut w, platform.boundary);
+        }
+    }
+
+    /// Prints every process's state.
+    pub fn print_processes(
+        &self,
+        out: &mut dyn fmt::Write,
+        boundary: &dyn UserspaceBoundary,
+    ) -> fmt::Result {
+        for p in self.processes.iter().filter(|p| p.state() != State::Unused) {
+            p.print(out, boundary)?;
+        }
+        Ok(())
+    }
+
+    // ----- scheduling --------------------------------------------------
+
+    /// Whether `process` can make progress now: runnable, or blocked in a
+    /// yield that a queued upcall satisfies.
+    fn ready(process: &Process) -> bool {
+        match process.state() {
+            State::Runnable => true,
+            State::Yielded => Self::find_task(process, |t| t.fn_ptr != 0, false).is_some(),
+            State::YieldedFor(id) => Self::find_task(process, |t| t.id == id, false).is_some(),
+            _ => false,
+        }
+    }
+
+    /// Finds (and with `take`, removes) the oldest queued task matching
+    /// `pred`; yield-wait drops the null upcalls in front of it.
+    fn find_task(
+        process: &Process,
+        pred: impl Fn(&crate::process::task::Task) -> bool,
+        take: bool,
+    ) -> Option<crate::process::task::Task> {
+        process
+            .with_ram(|ram| {
+                process.with_queue(ram, |q, bytes| {
+                    let i = q.position(bytes, &pred)?;
+                    if take {
+                        q.remove(bytes, i)
+                    } else {
+                        q.get(bytes, i)
+                    }
+                })
+            })
+            .flatten()
+            .flatten()
+    }
+
+    /// Removes the oldest real upcall for a yield-wait, dropping the null
+    /// upcalls queued ahead of it.
+    fn take_upcall(process: &Process) -> Option<crate::process::task::Task> {
+        process
+            .with_ram(|ram| {
+                process.with_queue(ram, |q, bytes| {
+                    q.position(bytes, |t| t.fn_ptr != 0)?;
+                    loop {
+                        let t = q.remove(bytes, 0)?;
+                        if t.fn_ptr != 0 {
+                            return Some(t);
+                        }
+                    }
+                })
+            })
+            .flatten()
+            .flatten()
+    }
+
+    /// Whether any process can run now.
+    pub fn has_ready_process(&self) -> bool {
+        self.processes.iter().any(Self::ready)
+    }
+
+    /// One pass of the main loop: service interrupts, then deferred calls,
+    /// then run the next ready process (round robin) for one timeslice, or
+    /// sleep if there is nothing to do.
+    pub fn run_once(&self, platform: &Platform<'_>) {
+        if platform.chip.has_pending_interrupts() {
+            platform.chip.service_pending_interrupts();
+        }
+        if platform.deferred.has_pending() {
+            platform.deferred.service_next();
+            return;
+        }
+        let n = self.processes.len();
+        let start = self.next_to_run.get();
+        let next = (0..n)
+            .map(|k| (start + k) % n)
+            .find(|&i| Self::ready(&self.processes[i]));
+        match next {
+            Some(i) => {
+                self.next_to_run.set((i + 1) % n);
+                self.run_process(&self.processes[i], platform);
+            }
+            None => {
+                if !platform.chip.has_pending_interrupts() {
+                    platform.chip.sleep();
+                }
+            }
+        }
+    }
+
+    /// Runs the main loop forever.
+    pub fn run_forever(&self, platform: &Platform<'_>) -> ! {
+        loop {
+            self.run_once(platform);
+        }
+    }
+
+    /// Runs `process` until it blocks, its timeslice ends or the kernel has
+    /// work (an interrupt or deferred call) to do.
+    fn run_process(&self, process: &Process, platform: &Platform<'_>) {
+        platform.timer.start(platform.timeslice_us);
+        loop {
+            match process.state() {
+                State::Yielded => {
+                    let Some(task) = Self::take_upcall(process) else {
+                        break;
+                    };
+                    let frame = UpcallFrame {
+                        fn_ptr: task.fn_ptr,
+                        args: task.args,
+                        appdata: task.appdata,
+                    };
+                    let mut state = process.stored_state();
+                    let pushed = process
+                        .with_ram(|ram| {
+                            let mut memory = ProcessMemory {
+                                ram,
+                                start: process.memory().start,
+                                accessible_end: process.accessible_end(),
+                            };
+                            platform
+                                .boundary
+                                .push_upcall(&mut state, &mut memory, &frame)
+                        })
+                        .unwrap_or(Err(crate::platform::arch::Fault {
+                            kind: FaultKind::BadFrame,
+                            pc: 0,
+                            address: 0,
+                        }));
+                    match pushed {
+                        Ok(()) => {
+                            process.set_stored_state(state);
+                            process.set_state(State::Runnable);
+                        }
+                        Err(f) => {
+                            self.fault(process, f, platform);
+                            break;
+                        }
+                    }
+                }
+                State::YieldedFor(id) => {
+                    let Some(task) = Self::find_task(process, |t| t.id == id, true) else {
+                        break;
+                    };
+                    let mut state = process.stored_state();
+                    platform.boundary.set_syscall_return(
+                        &mut state,
+                        &ReturnRegisters::yield_wait_for(task.args),
+                    );
+                    process.set_stored_state(state);
+                    process.set_state(State::Runnable);
+                }
+                State::Runnable => {
+                    if platform.chip.has_pending_interrupts() || platform.deferred.has_pending() {
+                        break;
+                    }
+                    if !self.switch(process, platform) {
+                        break;
+                    }
+                }
+                _ => break,
+            }
+            if platform.timer.expired() {
+                process.update_debug(|d| {
+                    d.timeslice_expirations = d.timeslice_expirations.saturating_add(1)
+                });
+                break;
+            }
+        }
+        platform.timer.reset();
+    }
+
+    /// Switches to `process` once and handles why it came back. Returns
+    /// whether the kernel may switch to it again in this timeslice.
+    fn switch(&self, process: &Process, platform: &Platform<'_>) -> bool {
+        platform.protection.configure(&process.protection());
+        let mut state = process.stored_state();
+        let reason = process.with_ram(|ram| {
+            let mut memory = ProcessMemory {
+                ram,
+                start: process.memory().start,
+                accessible_end: process.accessible_end(),
+            };
+            platform.boundary.switch_to_process(&mut state, &mut memory)
+        });
+        process.set_stored_state(state);
+        match reason {
+            None => false,
+            Some(SwitchReason::Syscall { class, args }) => match Syscall::decode(class, args) {
+                Err(_) => {
+                    let pc = platform.boundary.program_counter(&process.stored_state());
+                    self.fault(
+                        process,
+                        crate::platform::arch::Fault {
+                            kind: FaultKind::BadSyscall,
+                            pc,
+                            address: 0,
+                        },
+                        platform,
+                    );
+                    false
+                }
+                Ok(syscall) => {
+                    if let Some(ret) = self.handle_syscall(process, syscall, platform) {
+                        let mut state = process.stored_state();
+                        platform
+                            .boundary
+                            .set_syscall_return(&mut state, &ret.encode());
+                        process.set_stored_state(state);
+                    }
+                    // A yield keeps the timeslice: if an upcall is ready the
+                    // loop delivers it at once; otherwise the loop ends.
+                    process.state().is_alive()
+                }
+            },
+            Some(SwitchReason::Fault(f)) => {
+                self.fault(process, f, platform);
+                false
+            }
+            Some(SwitchReason::TimesliceExpired) => {
+                process.update_debug(|d| {
+                    d.timeslice_expirations = d.timeslice_expirations.saturating_add(1)
+                });
+                false
+            }
+            Some(SwitchReason::Interrupted) => {
+                // Ports that cannot tell the timeslice interrupt from others
+                // report Interrupted; the timer knows.
+                if platform.timer.expired() {
+                    process.update_debug(|d| {
+                        d.timeslice_expirations = d.timeslice_expirations.saturating_add(1)
+                    });
+                }
+                false
+            }
+        }
+    }
+}
+
+struct DebugAdapter<'a>(&'a dyn crate::platform::DebugOutput);
+
+impl fmt::Write for DebugAdapter<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0.write_fmt(format_args!("{s}"));
+        Ok(())
+    }
+}
