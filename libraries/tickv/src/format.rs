@@ -57,7 +57,7 @@ pub struct Geometry {
 /// A checked geometry with derived sizes, in the integer width the engine
 /// works in.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Geo {
+pub(crate) struct Layout {
     pub region: u32,
     pub count: u32,
     pub unit: u32,
@@ -76,8 +76,8 @@ pub(crate) struct Geo {
     pub unit_log2: u8,
 }
 
-impl Geo {
-    pub fn new(g: &Geometry) -> Result<Geo, Error> {
+impl Layout {
+    pub fn new(g: &Geometry) -> Result<Layout, Error> {
         let unit_ok = matches!(g.program_unit, 1 | 2 | 4 | 8 | 16 | 32);
         let region_ok =
             g.region_size.is_power_of_two() && (256..=(1 << 24)).contains(&g.region_size);
@@ -96,7 +96,7 @@ impl Geo {
         let span = align_up(REGION_HDR, unit);
         let first = align_up(REC_HDR, unit);
         let usable = region - span;
-        Ok(Geo {
+        Ok(Layout {
             region,
             count: g.region_count as u32,
             unit,
@@ -184,12 +184,12 @@ pub enum HeaderState {
 impl RegionHeader {
     /// The geometry byte: log2 of the program unit in bits 0..2, log2 of
     /// the region size minus 8 in bits 3..7.
-    fn geometry_byte(g: &Geo) -> u8 {
+    fn geometry_byte(g: &Layout) -> u8 {
         g.unit_log2 | ((g.region_log2 - 8) << 3)
     }
 
     /// Writes the header and its 0xFF padding to `out[..g.span]`.
-    pub(crate) fn encode(&self, g: &Geo, out: &mut [u8]) {
+    pub(crate) fn encode(&self, g: &Layout, out: &mut [u8]) {
         let count = self.erase_count.min(U24).to_le_bytes();
         let seq = (self.seq & U24).to_le_bytes();
         // Built in a fixed array (the span is at most 32 bytes) and copied
@@ -207,7 +207,7 @@ impl RegionHeader {
         }
     }
 
-    pub(crate) fn decode(g: &Geo, b: &[u8]) -> HeaderState {
+    pub(crate) fn decode(g: &Layout, b: &[u8]) -> HeaderState {
         let b = &b[..REGION_HDR as usize];
         if blank(b) {
             return HeaderState::Blank;
@@ -234,7 +234,7 @@ impl RegionHeader {
 // 4-byte alignment despite the u64 key: state holding a header then moves
 // with word copies on 32-bit targets (no 8-byte memcpy/memclr variants).
 #[repr(Rust, packed(4))]
-pub(crate) struct RecHdr {
+pub(crate) struct StoredHeader {
     pub kind: Kind,
     pub len: u32,
     pub key: u64,
@@ -244,7 +244,7 @@ pub(crate) struct RecHdr {
 const KIND_VALUE: u16 = 1;
 const KIND_TOMBSTONE: u16 = 2;
 
-impl RecHdr {
+impl StoredHeader {
     fn meta(&self) -> u16 {
         let k = match self.kind {
             Kind::Value => KIND_VALUE,
@@ -283,7 +283,7 @@ impl RecHdr {
 
     /// Decodes a header; `None` when the meta word fails its check, the kind
     /// is unknown, or a tombstone claims a value.
-    pub fn decode(b: &[u8]) -> Option<RecHdr> {
+    pub fn decode(b: &[u8]) -> Option<StoredHeader> {
         let m = u16::from_be_bytes([b[0], b[1]]);
         let n = u16::from_be_bytes([b[2], b[3]]);
         if m != !n {
@@ -297,7 +297,7 @@ impl RecHdr {
         };
         let mut k = [0u8; 8];
         k.copy_from_slice(&b[4..12]);
-        Some(RecHdr {
+        Some(StoredHeader {
             kind,
             len,
             key: u64::from_le_bytes(k),
@@ -310,8 +310,8 @@ impl RecHdr {
 mod tests {
     use super::*;
 
-    fn geo(unit: usize) -> Geo {
-        Geo::new(&Geometry {
+    fn geo(unit: usize) -> Layout {
+        Layout::new(&Geometry {
             region_size: 4096,
             region_count: 4,
             program_unit: unit,
@@ -334,7 +334,7 @@ mod tests {
                 region_count: c,
                 program_unit: u,
             };
-            assert_eq!(Geo::new(&g).err(), Some(Error::InvalidGeometry), "{g:?}");
+            assert_eq!(Layout::new(&g).err(), Some(Error::InvalidGeometry), "{g:?}");
         }
         let g = geo(32);
         assert_eq!(g.span, 32);
@@ -399,34 +399,34 @@ mod tests {
 
     #[test]
     fn record_header_round_trip_and_rejections() {
-        let h = RecHdr {
+        let h = StoredHeader {
             kind: Kind::Value,
             len: 4064,
             key: u64::MAX,
             crc: 5,
         };
-        assert_eq!(RecHdr::decode(&h.encode()), Some(h));
-        let t = RecHdr {
+        assert_eq!(StoredHeader::decode(&h.encode()), Some(h));
+        let t = StoredHeader {
             kind: Kind::Tombstone,
             len: 0,
             key: 0,
             crc: 9,
         };
-        assert_eq!(RecHdr::decode(&t.encode()), Some(t));
-        assert_eq!(RecHdr::decode(&[0xFF; 16]), None);
-        assert_eq!(RecHdr::decode(&[0x00; 16]), None);
+        assert_eq!(StoredHeader::decode(&t.encode()), Some(t));
+        assert_eq!(StoredHeader::decode(&[0xFF; 16]), None);
+        assert_eq!(StoredHeader::decode(&[0x00; 16]), None);
         // Byte 0 carries the kind: a header torn after one byte is never blank.
         assert!(h.encode()[0] != 0xFF && t.encode()[0] != 0xFF);
         // A torn meta word (second half still erased) never decodes.
         let mut torn = h.encode();
         torn[2] = 0xFF;
         torn[3] = 0xFF;
-        assert_eq!(RecHdr::decode(&torn), None);
+        assert_eq!(StoredHeader::decode(&torn), None);
         // Any single bit flip in the meta words is caught.
         for bit in 0..32 {
             let mut c = h.encode();
             c[bit / 8] ^= 1 << (bit % 8);
-            assert_eq!(RecHdr::decode(&c), None, "bit {bit}");
+            assert_eq!(StoredHeader::decode(&c), None, "bit {bit}");
         }
     }
 }

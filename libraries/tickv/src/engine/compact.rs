@@ -1,0 +1,182 @@
+//! Compaction: copy the live records of the oldest region to the head,
+//! then erase it.
+
+use super::*;
+
+/// One compaction step: moves the tail's live records to the head, erases
+/// the tail and gives it a fresh header. Returns the bytes reclaimed.
+#[derive(Clone, Copy)]
+pub(super) struct Compact {
+    pub(super) st: CompactState,
+    pub(super) victim: u32,
+    pub(super) count: u32,
+    /// Its `loc` and `h` are the record being moved.
+    pub(super) scan: Scan,
+    pub(super) relocated: u32,
+    pub(super) used: u32,
+    pub(super) wait: bool,
+}
+
+#[derive(Clone, Copy)]
+pub(super) enum CompactState {
+    Start,
+    OpenFirst(Open),
+    Header,
+    Scanning,
+    Verify(Body),
+    Probe(Find),
+    Place,
+    OpenDst(Open),
+    Copy(Copier),
+    Erase(EraseInit),
+}
+
+pub(super) const NO_REC: StoredHeader = StoredHeader {
+    kind: Kind::Tombstone,
+    len: 0,
+    key: 0,
+    crc: 0,
+};
+
+impl Compact {
+    #[inline(never)]
+    pub(super) fn new() -> Compact {
+        Compact {
+            st: CompactState::Start,
+            victim: 0,
+            count: 0,
+            scan: Scan::idle(),
+            relocated: 0,
+            used: 0,
+            wait: false,
+        }
+    }
+
+    pub(super) fn poll(&mut self, c: &mut Core, io: &mut Io, ev: &mut Channel) -> Poll<u32> {
+        loop {
+            match &mut self.st {
+                CompactState::Start => {
+                    self.st = if c.used == 1 {
+                        // The tail is the head: move appends on first.
+                        CompactState::OpenFirst(Open::new(c))
+                    } else {
+                        CompactState::Header
+                    };
+                }
+                CompactState::OpenFirst(open) => {
+                    tri!(open.poll(c, io, ev));
+                    self.st = CompactState::Header;
+                }
+                CompactState::Header => {
+                    self.victim = c.tail;
+                    tri!(read(&mut self.wait, ev, c.addr(self.victim, 0), c.g.span));
+                    self.count = match RegionHeader::decode(&c.g, io.scratch) {
+                        HeaderState::Valid(h) => h.erase_count.saturating_add(1),
+                        _ => c.max_erase.saturating_add(1),
+                    };
+                    self.scan = Scan::new(c, self.victim);
+                    self.st = CompactState::Scanning;
+                }
+                CompactState::Scanning => match tri!(self.scan.poll(c, io, ev)) {
+                    Item::Rec => {
+                        let (loc, h) = (self.scan.loc, self.scan.h);
+                        if h.kind == Kind::Value {
+                            match c.ix.get(h.key) {
+                                Some(l) if l == loc => self.st = CompactState::Place,
+                                Some(_) => {}
+                                None if c.ix.complete => {}
+                                None => self.st = CompactState::Verify(Body::new(loc, &h, false)),
+                            }
+                        }
+                        // Tombstones are dropped: the tail is the oldest
+                        // region, so nothing older remains for them to hide.
+                    }
+                    Item::Bad(_) => {}
+                    Item::End => {
+                        self.used = self.scan.off.min(c.g.region) - c.g.span;
+                        self.st = CompactState::Erase(EraseInit::new(
+                            self.victim,
+                            self.count,
+                            c.next_seq,
+                        ));
+                        c.next_seq = seq_next(c.next_seq);
+                    }
+                },
+                CompactState::Verify(body) => {
+                    let ok = tri!(body.poll(c, io, ev));
+                    self.st = if ok {
+                        CompactState::Probe(Find::new(
+                            c,
+                            self.scan.h.key,
+                            Some(self.scan.loc),
+                            false,
+                        ))
+                    } else {
+                        CompactState::Scanning
+                    };
+                }
+                CompactState::Probe(find) => {
+                    let newer = tri!(find.poll(c, io, ev));
+                    self.st = if newer {
+                        CompactState::Scanning
+                    } else {
+                        CompactState::Place
+                    };
+                }
+                CompactState::Place => {
+                    let extent = c.g.extent(self.scan.h.len);
+                    if c.head_off + extent <= c.g.region {
+                        self.st = CompactState::Copy(Copier {
+                            src: self.scan.loc,
+                            dst: c.addr(c.head, c.head_off),
+                            extent,
+                            pos: 0,
+                            have: false,
+                            wait: false,
+                        });
+                    } else if c.free() == 0 {
+                        return ev.fail(Error::NoSpace);
+                    } else {
+                        self.st = CompactState::OpenDst(Open::new(c));
+                    }
+                }
+                CompactState::OpenDst(open) => {
+                    tri!(open.poll(c, io, ev));
+                    self.st = CompactState::Place;
+                }
+                CompactState::Copy(copier) => {
+                    let extent = copier.extent;
+                    if let Poll::Stop = copier.poll(c, ev) {
+                        if ev.err.is_some() {
+                            c.close_head();
+                        }
+                        return Poll::Stop;
+                    }
+                    c.ix.relocate(self.scan.h.key, c.addr(c.head, c.head_off));
+                    c.head_off += extent;
+                    c.rec_bytes = c.rec_bytes.saturating_add(extent);
+                    self.relocated += extent;
+                    self.st = CompactState::Scanning;
+                }
+                CompactState::Erase(init) => {
+                    let r = init.poll(c, io, ev);
+                    if let (Poll::Stop, None) = (&r, ev.err) {
+                        return Poll::Stop;
+                    }
+                    if init.erased {
+                        // The victim's records are gone (its live ones were
+                        // copied): it leaves the ring even if the header
+                        // program failed; opening it later re-erases it.
+                        c.tail = c.g.next(c.tail);
+                        c.used -= 1;
+                        c.rec_bytes = c.rec_bytes.saturating_sub(self.used);
+                    }
+                    if let Poll::Stop = r {
+                        return Poll::Stop;
+                    }
+                    return Poll::Ready(self.used.saturating_sub(self.relocated));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,350 @@
+//! The engine: in-RAM state plus one state machine per operation.
+//!
+//! Every machine is written in the same shape: `poll` is called with the
+//! [`Channel`] holding the outcome of the request it issued last and either
+//! returns its result ([`Poll::Ready`]) or stops ([`Poll::Stop`]) with the
+//! next request or an error left in the channel. A machine that delegates
+//! to a child machine forwards the channel to it; the innermost machine
+//! that issued the request consumes the outcome. Machines are plain data,
+//! so the whole operation lives in the engine between calls.
+//!
+//! The files: `poll` (the protocol and the request helpers), `state` (the
+//! persistent in-RAM [`Core`]), `blocks` (scan, body, writer, copier,
+//! erase, open, find), `compact`, `ops` (get, put, gc, format), `mount`,
+//! `inspect` (tools only), and here the driver: [`TicKV`] and the
+//! operation in progress.
+//!
+//! The store is a ring of regions. Records are appended to the *head*
+//! region; when it is full the next region of the ring is opened. The oldest
+//! region (the *tail*) is compacted by copying its live records to the head
+//! and erasing it. Order in the ring is age: a later record of a key
+//! supersedes an earlier one, so no record is ever modified in place.
+
+use crate::crc::Crc32;
+use crate::format::{
+    blank, seq_newer, seq_next, Geometry, HeaderState, Kind, Layout, RegionHeader, StoredHeader,
+    REC_HDR,
+};
+use crate::index::{Index, IndexEntry};
+use crate::{Error, FlashFault, FlashOp, Io, Op, Output, Stats, Step, ValueBuf, MIN_SCRATCH};
+#[cfg(feature = "inspect")]
+use crate::{RecordCursor, RecordHeader, RecordInfo, RegionInfo, Role};
+
+/// Propagates a stop (pending request or error) from a child poll.
+macro_rules! tri {
+    ($e:expr) => {
+        match $e {
+            Poll::Stop => return Poll::Stop,
+            Poll::Ready(v) => v,
+        }
+    };
+}
+
+mod blocks;
+mod compact;
+#[cfg(feature = "inspect")]
+mod inspect;
+mod mount;
+mod ops;
+mod poll;
+mod state;
+
+use self::blocks::*;
+use self::compact::*;
+#[cfg(feature = "inspect")]
+use self::inspect::*;
+use self::mount::*;
+use self::ops::*;
+use self::poll::*;
+use self::state::*;
+
+/// The operation in progress, with its machine.
+#[derive(Clone, Copy)]
+enum Running {
+    Idle,
+    Format(Format),
+    Mount(Mount),
+    Get(Get),
+    Put(Put),
+    Gc(Gc),
+    #[cfg(feature = "inspect")]
+    Next(Next),
+    #[cfg(feature = "inspect")]
+    Region(Region),
+    #[cfg(feature = "inspect")]
+    Walk(Walk),
+}
+
+/// A TicKV store: the engine state for one flash area.
+///
+/// ```
+/// use tickv::{blocking::{Flash, Store}, Geometry, IndexEntry, TicKV, FlashFault};
+///
+/// struct Ram(Vec<u8>);
+/// impl Flash for Ram {
+///     fn read(&mut self, addr: usize, buf: &mut [u8]) -> Result<(), FlashFault> {
+///         buf.copy_from_slice(&self.0[addr..addr + buf.len()]);
+///         Ok(())
+///     }
+///     fn program(&mut self, addr: usize, data: &[u8]) -> Result<(), FlashFault> {
+///         for (d, s) in self.0[addr..].iter_mut().zip(data) { *d &= *s; }
+///         Ok(())
+///     }
+///     fn erase(&mut self, region: usize) -> Result<(), FlashFault> {
+///         self.0[region * 4096..][..4096].fill(0xFF);
+///         Ok(())
+///     }
+/// }
+///
+/// let geometry = Geometry { region_size: 4096, region_count: 4, program_unit: 4 };
+/// let mut index = [IndexEntry::default(); 32];
+/// let mut scratch = [0u8; 64];
+/// let kv = TicKV::new(geometry, &mut index).unwrap();
+/// let mut store = Store::new(kv, Ram(vec![0xFF; 4 * 4096]), &mut scratch);
+/// store.format().unwrap();
+/// store.set(7, b"seven").unwrap();
+/// let mut out = [0u8; 16];
+/// assert_eq!(store.get(7, &mut out), Ok(5));
+/// assert_eq!(&out[..5], b"seven");
+/// ```
+pub struct TicKV<'x> {
+    c: Core<'x>,
+    run: Running,
+}
+
+impl<'x> TicKV<'x> {
+    /// An unmounted engine for `geometry`, with optional index storage
+    /// (an empty slice for none).
+    pub fn new(geometry: Geometry, index: &'x mut [IndexEntry]) -> Result<TicKV<'x>, Error> {
+        let g = crate::format::Layout::new(&geometry)?;
+        Ok(TicKV {
+            c: Core::fresh(g, Index::new(index)),
+            run: Running::Idle,
+        })
+    }
+
+    /// Forgets everything held in RAM, as a reboot would: the engine is
+    /// unmounted and idle, with its geometry and index storage kept.
+    pub fn forget(&mut self) {
+        let ix = core::mem::replace(&mut self.c.ix, Index::new(&mut []));
+        self.c = Core::fresh(self.c.g, ix);
+        self.run = Running::Idle;
+    }
+
+    /// Gives the index storage back (for example to build a fresh engine
+    /// after a simulated reboot).
+    pub fn into_index(self) -> &'x mut [IndexEntry] {
+        self.c.ix.into_slots()
+    }
+
+    /// The geometry this engine was created for.
+    pub fn geometry(&self) -> Geometry {
+        Geometry {
+            region_size: self.c.g.region as usize,
+            region_count: self.c.g.count as usize,
+            program_unit: self.c.g.unit as usize,
+        }
+    }
+
+    /// Bytes at the start of every region taken by its header (16 rounded
+    /// up to the program unit); records start here.
+    pub fn header_span(&self) -> usize {
+        self.c.g.span as usize
+    }
+
+    /// Bytes a record with a value of `len` bytes occupies in flash.
+    pub fn record_extent(&self, len: usize) -> usize {
+        self.c.g.extent(len.min(u32::MAX as usize - 64) as u32) as usize
+    }
+
+    /// The largest value the store accepts.
+    pub fn max_value_len(&self) -> usize {
+        self.c.g.max_value as usize
+    }
+
+    /// Whether an operation is in progress.
+    pub fn busy(&self) -> bool {
+        !matches!(self.run, Running::Idle)
+    }
+
+    /// Whether the store is mounted.
+    pub fn mounted(&self) -> bool {
+        self.c.mounted
+    }
+
+    /// Counters kept in RAM.
+    pub fn stats(&self) -> Stats {
+        let c = &self.c;
+        let usable = c.g.usable as usize;
+        let dead = c.dead().map(|d| d as usize);
+        let free_regions = c.free() as usize;
+        Stats {
+            regions: c.g.count as usize,
+            used_regions: c.used as usize,
+            live_bytes: c.ix.complete.then_some(c.live_bytes as usize),
+            record_bytes: c.rec_bytes as usize,
+            reclaimable: dead,
+            free_bytes: (c.g.region - c.head_off) as usize
+                + free_regions.saturating_sub(1) * usable,
+            reserve_bytes: free_regions.min(1) * usable,
+            keys: c.ix.complete.then_some(c.ix.len()),
+            index_used: c.ix.len(),
+            index_capacity: c.ix.capacity(),
+            corrupt_records: c.corrupt as usize,
+            deferred_errors: c.deferred_errors as usize,
+            max_value_len: c.g.max_value as usize,
+        }
+    }
+
+    /// Starts `op` and returns its first step. While another operation runs
+    /// this returns `Done(Err(Busy))` and changes nothing.
+    pub fn begin(&mut self, op: Op, io: Io) -> Step {
+        if self.busy() {
+            return Step::Done(Err(Error::Busy));
+        }
+        if io.scratch.len() < MIN_SCRATCH {
+            return Step::Done(Err(Error::ScratchTooSmall));
+        }
+        let c = &mut self.c;
+        c.chunk = (io.scratch.len().min(1 << 20) as u32) & !(c.g.unit - 1);
+        let needs_mount = !matches!(op, Op::Format | Op::Mount);
+        if needs_mount && !c.mounted {
+            return Step::Done(Err(Error::NotMounted));
+        }
+        let max_value = c.g.max_value as usize;
+        let write = |mode, kind, secure| -> Result<Running, Error> {
+            let value: &[u8] = match (&io.value, kind) {
+                (ValueBuf::In(v), Kind::Value) => v,
+                (_, Kind::Tombstone) => &[],
+                _ => return Err(Error::Invalid),
+            };
+            if value.len() > max_value {
+                return Err(Error::TooLarge);
+            }
+            Ok(Running::Put(Put::new(
+                key_of(op),
+                mode,
+                kind,
+                secure,
+                value,
+            )))
+        };
+        let run = match op {
+            Op::Format => {
+                c.mounted = false;
+                Ok(Running::Format(Format {
+                    survey: true,
+                    i: 0,
+                    start: 0,
+                    least: u32::MAX,
+                    init: None,
+                    wait: false,
+                }))
+            }
+            Op::Mount => {
+                c.mounted = false;
+                c.max_erase = 0;
+                Ok(Running::Mount(Mount::new()))
+            }
+            Op::Get(key) => match io.value {
+                ValueBuf::Out(_) => Ok(Running::Get(Get {
+                    key,
+                    st: GetState::Lookup,
+                    wait: false,
+                })),
+                _ => Err(Error::Invalid),
+            },
+            Op::Set(_) => write(Mode::Any, Kind::Value, false),
+            Op::Add(_) => write(Mode::Absent, Kind::Value, false),
+            Op::Update(_) => write(Mode::Present, Kind::Value, false),
+            Op::Delete(_) => write(Mode::Present, Kind::Tombstone, false),
+            Op::SecureDelete(_) => write(Mode::Present, Kind::Tombstone, true),
+            Op::GcStep | Op::GcFull => Ok(Running::Gc(Gc {
+                full: op == Op::GcFull,
+                left: if op == Op::GcFull { c.used + 1 } else { 1 },
+                freed: 0,
+                step: None,
+            })),
+            #[cfg(feature = "inspect")]
+            Op::NextKey(after) => Ok(Running::Next(Next {
+                after,
+                st: NextState::Start,
+                wait: false,
+            })),
+            #[cfg(feature = "inspect")]
+            Op::RegionInfo(r) if r < c.g.count as usize => Ok(Running::Region(Region {
+                region: r as u32,
+                wait: false,
+            })),
+            #[cfg(feature = "inspect")]
+            Op::RegionInfo(_) => Err(Error::Invalid),
+            #[cfg(feature = "inspect")]
+            Op::NextRecord(at) => Ok(Running::Walk(Walk::new(c, at))),
+        };
+        match run {
+            Ok(run) => {
+                self.run = run;
+                self.drive(io, None)
+            }
+            Err(e) => Step::Done(Err(e)),
+        }
+    }
+
+    /// Continues the running operation with the outcome of the request the
+    /// last step asked for.
+    pub fn resume(&mut self, io: Io, result: Result<(), FlashFault>) -> Step {
+        if !self.busy() {
+            return Step::Done(Err(Error::Protocol));
+        }
+        self.drive(io, Some(result))
+    }
+
+    fn drive(&mut self, mut io: Io, outcome: Option<Result<(), FlashFault>>) -> Step {
+        let mut ev = Channel {
+            outcome,
+            req: Step::Erase { region: 0 },
+            err: None,
+        };
+        // The operation is polled where it lives: its state is never copied.
+        let c = &mut self.c;
+        let io = &mut io;
+        let p = match &mut self.run {
+            Running::Idle => ev.fail(Error::Protocol),
+            Running::Format(m) => m.poll(c, io, &mut ev),
+            Running::Mount(m) => m.poll(c, io, &mut ev),
+            Running::Get(m) => m.poll(c, io, &mut ev),
+            Running::Put(m) => m.poll(c, io, &mut ev),
+            Running::Gc(m) => m.poll(c, io, &mut ev),
+            #[cfg(feature = "inspect")]
+            Running::Next(m) => m.poll(c, io, &mut ev),
+            #[cfg(feature = "inspect")]
+            Running::Region(m) => m.poll(c, io, &mut ev),
+            #[cfg(feature = "inspect")]
+            Running::Walk(m) => m.poll(c, io, &mut ev),
+        };
+        let done = match p {
+            Poll::Stop => {
+                if let Some(e) = ev.err {
+                    self.run = Running::Idle;
+                    return Step::Done(Err(e));
+                }
+                return ev.req;
+            }
+            Poll::Ready(out) => Ok(out),
+        };
+        self.run = Running::Idle;
+        Step::Done(done)
+    }
+}
+
+fn key_of(op: Op) -> u64 {
+    match op {
+        Op::Get(k)
+        | Op::Set(k)
+        | Op::Add(k)
+        | Op::Update(k)
+        | Op::Delete(k)
+        | Op::SecureDelete(k) => k,
+        _ => 0,
+    }
+}

@@ -1,0 +1,370 @@
+//! The operations: get, put (set, add, update, delete), garbage
+//! collection and format.
+
+use super::*;
+
+/// Reads the header of the record the index points at.
+pub(super) fn indexed_header(io: &Io, key: u64) -> Option<StoredHeader> {
+    StoredHeader::decode(&io.scratch[..REC_HDR as usize]).filter(|h| h.key == key)
+}
+
+#[derive(Clone, Copy)]
+#[repr(Rust, packed(4))]
+pub(super) struct Get {
+    pub(super) key: u64,
+    pub(super) st: GetState,
+    pub(super) wait: bool,
+}
+
+#[derive(Clone, Copy)]
+pub(super) enum GetState {
+    Lookup,
+    Find(Find),
+    Header(u32),
+    Body(Body),
+}
+
+impl Get {
+    #[inline(never)]
+    pub(super) fn poll(&mut self, c: &mut Core, io: &mut Io, ev: &mut Channel) -> Poll<Output> {
+        loop {
+            match &mut self.st {
+                GetState::Lookup => {
+                    self.st = match c.ix.get(self.key) {
+                        Some(loc) => GetState::Header(loc),
+                        None if c.ix.complete => return ev.fail(Error::NotFound),
+                        None => GetState::Find(Find::new(c, self.key, None, false)),
+                    }
+                }
+                GetState::Find(f) => {
+                    if !tri!(f.poll(c, io, ev)) || f.h.kind != Kind::Value {
+                        return ev.fail(Error::NotFound);
+                    }
+                    self.st = GetState::Body(Body::new(f.loc, &f.h, true))
+                }
+                GetState::Header(loc) => {
+                    let loc = *loc;
+                    tri!(read(&mut self.wait, ev, loc, REC_HDR));
+                    match indexed_header(io, self.key) {
+                        Some(h) if h.kind == Kind::Value => {
+                            self.st = GetState::Body(Body::new(loc, &h, true))
+                        }
+                        _ => return ev.fail(Error::Corrupt),
+                    }
+                }
+                GetState::Body(b) => {
+                    let len = b.len as usize;
+                    return if tri!(b.poll(c, io, ev)) {
+                        Poll::Ready(Output::Value { len })
+                    } else {
+                        ev.fail(Error::Corrupt)
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// Whether a write requires the key to exist, to be absent, or neither.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mode {
+    Any,
+    Absent,
+    Present,
+}
+
+/// Set, add, update, delete and secure delete: append one record.
+#[derive(Clone, Copy)]
+#[repr(Rust, packed(4))]
+pub(super) struct Put {
+    pub(super) key: u64,
+    pub(super) mode: Mode,
+    pub(super) kind: Kind,
+    pub(super) secure: bool,
+    pub(super) len: u32,
+    pub(super) crc: u32,
+    pub(super) old: Option<u32>,
+    pub(super) gc_done: bool,
+    pub(super) steps: u32,
+    pub(super) st: PutState,
+    pub(super) wait: bool,
+}
+
+#[derive(Clone, Copy)]
+pub(super) enum PutState {
+    Lookup,
+    Find(Find),
+    OldHeader(u32),
+    Check,
+    SecureFind(Find),
+    Space,
+    Open(Open),
+    Gc(Compact),
+    Write(Writer),
+    Early(Compact),
+    Secure(Compact),
+}
+
+impl Put {
+    pub(super) fn new(key: u64, mode: Mode, kind: Kind, secure: bool, value: &[u8]) -> Put {
+        let h = StoredHeader {
+            kind,
+            len: value.len() as u32,
+            key,
+            crc: 0,
+        };
+        let mut crc = h.crc_start();
+        crc.update(value);
+        Put {
+            key,
+            mode,
+            kind,
+            secure,
+            len: value.len() as u32,
+            crc: crc.finish(),
+            old: None,
+            gc_done: false,
+            steps: 0,
+            st: PutState::Lookup,
+            wait: false,
+        }
+    }
+
+    #[inline(never)]
+    pub(super) fn poll(&mut self, c: &mut Core, io: &mut Io, ev: &mut Channel) -> Poll<Output> {
+        let extent = c.g.extent(self.len);
+        loop {
+            match &mut self.st {
+                PutState::Lookup => {
+                    self.st = match c.ix.get(self.key) {
+                        Some(loc) => PutState::OldHeader(loc),
+                        None if c.ix.complete => PutState::Check,
+                        None => PutState::Find(Find::new(c, self.key, None, false)),
+                    };
+                }
+                PutState::Find(f) => {
+                    if tri!(f.poll(c, io, ev)) && f.h.kind == Kind::Value {
+                        self.old = Some(c.g.extent(f.h.len));
+                    }
+                    self.st = PutState::Check;
+                }
+                PutState::OldHeader(loc) => {
+                    tri!(read(&mut self.wait, ev, *loc, REC_HDR));
+                    // A damaged old record must not make the key unwritable:
+                    // it still exists, only its size is unknown.
+                    self.old = Some(indexed_header(io, self.key).map_or(0, |h| c.g.extent(h.len)));
+                    self.st = PutState::Check;
+                }
+                PutState::Check => {
+                    match (self.mode, self.old.is_some()) {
+                        (Mode::Absent, true) => return ev.fail(Error::AlreadyExists),
+                        (Mode::Present, false) => return ev.fail(Error::NotFound),
+                        _ => {}
+                    }
+                    self.st = PutState::Space;
+                }
+                PutState::Space => {
+                    // With no free region the head holds a compaction's
+                    // copies that mount would roll back: finish that
+                    // compaction before appending anything.
+                    let finish = c.free() == 0;
+                    if !self.gc_done && (finish || (c.dead() != Some(0) && c.space() < extent)) {
+                        self.gc_done = true;
+                        self.st = PutState::Gc(Compact::new());
+                        continue;
+                    }
+                    if finish {
+                        return ev.fail(Error::NoSpace);
+                    }
+                    if c.head_off + extent <= c.g.region {
+                        let h = StoredHeader {
+                            kind: self.kind,
+                            len: self.len,
+                            key: self.key,
+                            crc: self.crc,
+                        };
+                        self.st = PutState::Write(Writer {
+                            dst: c.addr(c.head, c.head_off),
+                            hdr: h.encode(),
+                            len: self.len,
+                            extent,
+                            pos: 0,
+                            wait: false,
+                        });
+                    } else if c.free() >= 2 {
+                        self.st = PutState::Open(Open::new(c));
+                    } else {
+                        return ev.fail(Error::NoSpace);
+                    }
+                }
+                PutState::Open(o) => {
+                    tri!(o.poll(c, io, ev));
+                    self.st = PutState::Space;
+                }
+                PutState::Gc(g) => {
+                    tri!(g.poll(c, io, ev));
+                    self.st = PutState::Space;
+                }
+                PutState::Write(w) => {
+                    if let Poll::Stop = w.poll(c, io, ev) {
+                        if ev.err.is_some() {
+                            // Part of the record may be programmed: never
+                            // append to this region again.
+                            c.close_head();
+                        }
+                        return Poll::Stop;
+                    }
+                    let loc = c.addr(c.head, c.head_off);
+                    c.head_off += extent;
+                    c.rec_bytes = c.rec_bytes.saturating_add(extent);
+                    c.apply(self.key, self.kind, loc, extent, self.old);
+                    if !self.secure {
+                        if self.gc_done || !c.wants_early_gc() {
+                            return Poll::Ready(Output::Done);
+                        }
+                        self.gc_done = true;
+                        self.st = PutState::Early(Compact::new());
+                        continue;
+                    }
+                    // Find the newest region still holding any record of
+                    // the key other than this tombstone (found after the
+                    // write, so copies a compaction just made count too).
+                    let mut f = Find::new(c, self.key, None, true);
+                    f.skip = Some(loc);
+                    self.st = PutState::SecureFind(f);
+                }
+                PutState::SecureFind(f) => {
+                    let found = tri!(f.poll(c, io, ev));
+                    let t = c.region_of(f.loc);
+                    // Compact every region up to and including it.
+                    self.steps = match c.g.dist(c.tail, t) {
+                        d if found && d < c.used => d + 1,
+                        _ => 0,
+                    };
+                    if self.steps == 0 {
+                        return Poll::Ready(Output::Done);
+                    }
+                    self.st = PutState::Secure(Compact::new());
+                }
+                PutState::Early(g) => {
+                    // The write is already durable: a failure of this
+                    // housekeeping step does not undo it. It is counted, and
+                    // the store stays consistent.
+                    if let Poll::Stop = g.poll(c, io, ev) {
+                        if ev.err.take().is_none() {
+                            return Poll::Stop;
+                        }
+                        c.deferred_errors = c.deferred_errors.saturating_add(1);
+                    }
+                    return Poll::Ready(Output::Done);
+                }
+                PutState::Secure(g) => {
+                    tri!(g.poll(c, io, ev));
+                    self.steps -= 1;
+                    if self.steps == 0 {
+                        return Poll::Ready(Output::Done);
+                    }
+                    *g = Compact::new();
+                }
+            }
+        }
+    }
+}
+
+/// Garbage collection: one step, or until nothing is reclaimable.
+#[derive(Clone, Copy)]
+pub(super) struct Gc {
+    pub(super) full: bool,
+    pub(super) left: u32,
+    pub(super) freed: u32,
+    pub(super) step: Option<Compact>,
+}
+
+impl Gc {
+    #[inline(never)]
+    pub(super) fn poll(&mut self, c: &mut Core, io: &mut Io, ev: &mut Channel) -> Poll<Output> {
+        loop {
+            if let Some(step) = &mut self.step {
+                self.freed = self.freed.saturating_add(tri!(step.poll(c, io, ev)));
+                self.step = None;
+                if !self.full {
+                    return Poll::Ready(Output::Freed(self.freed as usize));
+                }
+            }
+            // With exact accounting stop when nothing is dead; without it,
+            // compact each region that held records when the GC started.
+            let more = match c.dead() {
+                Some(d) => d > 0,
+                None => true,
+            };
+            if !more || self.left == 0 {
+                return Poll::Ready(Output::Freed(self.freed as usize));
+            }
+            self.left -= 1;
+            self.step = Some(Compact::new());
+        }
+    }
+}
+
+/// Format: erase every region and write headers, starting the ring at the
+/// least-worn region.
+#[derive(Clone, Copy)]
+pub(super) struct Format {
+    pub(super) survey: bool,
+    pub(super) i: u32,
+    pub(super) start: u32,
+    pub(super) least: u32,
+    pub(super) init: Option<EraseInit>,
+    pub(super) wait: bool,
+}
+
+impl Format {
+    #[inline(never)]
+    pub(super) fn poll(&mut self, c: &mut Core, io: &mut Io, ev: &mut Channel) -> Poll<Output> {
+        loop {
+            if let Some(init) = &mut self.init {
+                tri!(init.poll(c, io, ev));
+                self.init = None;
+                self.i += 1;
+            }
+            if self.i == c.g.count {
+                if !self.survey {
+                    break;
+                }
+                self.survey = false;
+                self.i = 0;
+            }
+            let r = if self.survey {
+                self.i
+            } else {
+                (self.start + self.i) % c.g.count
+            };
+            tri!(read(&mut self.wait, ev, c.addr(r, 0), c.g.span));
+            let count = match RegionHeader::decode(&c.g, io.scratch) {
+                HeaderState::Valid(h) => h.erase_count,
+                _ => 0,
+            };
+            if self.survey {
+                if count < self.least {
+                    self.least = count;
+                    self.start = r;
+                }
+                self.i += 1;
+            } else {
+                self.init = Some(EraseInit::new(r, count.saturating_add(1), self.i));
+            }
+        }
+        c.head = self.start;
+        c.tail = self.start;
+        c.head_seq = 0;
+        c.head_off = c.g.span;
+        c.used = 1;
+        c.next_seq = c.g.count;
+        c.ix.clear();
+        c.rec_bytes = 0;
+        c.live_bytes = 0;
+        c.corrupt = 0;
+        c.mounted = true;
+        Poll::Ready(Output::Done)
+    }
+}
