@@ -20,9 +20,9 @@ use tock_cells::{MapCell, OptionalCell};
 /// The key of the boot count (hashed like any key).
 pub const KEY: &[u8] = b"kernel-boot-count";
 
-/// Bytes of the value buffer: the permission layer's header room plus the
+/// Bytes of the value buffer: the permission layer's owner header plus the
 /// 4-byte little-endian count.
-pub const VALUE_BUF: usize = 9 + 4;
+pub const VALUE_BUF: usize = capsules_extra::kv_permissions::HEADER_SIZE + 4;
 
 /// The boot counter; see the module docs.
 pub struct BootCounter {

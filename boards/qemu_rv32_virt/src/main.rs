@@ -24,26 +24,25 @@
 #![no_main]
 
 mod boot_counter;
+mod io;
+#[cfg(feature = "test-exit")]
+mod test_exit;
 
 use core::fmt::Write;
-use core::panic::PanicInfo;
-use core::sync::atomic::{AtomicPtr, Ordering};
 
-use capsules_core::alarm::{self, AlarmData, AlarmDriver};
+use capsules_core::alarm::{self, AlarmDriver};
 use capsules_core::console::{self, Console};
-use capsules_core::low_level_debug::{self, DebugSink, LowLevelDebug};
+use capsules_core::low_level_debug::{self, LowLevelDebug};
 use capsules_extra::kv_driver::{self, KVStoreDriver};
-use capsules_extra::kv_stack::{KVStack, KVStackBuffers, KVStackMemory};
 use capsules_extra::tickv::Config as StoreConfig;
 use capsules_extra::virtual_kv::KVUser;
+use components::console::ConsoleMemory;
+use components::kv_stack::{driver_value_len, KVStack, KVStackBuffers, KVStackMemory};
 use kernel::deferred_call::DeferredCalls;
-use kernel::hil::time::Alarm;
 use kernel::hil::uart::{Configure, Parameters};
 use kernel::platform::Platform;
 use kernel::policy::{RestartWithThreshold, TbfPermissionsFilter};
 use kernel::process::Process;
-#[cfg(feature = "test-exit")]
-use kernel::process::State;
 use kernel::storage_permissions::{TlvElseCrc, TlvElseSelfOnlyPolicy};
 use kernel::syscall_driver::{SyscallDriver, SyscallDriverLookup};
 use kernel::tbf::Outcome;
@@ -78,12 +77,20 @@ const VALUE_MAX: usize = kv_driver::UPSTREAM_VALUE_MAX;
 /// RAM index entries of the store (12 bytes each): one-read gets for up to
 /// this many keys.
 const INDEX_ENTRIES: usize = 256;
+/// Bytes of the console's ring for the kernel's own output.
+const KERNEL_OUT: usize = 4096;
+/// Entries of the low-level debug driver's queue.
+const LLDB_QUEUE: usize = 8;
+/// Deferred call slots: one each for the UART, the pflash driver and the
+/// console, plus the key-value stack's.
+const DEFERRED_CALL_SLOTS: usize =
+    2 + components::console::DEFERRED_CALLS + components::kv_stack::DEFERRED_CALLS;
 
 /// The board's syscall drivers.
 struct Drivers {
     console: &'static Console<'static>,
     alarm: &'static AlarmDriver<'static, Clint<'static>>,
-    lldb: &'static LowLevelDebug<'static, 8>,
+    lldb: &'static LowLevelDebug<'static, LLDB_QUEUE>,
     kv: &'static KVStoreDriver<'static, VALUE_MAX>,
 }
 
@@ -99,38 +106,32 @@ impl SyscallDriverLookup for Drivers {
     }
 }
 
-static DEFERRED: StaticCell<DeferredCalls<16>> = StaticCell::new();
+static DEFERRED: StaticCell<DeferredCalls<DEFERRED_CALL_SLOTS>> = StaticCell::new();
 static UART: StaticCell<Uart16550<'static>> = StaticCell::new();
 static CLINT: StaticCell<Clint<'static>> = StaticCell::new();
 static PLIC: StaticCell<Plic> = StaticCell::new();
 static CHIP: StaticCell<QemuVirt<'static>> = StaticCell::new();
+static PFLASH: StaticCell<Pflash<'static, MmioPflashBus>> = StaticCell::new();
+static PMP: StaticCell<Pmp> = StaticCell::new();
 static PROCESSES: StaticCell<[Process; NUM_PROCS]> = StaticCell::new();
 static KERNEL: StaticCell<Kernel> = StaticCell::new();
-static CONSOLE: StaticCell<Console<'static>> = StaticCell::new();
-static ALARM: StaticCell<AlarmDriver<'static, Clint<'static>>> = StaticCell::new();
-static LLDB: StaticCell<LowLevelDebug<'static, 8>> = StaticCell::new();
-static DRIVERS: StaticCell<Drivers> = StaticCell::new();
-static PMP: StaticCell<Pmp> = StaticCell::new();
-static TX_BUF: StaticCell<[u8; 64]> = StaticCell::new();
-static RX_BUF: StaticCell<[u8; 64]> = StaticCell::new();
-static KERNEL_OUT: StaticCell<[u8; 4096]> = StaticCell::new();
-static PFLASH: StaticCell<Pflash<'static, MmioPflashBus>> = StaticCell::new();
+static CONSOLE: StaticCell<ConsoleMemory<KERNEL_OUT>> = StaticCell::new();
+static ALARM: StaticCell<Option<AlarmDriver<'static, Clint<'static>>>> = StaticCell::new();
+static LLDB: StaticCell<Option<LowLevelDebug<'static, LLDB_QUEUE>>> = StaticCell::new();
 static KV_MEMORY: StaticCell<KVStackMemory<VALUE_MAX>> = StaticCell::new();
 static KV_SCRATCH: StaticCell<[u8; 512]> = StaticCell::new();
 static KV_INDEX: StaticCell<[tickv::IndexEntry; INDEX_ENTRIES]> = StaticCell::new();
-static KV_VALUE: StaticCell<[u8; 9 + VALUE_MAX]> = StaticCell::new();
+static KV_VALUE: StaticCell<[u8; driver_value_len(VALUE_MAX)]> = StaticCell::new();
+static DRIVERS: StaticCell<Drivers> = StaticCell::new();
 static BOOT_COUNTER: StaticCell<boot_counter::BootCounter> = StaticCell::new();
 static BOOT_COUNTER_USER: StaticCell<Option<KVUser<'static>>> = StaticCell::new();
 static BOOT_COUNTER_KEY: StaticCell<[u8; boot_counter::KEY.len()]> = StaticCell::new();
 static BOOT_COUNTER_VALUE: StaticCell<[u8; boot_counter::VALUE_BUF]> = StaticCell::new();
 
-/// The kernel, for the panic handler's process dump.
-static KERNEL_FOR_PANIC: AtomicPtr<Kernel> = AtomicPtr::new(core::ptr::null_mut());
-
 /// Reset continues here from `_start` (rv32i).
 #[no_mangle]
 pub extern "C" fn main() -> ! {
-    let calls: &'static DeferredCalls<16> = DEFERRED.init(DeferredCalls::new());
+    let calls: &'static DeferredCalls<DEFERRED_CALL_SLOTS> = DEFERRED.init(DeferredCalls::new());
 
     // Chip drivers.
     let uart0: &'static Uart16550<'static> = UART.init(Uart16550::new(
@@ -143,38 +144,6 @@ pub extern "C" fn main() -> ! {
     let clint0: &'static Clint<'static> = CLINT.init(Clint::new(clint::MTIME, clint::MTIMECMP0));
     let plic0: &'static Plic = PLIC.init(Plic::new(plic::PLIC));
     let chip: &'static QemuVirt<'static> = CHIP.init(QemuVirt::new(plic0, clint0, uart0));
-
-    // The kernel and its grants (all grants before processes are loaded).
-    let processes: &'static [Process] = PROCESSES.init([const { Process::new() }; NUM_PROCS]);
-    let kernel: &'static Kernel = KERNEL.init(Kernel::new(processes));
-    KERNEL_FOR_PANIC.store(core::ptr::from_ref(kernel).cast_mut(), Ordering::Release);
-    let console_grant = kernel
-        .create_grant::<console::App>(console::DRIVER_NUM, console::ALLOW_COUNTS)
-        .expect("console grant");
-    let alarm_grant = kernel
-        .create_grant::<AlarmData>(alarm::DRIVER_NUM, alarm::ALLOW_COUNTS)
-        .expect("alarm grant");
-    let kv_grant = kernel
-        .create_grant::<kv_driver::App<VALUE_MAX>>(kv_driver::DRIVER_NUM, kv_driver::ALLOW_COUNTS)
-        .expect("key-value grant");
-
-    // Capsules.
-    let console: &'static Console<'static> = CONSOLE.init(Console::new(
-        uart0,
-        console_grant,
-        TX_BUF.init([0; 64]),
-        RX_BUF.init([0; 64]),
-        KERNEL_OUT.init([0; 4096]),
-        calls.allocate().expect("deferred call for the console"),
-    ));
-    console.setup();
-    let alarm: &'static AlarmDriver<'static, Clint<'static>> =
-        ALARM.init(AlarmDriver::new(clint0, alarm_grant));
-    clint0.set_alarm_client(alarm);
-    let lldb: &'static LowLevelDebug<'static, 8> = LLDB.init(LowLevelDebug::new(kernel, console));
-    console.set_sink_client(lldb);
-
-    // The key-value stack on pflash unit 1, and the kernel's boot counter.
     let pflash: &'static Pflash<'static, MmioPflashBus> = PFLASH.init(Pflash::new(
         MmioPflashBus::virt_unit1(),
         calls.allocate().expect("deferred call for the pflash"),
@@ -182,6 +151,22 @@ pub extern "C" fn main() -> ! {
     ));
     pflash.register_deferred_call();
     pflash.init();
+
+    // The kernel, then every component that has a grant (all of them
+    // before the processes are loaded).
+    let processes: &'static [Process] = PROCESSES.init([const { Process::new() }; NUM_PROCS]);
+    let kernel: &'static Kernel = KERNEL.init(Kernel::new(processes));
+    io::set_kernel(kernel);
+    let console =
+        components::console::console(CONSOLE.init(ConsoleMemory::new()), uart0, kernel, calls)
+            .expect("console");
+    let alarm = components::alarm::alarm(ALARM.init(None), clint0, kernel).expect("alarm");
+    let lldb = components::low_level_debug::low_level_debug(LLDB.init(None), kernel, console);
+
+    // The key-value stack on pflash unit 1, and the kernel's boot counter.
+    let kv_grant = kernel
+        .create_grant::<kv_driver::App<VALUE_MAX>>(kv_driver::DRIVER_NUM, kv_driver::ALLOW_COUNTS)
+        .expect("key-value grant");
     let kv = KVStack::build(
         KV_MEMORY.init(KVStackMemory::new()),
         pflash,
@@ -190,7 +175,7 @@ pub extern "C" fn main() -> ! {
         KVStackBuffers {
             scratch: KV_SCRATCH.init([0; 512]),
             index: KV_INDEX.init([tickv::IndexEntry::default(); INDEX_ENTRIES]),
-            driver_value: KV_VALUE.init([0; 9 + VALUE_MAX]),
+            driver_value: KV_VALUE.init([0; driver_value_len(VALUE_MAX)]),
         },
         StoreConfig {
             region_count: None,
@@ -243,9 +228,7 @@ pub extern "C" fn main() -> ! {
         ram: app_ram,
         ram_start: APP_RAM,
     };
-    let loaded = kernel.load_processes(memory, &policy, &Rv32i, pmp, &mut |event: &LoadEvent<
-        'static,
-    >| {
+    let loaded = kernel.load_processes(memory, &policy, &Rv32i, pmp, &mut |event| {
         report_load(console, event)
     });
     let _ = writeln!(
@@ -270,7 +253,7 @@ pub extern "C" fn main() -> ! {
         kernel.run_once(&platform);
         #[cfg(feature = "test-exit")]
         if kernel.process_ids().next().is_none() {
-            finish_test(kernel, console, clint0, calls, &platform, &|| {
+            test_exit::finish(kernel, console, clint0, calls, &platform, &|| {
                 counter_user.is_busy() || kv.permissions.is_busy() || kv.tickv.busy()
             });
         }
@@ -288,85 +271,4 @@ fn report_load(console: &Console<'static>, event: &LoadEvent<'static>) {
         return;
     }
     let _ = writeln!(console.kernel_writer(), "qemu_rv32_virt: {event}");
-}
-
-/// Test mode: every process has ended. Flushes the console and exits QEMU
-/// with the number of processes that did not end cleanly.
-#[cfg(feature = "test-exit")]
-fn finish_test(
-    kernel: &Kernel,
-    console: &Console<'static>,
-    clint0: &Clint<'static>,
-    calls: &DeferredCalls<16>,
-    platform: &Platform<'_>,
-    storage_busy: &dyn Fn() -> bool,
-) -> ! {
-    use kernel::hil::time::{Ticks, Time};
-    let mut failed = 0;
-    for p in kernel.processes() {
-        let mut w = console.kernel_writer();
-        let _ = match (p.state(), p.completion_code()) {
-            (State::Terminated, Some(code)) => {
-                write!(
-                    w,
-                    "qemu_rv32_virt: process '{}' exited with code {code}",
-                    p.name()
-                )
-            }
-            (State::Terminated, None) => write!(
-                w,
-                "qemu_rv32_virt: process '{}' ended without an exit code",
-                p.name()
-            ),
-            (State::Faulted, _) => write!(w, "qemu_rv32_virt: process '{}' faulted", p.name()),
-            _ => continue,
-        };
-        let _ = writeln!(w, ", {} restart(s)", p.restart_count());
-        if p.state() == State::Faulted || p.completion_code() != Some(0) {
-            failed += 1;
-        }
-    }
-    let _ = writeln!(
-        console.kernel_writer(),
-        "qemu_rv32_virt: all processes ended, {failed} not cleanly"
-    );
-    // Let the storage finish (a kernel user may still be writing) and the
-    // console drain, servicing interrupts and deferred calls without ever
-    // sleeping; then give the UART FIFO time to empty.
-    let deadline = clint0.now().into_u64().wrapping_add(10_000_000);
-    while storage_busy()
-        || console.kernel_pending() > 0
-        || calls.has_pending()
-        || platform.chip.has_pending_interrupts()
-    {
-        if clint0.now().into_u64() > deadline {
-            break;
-        }
-        if platform.chip.has_pending_interrupts() {
-            platform.chip.service_pending_interrupts();
-        }
-        calls.service_next();
-    }
-    let until = clint0.now().into_u64().wrapping_add(20_000);
-    while clint0.now().into_u64() < until {}
-    match u16::try_from(failed) {
-        Ok(0) => qemu_rv32_virt::test_exit::exit_success(),
-        Ok(n) => qemu_rv32_virt::test_exit::exit_failure(n),
-        Err(_) => qemu_rv32_virt::test_exit::exit_failure(u16::MAX),
-    }
-}
-
-/// Prints the panic, the kernel's leftover console output and every
-/// process, with polling UART writes, then exits QEMU with status 254.
-#[panic_handler]
-fn panic(info: &PanicInfo<'_>) -> ! {
-    let mut out = uart::BlockingWriter::new(uart::UART0);
-    let _ = writeln!(out, "\r\nkernel panic: {info}");
-    let kernel = KERNEL_FOR_PANIC.load(Ordering::Acquire);
-    // SAFETY: the pointer is null or was made from the `&'static Kernel`
-    // created once at boot; the kernel is never moved or freed.
-    if let Some(kernel) = unsafe { kernel.as_ref() } {
-        let _ = kernel.print_processes(&mut out, &Rv32i);
-    }
-    qemu_rv32_virt::test_exit::exit_failure(254)
 }

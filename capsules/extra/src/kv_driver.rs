@@ -69,7 +69,7 @@
 //! The grant of each app that uses the driver takes `8 * 4` bytes of slots
 //! plus [`App::SIZE`] bytes of data (`75 + VALUE_MAX`; 578 bytes with the
 //! upstream limit), rounded up to a word (612 bytes in all:
-//! [`kv_stack::grant_bytes`](crate::kv_stack::grant_bytes)), out of the
+//! `components::kv_stack::grant_bytes`), out of the
 //! app's grant region (elf2tab `--kernel-heap`). If it does not fit, every
 //! command but 0 answers `NOMEM`.
 //!
@@ -89,7 +89,7 @@
 //! The key buffer's length is enforced by its type; a value buffer too
 //! short for `header_size() + VALUE_MAX` is refused by
 //! [`KVStoreDriver::new`] with [`ValueBufferTooShort`]. The whole stack can
-//! be wired in one call with [`kv_stack`](crate::kv_stack).
+//! be wired in one call with `components::kv_stack` (`boards/components`).
 
 use core::cell::Cell;
 

@@ -80,8 +80,8 @@
 //! # Example (board setup)
 //!
 //! ```text
-//! let header = static_init!([u8; HEADER_SIZE], [0; HEADER_SIZE]);
-//! let perms = static_init!(KVStorePermissions<'static>, KVStorePermissions::new(kv_store, header));
+//! let header = HEADER.init([0; HEADER_SIZE]); // static HEADER: StaticCell<[u8; HEADER_SIZE]>
+//! let perms = PERMS.init(KVStorePermissions::new(kv_store, header)); // static PERMS: StaticCell<KVStorePermissions<'static>>
 //! kv_store.set_client(perms);
 //! ```
 

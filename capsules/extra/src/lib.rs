@@ -7,15 +7,14 @@
 //! * [`tickv`]: `KVSystem` over `hil::flash`, driving the TicKV engine
 //!   split-phase;
 //!
-//! and [`kv_stack`], which wires all of them (with the key hasher) over a
-//! board's flash from statically allocated parts.
+//! A board wires all of them (with the key hasher) over its flash in one
+//! call with `components::kv_stack` (`boards/components`).
 
 #![no_std]
 #![forbid(unsafe_code)]
 
 pub mod kv_driver;
 pub mod kv_permissions;
-pub mod kv_stack;
 pub mod kv_store;
 pub mod tickv;
 pub mod virtual_kv;

@@ -82,7 +82,8 @@
 //!
 //! ```text
 //! let slot = deferred_calls.allocate()?;
-//! let tickv = static_init!(TicKVSystem, TicKVSystem::new(
+//! // static TICKV: StaticCell<TicKVSystem>
+//! let tickv = TICKV.init(TicKVSystem::new(
 //!     flash, hasher, index, scratch, slot, Config::default()).unwrap());
 //! slot.set_client(tickv);
 //! flash.set_client(tickv);

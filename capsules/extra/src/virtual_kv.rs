@@ -39,10 +39,10 @@
 //!
 //! ```text
 //! let slot = deferred_calls.allocate()?;
-//! let mux = static_init!(MuxKV<'static>, MuxKV::new(kv_permissions, slot));
+//! let mux = MUX.init(MuxKV::new(kv_permissions, slot)); // static MUX: StaticCell<MuxKV<'static>>
 //! slot.set_client(mux);
 //! kv_permissions.set_client(mux);
-//! let driver_user = static_init!(KVUser<'static>, KVUser::new(mux));
+//! let driver_user = DRIVER_USER.init(KVUser::new(mux)); // static DRIVER_USER: StaticCell<KVUser<'static>>
 //! mux.add_user(driver_user);
 //! driver_user.set_client(kv_driver);
 //! ```

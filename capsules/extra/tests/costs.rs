@@ -8,8 +8,8 @@ mod kv_fakes;
 
 use capsules_extra::kv_driver::{App, ALLOW_COUNTS, DRIVER_NUM};
 use capsules_extra::kv_permissions::HEADER_SIZE;
-use capsules_extra::kv_stack::{KVStack, KVStackBuffers, KVStackMemory};
 use capsules_extra::tickv::Config;
+use components::kv_stack::{KVStack, KVStackBuffers, KVStackMemory};
 use flashsim::SimFlash;
 use kernel::hil::kv::KVPermissions;
 use kernel::policy::{AllowAll, StopFaultPolicy};

@@ -21,11 +21,11 @@ use std::ops::Deref;
 use capsules_core::siphash::tickv_key;
 use capsules_extra::kv_driver::{App, ValueBufferTooShort, ALLOW_COUNTS, DRIVER_NUM};
 use capsules_extra::kv_permissions::{OwnerHeader, HEADER_SIZE};
-use capsules_extra::kv_stack::{
-    grant_bytes, KVStack, KVStackBuffers, KVStackError, KVStackMemory, DEFERRED_CALLS,
-};
 use capsules_extra::tickv::{Config, StoreState};
 use capsules_extra::virtual_kv::KVUser;
+use components::kv_stack::{
+    grant_bytes, KVStack, KVStackBuffers, KVStackError, KVStackMemory, DEFERRED_CALLS,
+};
 use flashsim::{SimError, SimFlash, Snapshot};
 use kernel::hil::flash::{self, Flash, FlashClient, Geometry};
 use kernel::hil::kv::KVPermissions;

@@ -33,27 +33,25 @@
 //!
 //! // One deferred-call slot each for the UART (aborts) and the pflash
 //! // driver (all its work), plus whatever the capsules need.
-//! let calls = static_init!(DeferredCalls<8>, DeferredCalls::new());
+//! let calls = CALLS.init(DeferredCalls::new()); // static CALLS: StaticCell<DeferredCalls<8>>
 //!
-//! let uart0 = static_init!(
-//!     uart::Uart16550<'static>,
-//!     uart::Uart16550::new(uart::UART0, uart::UART0_CLOCK_HZ, calls.allocate().unwrap())
-//! );
+//! // static UART0: StaticCell<uart::Uart16550<'static>>
+//! let uart0 = UART0.init(uart::Uart16550::new(
+//!     uart::UART0, uart::UART0_CLOCK_HZ, calls.allocate().unwrap()));
 //! uart0.register_deferred_call();
 //! uart0.configure(Parameters::default()).unwrap();
 //!
-//! let clint0 = static_init!(clint::Clint<'static>, clint::Clint::new(clint::MTIME, clint::MTIMECMP0));
-//! let plic0 = static_init!(plic::Plic, plic::Plic::new(plic::PLIC));
+//! let clint0 = CLINT0.init(clint::Clint::new(clint::MTIME, clint::MTIMECMP0)); // static CLINT0: StaticCell<clint::Clint<'static>>
+//! let plic0 = PLIC0.init(plic::Plic::new(plic::PLIC)); // static PLIC0: StaticCell<plic::Plic>
 //!
-//! let flash = static_init!(
-//!     pflash::Pflash<'static, pflash::MmioPflashBus>,
-//!     pflash::Pflash::new(pflash::MmioPflashBus::virt_unit1(), calls.allocate().unwrap(), None)
-//! );
+//! // static FLASH: StaticCell<pflash::Pflash<'static, pflash::MmioPflashBus>>
+//! let flash = FLASH.init(pflash::Pflash::new(
+//!     pflash::MmioPflashBus::virt_unit1(), calls.allocate().unwrap(), None));
 //! flash.register_deferred_call();
 //! flash.init();
 //! flash.set_client(storage_capsule);
 //!
-//! let chip = static_init!(chip::QemuVirt<'static>, chip::QemuVirt::new(plic0, clint0, uart0));
+//! let chip = CHIP.init(chip::QemuVirt::new(plic0, clint0, uart0)); // static CHIP: StaticCell<chip::QemuVirt<'static>>
 //! chip.initialize(); // PLIC: UART0 enabled; mtimecmp = never; mie.MEIE | mie.MTIE
 //!
 //! // Platform { chip, timer: clint0, deferred: calls, debug: Some(uart0), .. }

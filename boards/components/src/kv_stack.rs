@@ -21,7 +21,7 @@
 //! client and the three deferred calls, and returns references to all of
 //! them. It never allocates and never panics: the components live in a
 //! [`KVStackMemory`] the board provides (`&'static mut`, for example from a
-//! `static_init!`), the buffers in [`KVStackBuffers`], and every
+//! `static_cell::StaticCell`), the buffers in [`KVStackBuffers`], and every
 //! configuration it can detect as wrong (too few deferred call slots, a
 //! flash geometry the engine does not support, a scratch buffer below
 //! [`tickv::MIN_SCRATCH`], a driver value buffer shorter than the owner
@@ -38,16 +38,21 @@
 //! // Before the processes are loaded: the driver's grant.
 //! let grant = kernel.create_grant::<kv_driver::App<503>>(
 //!     kv_driver::DRIVER_NUM, kv_driver::ALLOW_COUNTS)?;
-//! let memory = static_init!(KVStackMemory<503>, KVStackMemory::new());
+//! static MEMORY: StaticCell<KVStackMemory<503>> = StaticCell::new();
+//! static SCRATCH: StaticCell<[u8; 256]> = StaticCell::new();
+//! static INDEX: StaticCell<[IndexEntry; 64]> = StaticCell::new();
+//! static VALUE: StaticCell<[u8; driver_value_len(503)]> = StaticCell::new();
+//! static USER: StaticCell<Option<KVUser>> = StaticCell::new();
 //! let buffers = KVStackBuffers {
-//!     scratch: static_init!([u8; 256], [0; 256]),
-//!     index: static_init!([IndexEntry; 64], [IndexEntry::default(); 64]),
-//!     driver_value: static_init!([u8; 512], [0; 512]), // HEADER_SIZE + 503
+//!     scratch: SCRATCH.init([0; 256]),
+//!     index: INDEX.init([IndexEntry::default(); 64]),
+//!     driver_value: VALUE.init([0; driver_value_len(503)]),
 //! };
-//! let stack = KVStack::build(memory, flash, deferred_calls, grant, buffers,
+//! let stack = KVStack::build(MEMORY.init(KVStackMemory::new()), flash,
+//!     deferred_calls, grant, buffers,
 //!     Config { region_count: None, format_if_blank: true })?;
 //! // Optional: kernel components that keep their own (id 0) data.
-//! let user = stack.add_kernel_user(static_init!(Option<KVUser>, None), my_component);
+//! let user = stack.add_kernel_user(USER.init(None), my_component);
 //! stack.mount()?;                  // or let the first request mount
 //! // Register stack.driver as driver kv_driver::DRIVER_NUM.
 //! ```
@@ -64,15 +69,22 @@ use kernel::hil::kv::{KVClient, KVPermissions, KVSystem, KV};
 use kernel::ErrorCode;
 use tickv::IndexEntry;
 
-use crate::kv_driver::{self, App, KVStoreDriver, ValueBufferTooShort, KEY_MAX};
-use crate::kv_permissions::{KVStorePermissions, HEADER_SIZE};
-use crate::kv_store::KVStore;
-use crate::tickv::{Config, TicKVSystem};
-use crate::virtual_kv::{KVUser, MuxKV};
+use capsules_extra::kv_driver::{self, App, KVStoreDriver, ValueBufferTooShort, KEY_MAX};
+use capsules_extra::kv_permissions::{KVStorePermissions, HEADER_SIZE};
+use capsules_extra::kv_store::KVStore;
+use capsules_extra::tickv::{Config, TicKVSystem};
+use capsules_extra::virtual_kv::{KVUser, MuxKV};
 
 /// Deferred calls the stack takes from the manager: the hasher's, the
 /// TicKV capsule's and the mux's.
 pub const DEFERRED_CALLS: usize = 3;
+
+/// Bytes of the driver's value buffer for values of up to `value_max`
+/// bytes: the owner header ([`HEADER_SIZE`], 9 bytes) the permissions
+/// layer stores in front of every value, plus the value.
+pub const fn driver_value_len(value_max: usize) -> usize {
+    HEADER_SIZE + value_max
+}
 
 /// Bytes of an app's grant region the driver's grant takes (slots plus
 /// [`App`] data, rounded up to a word): what each app's `--kernel-heap`
@@ -87,9 +99,8 @@ pub const fn grant_bytes<const VALUE_MAX: usize>() -> usize {
 /// The statically allocated home of every component of the stack, and of
 /// the small fixed-size buffers (hashed key, owner header, driver key).
 ///
-/// Allocate one per stack (`static_init!(KVStackMemory<503>,
-/// KVStackMemory::new())` on a board) and hand it to
-/// [`KVStack::build`], which fills it.
+/// Allocate one per stack (a `StaticCell<KVStackMemory<503>>` on a
+/// board) and hand it to [`KVStack::build`], which fills it.
 pub struct KVStackMemory<const VALUE_MAX: usize> {
     hasher: Option<SipHasher<'static>>,
     tickv: Option<TicKVSystem<'static>>,
@@ -137,8 +148,9 @@ pub struct KVStackBuffers {
     /// (then every lookup scans flash). Size it for the number of keys
     /// the store is expected to hold.
     pub index: &'static mut [IndexEntry],
-    /// The driver's value buffer: at least `HEADER_SIZE + VALUE_MAX`
-    /// bytes (512 with `VALUE_MAX` = 503).
+    /// The driver's value buffer: at least
+    /// [`driver_value_len`]`(VALUE_MAX)` bytes (512 with `VALUE_MAX` =
+    /// 503).
     pub driver_value: &'static mut [u8],
 }
 
