@@ -4,6 +4,8 @@
 //!   the saved register file of a process, entry registers, syscall
 //!   return values, upcall frames, and the decoding of traps into
 //!   `SwitchReason`s. Pure Rust, tested on the host.
+//! * [`csr`]: the `mie` interrupt enables and `wfi`, and the interrupt
+//!   contract between this port and a chip.
 //! * [`pmp`]: [`Pmp`], the `MemoryProtection` of the kernel core on the
 //!   Physical Memory Protection unit (TOR entries, 4-byte granularity).
 //! * `trap` (RISC-V targets only): the trap vector, the switch to user
@@ -20,6 +22,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod context;
+pub mod csr;
 pub mod pmp;
 #[cfg(all(target_arch = "riscv32", target_os = "none"))]
 pub mod trap;

@@ -233,36 +233,6 @@ pub fn write_pmp(config: &PmpConfig) {
     }
 }
 
-/// Waits for an interrupt (returns at once if one is pending and enabled
-/// in `mie`, even with `mstatus.MIE` clear).
-pub fn wait_for_interrupt() {
-    // SAFETY: `wfi` has no effect beyond pausing the hart.
-    unsafe { asm!("wfi", options(nomem, nostack)) }
-}
-
-/// Sets bits in `mie`.
-pub fn enable_interrupts(mask: u32) {
-    // SAFETY: only changes which interrupts can be taken while a process
-    // runs; the kernel itself runs with `mstatus.MIE` clear.
-    unsafe { asm!("csrs mie, {0}", in(reg) mask, options(nomem, nostack)) }
-}
-
-/// Reads `mip` (pending interrupts).
-pub fn pending_interrupts() -> u32 {
-    let mip: u32;
-    // SAFETY: reading a CSR has no side effects.
-    unsafe { asm!("csrr {0}, mip", out(reg) mip, options(nomem, nostack)) }
-    mip
-}
-
-/// Reads `mie` (enabled interrupts).
-pub fn enabled_interrupts() -> u32 {
-    let mie: u32;
-    // SAFETY: reading a CSR has no side effects.
-    unsafe { asm!("csrr {0}, mie", out(reg) mie, options(nomem, nostack)) }
-    mie
-}
-
 /// A trap taken while the kernel itself ran: a kernel bug.
 #[no_mangle]
 extern "C" fn _rv32i_kernel_trap(mcause: u32, mtval: u32, mepc: u32) -> ! {

@@ -7,7 +7,7 @@ use core::panic::PanicInfo;
 use core::sync::atomic::{AtomicPtr, Ordering};
 
 use kernel::Kernel;
-use qemu_rv32_virt::uart;
+use qemu_rv32_virt_chip::uart;
 use rv32i::Rv32i;
 
 /// The kernel, for the panic handler's process dump.
@@ -29,5 +29,5 @@ fn panic(info: &PanicInfo<'_>) -> ! {
     if let Some(kernel) = unsafe { kernel.as_ref() } {
         let _ = kernel.print_processes(&mut out, &Rv32i);
     }
-    qemu_rv32_virt::test_exit::exit_failure(254)
+    qemu_rv32_virt_chip::test_exit::exit_failure(254)
 }

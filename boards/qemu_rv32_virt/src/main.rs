@@ -47,11 +47,11 @@ use kernel::storage_permissions::{TlvElseCrc, TlvElseSelfOnlyPolicy};
 use kernel::syscall_driver::{SyscallDriver, SyscallDriverLookup};
 use kernel::tbf::Outcome;
 use kernel::{AppMemory, Kernel, LoadEvent, LoadPolicy};
-use qemu_rv32_virt::chip::QemuVirt;
-use qemu_rv32_virt::clint::{self, Clint};
-use qemu_rv32_virt::pflash::{MmioPflashBus, Pflash};
-use qemu_rv32_virt::plic::{self, Plic};
-use qemu_rv32_virt::uart::{self, Uart16550};
+use qemu_rv32_virt_chip::chip::QemuVirt;
+use qemu_rv32_virt_chip::clint::{self, Clint};
+use qemu_rv32_virt_chip::pflash::{MmioPflashBus, Pflash};
+use qemu_rv32_virt_chip::plic::{self, Plic};
+use qemu_rv32_virt_chip::uart::{self, Uart16550};
 use rv32i::{Pmp, Rv32i};
 use static_cell::StaticCell;
 

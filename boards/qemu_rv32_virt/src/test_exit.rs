@@ -8,7 +8,7 @@ use kernel::deferred_call::DeferredCalls;
 use kernel::platform::Platform;
 use kernel::process::State;
 use kernel::Kernel;
-use qemu_rv32_virt::clint::Clint;
+use qemu_rv32_virt_chip::clint::Clint;
 
 use crate::DEFERRED_CALL_SLOTS;
 
@@ -71,8 +71,8 @@ pub fn finish(
     let until = clint0.now().into_u64().wrapping_add(20_000);
     while clint0.now().into_u64() < until {}
     match u16::try_from(failed) {
-        Ok(0) => qemu_rv32_virt::test_exit::exit_success(),
-        Ok(n) => qemu_rv32_virt::test_exit::exit_failure(n),
-        Err(_) => qemu_rv32_virt::test_exit::exit_failure(u16::MAX),
+        Ok(0) => qemu_rv32_virt_chip::test_exit::exit_success(),
+        Ok(n) => qemu_rv32_virt_chip::test_exit::exit_failure(n),
+        Err(_) => qemu_rv32_virt_chip::test_exit::exit_failure(u16::MAX),
     }
 }

@@ -40,9 +40,9 @@ use kernel::platform::chip::Chip;
 use tock_cells::OptionalCell;
 
 use crate::clint::Clint;
-use crate::csr;
 use crate::plic::Plic;
 use crate::uart::{Uart16550, UART0_IRQ};
+use rv32i::csr;
 
 /// PLIC claims serviced per [`Chip::service_pending_interrupts`] at most,
 /// so a source that keeps interrupting cannot hold the kernel.
@@ -160,13 +160,13 @@ mod tests {
     use super::*;
     use crate::clint::{MtimeRegisters, MtimecmpRegisters};
     use crate::plic::PlicRegisters;
-    use crate::static_ref::fake;
     use crate::uart::UartRegisters;
     use core::cell::RefCell;
     use kernel::deferred_call::DeferredCalls;
     use kernel::hil::time::{Alarm, AlarmClient, Ticks64};
     use kernel::hil::uart::{self, Receive, ReceiveClient};
     use kernel::ErrorCode;
+    use static_ref::fake;
     use std::boxed::Box;
     use std::vec::Vec;
 

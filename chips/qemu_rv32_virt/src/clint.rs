@@ -28,7 +28,7 @@ use tock_registers::interfaces::{Readable, Writeable};
 use tock_registers::register_structs;
 use tock_registers::registers::ReadWrite;
 
-use crate::static_ref::StaticRef;
+use static_ref::StaticRef;
 
 /// Address of `mtime` on the `virt` machine.
 pub const MTIME_BASE: usize = 0x0200_BFF8;
@@ -272,7 +272,7 @@ mod tests {
     extern crate std;
 
     use super::*;
-    use crate::static_ref::fake;
+    use static_ref::fake;
     use std::boxed::Box;
 
     struct Setup {

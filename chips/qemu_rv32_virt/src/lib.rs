@@ -9,9 +9,9 @@
 //! | [`pflash`] | CFI pflash (Intel command set), unit 1 | `0x2200_0000` | `hil::flash::Flash` |
 //! | [`chip`] | all of the above | | `platform::Chip` |
 //!
-//! [`csr`] has the machine-mode CSR accesses (`mie`, `wfi`) and
-//! [`static_ref`] the [`StaticRef`] that register
-//! blocks are reached through.
+//! The UART driver is the shared [`ns16550`] crate; the machine-mode CSR
+//! accesses (`mie`, `wfi`) and the interrupt contract are `rv32i::csr`;
+//! register blocks are reached through `static_ref`'s [`StaticRef`].
 //!
 //! The crate builds and its tests run on the host: register blocks are
 //! reached through [`StaticRef`]s, which tests point
@@ -29,7 +29,7 @@
 //! use kernel::deferred_call::DeferredCalls;
 //! use kernel::hil::flash::Flash;
 //! use kernel::hil::uart::{Configure, Parameters};
-//! use qemu_rv32_virt::{chip, clint, pflash, plic, uart};
+//! use qemu_rv32_virt_chip::{chip, clint, pflash, plic, uart};
 //!
 //! // One deferred-call slot each for the UART (aborts) and the pflash
 //! // driver (all its work), plus whatever the capsules need.
@@ -83,10 +83,8 @@
 
 pub mod chip;
 pub mod clint;
-pub mod csr;
 pub mod pflash;
 pub mod plic;
-pub mod static_ref;
 pub mod test_exit;
 pub mod uart;
 

@@ -15,7 +15,7 @@ use tock_registers::interfaces::{Readable, Writeable};
 use tock_registers::register_structs;
 use tock_registers::registers::{ReadOnly, ReadWrite};
 
-use crate::static_ref::StaticRef;
+use static_ref::StaticRef;
 
 /// Address of the PLIC on the `virt` machine.
 pub const PLIC_BASE: usize = 0x0c00_0000;
@@ -136,8 +136,8 @@ impl Plic {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::static_ref::fake;
     use core::cell::Cell;
+    use static_ref::fake;
 
     const PENDING: usize = 0x1000 / 4;
     const ENABLE: usize = 0x2000 / 4;

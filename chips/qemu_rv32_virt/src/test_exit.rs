@@ -8,7 +8,7 @@ use tock_registers::interfaces::Writeable;
 use tock_registers::register_structs;
 use tock_registers::registers::ReadWrite;
 
-use crate::static_ref::StaticRef;
+use static_ref::StaticRef;
 
 /// Address of the `sifive_test` device on the `virt` machine.
 pub const SIFIVE_TEST_BASE: usize = 0x0010_0000;
@@ -98,7 +98,7 @@ pub fn exit_failure(code: u16) -> ! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::static_ref::fake;
+    use static_ref::fake;
 
     #[test]
     fn values() {

@@ -7,7 +7,7 @@ use std::cell::{Cell, RefCell};
 use kernel::deferred_call::DeferredCalls;
 use kernel::hil::flash::{Error, Flash, FlashClient};
 use kernel::ErrorCode;
-use qemu_rv32_virt::pflash::{
+use qemu_rv32_virt_chip::pflash::{
     command, Pflash, PflashBus, DEFAULT_POLL_LIMIT, ERASE_UNIT, PFLASH_SIZE,
 };
 

@@ -1,6 +1,13 @@
-//! The few machine-mode CSR accesses the chip needs: the interrupt enable
-//! bits in `mie` (the interrupt contract with the arch crate, see the
-//! [chip module](crate::chip)), and `wfi` with `mstatus.MIE` held clear.
+//! The machine-mode CSR accesses a RISC-V chip needs: the interrupt enable
+//! bits in `mie` and `wfi` with `mstatus.MIE` held clear.
+//!
+//! The `mie` contract between this port and a chip: the chip enables the
+//! sources it owns ([`CHIP_INTERRUPTS`]: timer and external) when it
+//! initialises; the trap handler, taking one of them while a process runs,
+//! clears its `mie` bit (so the interrupt cannot retrigger before the
+//! kernel looks) and returns to the kernel; the chip's bottom half services
+//! the device and sets the bit again. Every RISC-V chip of this repository
+//! (QEMU virt, Earl Grey) follows it.
 //!
 //! On RISC-V targets these are single CSR instructions. On the host (unit
 //! tests) they do nothing, and [`enabled_interrupt_sources`] reports every
@@ -92,7 +99,7 @@ pub fn enabled_interrupt_sources() -> u32 {
 /// no interrupt can be taken between the check and the `wfi`) says there is
 /// work; restores `mstatus.MIE` afterwards. On the host only evaluates the
 /// check.
-pub(crate) fn wait_for_interrupt_if(still_idle: impl FnOnce() -> bool) {
+pub fn wait_for_interrupt_if(still_idle: impl FnOnce() -> bool) {
     #[cfg(all(target_arch = "riscv32", target_os = "none"))]
     {
         let old = imp::clear_mstatus(MSTATUS_MIE);

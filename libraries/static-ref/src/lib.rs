@@ -1,4 +1,11 @@
-//! [`StaticRef`]: a shared reference to a memory-mapped register block.
+//! [`StaticRef`]: a shared reference to a memory-mapped register block,
+//! for the chip drivers of every chip and architecture (the kernel core
+//! itself forbids `unsafe`, so this lives apart).
+//!
+//! With the `fake` feature (host tests of drivers), `fake::registers`
+//! backs a register block with ordinary memory the test can poke.
+
+#![no_std]
 
 use core::ops::Deref;
 use core::ptr::NonNull;
@@ -57,8 +64,8 @@ impl<T> core::fmt::Debug for StaticRef<T> {
 
 /// Host tests: register blocks backed by leaked, zeroed memory that the
 /// test can poke through `Cell`s while the driver uses the register view.
-#[cfg(test)]
-pub(crate) mod fake {
+#[cfg(feature = "fake")]
+pub mod fake {
     extern crate std;
 
     use super::StaticRef;
@@ -67,7 +74,7 @@ pub(crate) mod fake {
 
     /// A zeroed register block `T` over `Cell<W>` words (`W` gives the
     /// alignment): the driver's view and the test's view of the same memory.
-    pub(crate) fn registers<T, W: Copy + Default>() -> (StaticRef<T>, &'static [Cell<W>]) {
+    pub fn registers<T, W: Copy + Default>() -> (StaticRef<T>, &'static [Cell<W>]) {
         assert!(core::mem::align_of::<W>() >= core::mem::align_of::<T>());
         let words = core::mem::size_of::<T>().div_ceil(core::mem::size_of::<W>());
         let memory: &'static [Cell<W>] = vec![Cell::new(W::default()); words].leak();
