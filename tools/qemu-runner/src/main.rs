@@ -116,7 +116,8 @@ fn run_cmd(cmd: &mut Command) -> Result<(), String> {
 
 fn build_kernel(root: &Path, kernel: Kernel) -> Result<(), String> {
     let mut c = Command::new("cargo");
-    c.current_dir(root.join("boards"))
+    // From the board's folder: its .cargo/config.toml names the target.
+    c.current_dir(root.join("boards/qemu_rv32_virt"))
         .env(
             "CARGO_TARGET_DIR",
             root.join("target/boards").join(kernel.dir()),
