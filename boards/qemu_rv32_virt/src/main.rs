@@ -1,17 +1,14 @@
 //! The kernel for `qemu-system-riscv32 -M virt`.
 //!
-//! Memory map (the libtock-rs `qemu_rv32_virt` layout, so its apps run
-//! unmodified):
-//!
-//! | range | use |
-//! |---|---|
-//! | `0x8000_0000..0x8010_0000` | this kernel (code, data, stack) |
-//! | `0x8010_0000..0x8030_0000` | app flash area: a list of TBFs |
-//! | `0x8030_0000..0x8060_0000` | process RAM |
+//! The memory map (the libtock-rs `qemu_rv32_virt` layout, so its apps run
+//! unmodified: the kernel at `0x8000_0000`, the app flash area at
+//! `0x8010_0000`, process RAM from `0x8030_0000`) and the store's size
+//! are written once, in `board.toml`; `build.rs` turns them into this
+//! crate's constants and linker script, and the tools read the same file.
 //!
 //! Drivers: alarm (0), console (1), low-level debug (8) and key-value
 //! (0x50003) on a TicKV store in pflash unit 1 (`0x2200_0000`): its first
-//! [`STORE_REGIONS`] 256 KiB erase blocks. Apps get storage permissions from
+//! `STORE_REGIONS` 256 KiB erase blocks. Apps get storage permissions from
 //! their TBF storage TLV, else self-only under their ShortId (TBF ShortId,
 //! else crc32 of the package name). The kernel counts boots in a
 //! kernel-owned item ([`boot_counter`]). Processes that fault are restarted
@@ -55,23 +52,16 @@ use qemu_rv32_virt_chip::uart::{self, Uart16550};
 use rv32i::{Pmp, Rv32i};
 use static_cell::StaticCell;
 
-/// Start of the app flash area.
-const APP_FLASH: u32 = 0x8010_0000;
-/// Length of the app flash area.
-const APP_FLASH_LEN: usize = 0x20_0000;
-/// Start of process RAM.
-const APP_RAM: u32 = 0x8030_0000;
-/// Length of process RAM.
-const APP_RAM_LEN: usize = 0x30_0000;
+/// The board's memory map and store size, generated from `board.toml`.
+mod board {
+    include!(concat!(env!("OUT_DIR"), "/board.rs"));
+}
+use board::{APP_FLASH, APP_FLASH_LEN, APP_RAM, APP_RAM_LEN, STORE_REGIONS};
+
 /// Process slots.
 const NUM_PROCS: usize = 8;
 /// Timeslice in microseconds.
 const TIMESLICE_US: u32 = 10_000;
-/// Erase blocks (256 KiB regions) of pflash unit 1 the store uses: 4 MiB.
-/// Enough for thousands of values of the 503-byte maximum; few enough that
-/// a mount (which reads every used region) stays quick; the rest of the
-/// unit stays free for other uses. See doc/qemu.md.
-const STORE_REGIONS: u32 = 16;
 /// The largest value an app may store (the upstream limit).
 const VALUE_MAX: usize = kv_driver::UPSTREAM_VALUE_MAX;
 /// RAM index entries of the store (12 bytes each): one-read gets for up to

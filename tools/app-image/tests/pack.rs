@@ -9,13 +9,7 @@ use kernel_mock::tbf::{fix_checksum, TbfBuilder};
 
 const TABLE: &str = r#"
 [board]
-name = "test"
-arch = "rv32imac"
-flash_start = 0x8010_0000
-flash_end = 0x8030_0000
-ram_start = 0x8030_0000
-ram_end = 0x8060_0000
-protected_size = 0x80
+description = "../boards/qemu_rv32_virt/board.toml"
 kernel_major = 2
 kernel_minor = 0
 
@@ -61,7 +55,8 @@ kernel_heap = 1024
 "#;
 
 fn layout() -> Layout {
-    Layout::parse(TABLE).unwrap()
+    let userland = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../userland");
+    Layout::parse(TABLE, &userland).unwrap()
 }
 
 /// A builder for an app linked at TBF start `tbf` and RAM `ram`, with a

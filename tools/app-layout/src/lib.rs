@@ -15,17 +15,13 @@
 //! * `app-image` checks each TBF against its slot and lays the TBFs out
 //!   in flash order.
 //!
-//! The file format is a small subset of TOML (see [`toml`]):
+//! The file is TOML. The board's memory map comes from the board's own
+//! description ([`board::BoardFile`], `boards/<board>/board.toml`), which
+//! the table names; the table adds the kernel version the apps require:
 //!
 //! ```toml
 //! [board]
-//! name = "qemu_rv32_virt"
-//! arch = "rv32imac"
-//! flash_start = 0x8010_0000      # app flash area: TBFs, walked by the kernel
-//! flash_end = 0x8030_0000
-//! ram_start = 0x8030_0000        # process RAM window
-//! ram_end = 0x8060_0000
-//! protected_size = 0x80          # TBF header + protected trailer
+//! description = "../boards/qemu_rv32_virt/board.toml"   # relative to this file
 //! kernel_major = 2
 //! kernel_minor = 0
 //!
@@ -47,9 +43,11 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub mod toml;
+use serde::Deserialize;
 
-use toml::{Table, Value};
+pub mod board;
+
+pub use board::BoardFile;
 
 /// The most RAM the kernel adds to an app's `minimum_ram_size`: the grant
 /// table at 4 bytes for each of at most 32 grants, plus the 10-entry upcall
@@ -196,6 +194,8 @@ pub struct Image {
 pub struct Layout {
     /// The board's areas.
     pub board: Board,
+    /// The board description they come from.
+    pub board_file: PathBuf,
     /// The app slots, in flash order.
     pub apps: Vec<AppSlot>,
     /// Named app sets.
@@ -218,184 +218,94 @@ fn error<T>(message: impl Into<String>) -> Result<T, LayoutError> {
     Err(LayoutError(message.into()))
 }
 
-/// Typed access to one table's entries, with line numbers in errors.
-struct Fields<'a> {
-    table: &'a Table,
-    what: String,
+/// `[board]` of the table: which board description, and the kernel
+/// version the apps require.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBoard {
+    description: PathBuf,
+    kernel_major: u16,
+    kernel_minor: u16,
 }
 
-impl Fields<'_> {
-    fn value(&self, key: &str) -> Result<Option<(&Value, usize)>, LayoutError> {
-        Ok(self.table.get(key).map(|e| (&e.value, e.line)))
-    }
-
-    fn required(&self, key: &str) -> Result<(&Value, usize), LayoutError> {
-        match self.value(key)? {
-            Some(v) => Ok(v),
-            None => error(format!(
-                "{} (line {}) has no `{key}`",
-                self.what, self.table.line
-            )),
-        }
-    }
-
-    fn u32(&self, key: &str) -> Result<u32, LayoutError> {
-        match self.required(key)? {
-            (Value::Int(n), line) => u32::try_from(*n).or_else(|_| {
-                error(format!(
-                    "line {line}: `{key}` = {n} does not fit in 32 bits"
-                ))
-            }),
-            (v, line) => error(format!(
-                "line {line}: `{key}` must be an integer, not {}",
-                v.kind()
-            )),
-        }
-    }
-
-    fn u16(&self, key: &str) -> Result<u16, LayoutError> {
-        let n = self.u32(key)?;
-        u16::try_from(n).or_else(|_| error(format!("{}: `{key}` = {n} is too big", self.what)))
-    }
-
-    fn string(&self, key: &str) -> Result<String, LayoutError> {
-        match self.required(key)? {
-            (Value::Str(s), _) => Ok(s.clone()),
-            (v, line) => error(format!(
-                "line {line}: `{key}` must be a string, not {}",
-                v.kind()
-            )),
-        }
-    }
-
-    fn strings(&self, key: &str) -> Result<Option<Vec<String>>, LayoutError> {
-        match self.value(key)? {
-            None => Ok(None),
-            Some((Value::StrArray(v), _)) => Ok(Some(v.clone())),
-            Some((v, line)) => error(format!(
-                "line {line}: `{key}` must be an array of strings, not {}",
-                v.kind()
-            )),
-        }
-    }
-
-    /// Fails on keys outside `known` (typos must not pass silently).
-    fn only(&self, known: &[&str]) -> Result<(), LayoutError> {
-        for e in &self.table.entries {
-            if !known.contains(&e.key.as_str()) {
-                return error(format!(
-                    "line {}: unknown key `{}` in {} (known: {})",
-                    e.line,
-                    e.key,
-                    self.what,
-                    known.join(", ")
-                ));
-            }
-        }
-        Ok(())
-    }
+/// One `[[app]]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApp {
+    name: String,
+    flash: u32,
+    flash_size: u32,
+    ram: u32,
+    ram_size: u32,
+    stack: u32,
+    app_heap: u32,
+    kernel_heap: u32,
+    #[serde(default)]
+    elf2tab_extra: Vec<String>,
 }
 
-const BOARD_KEYS: &[&str] = &[
-    "name",
-    "arch",
-    "flash_start",
-    "flash_end",
-    "ram_start",
-    "ram_end",
-    "protected_size",
-    "kernel_major",
-    "kernel_minor",
-];
-
-const APP_KEYS: &[&str] = &[
-    "name",
-    "flash",
-    "flash_size",
-    "ram",
-    "ram_size",
-    "stack",
-    "app_heap",
-    "kernel_heap",
-    "elf2tab_extra",
-];
+/// The table as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLayout {
+    board: RawBoard,
+    #[serde(default)]
+    app: Vec<RawApp>,
+    #[serde(default)]
+    images: toml::Table,
+}
 
 impl Layout {
-    /// Parses and checks a slot table.
-    pub fn parse(text: &str) -> Result<Layout, LayoutError> {
-        let tables = toml::parse(text).map_err(|e| LayoutError(e.to_string()))?;
-        let mut board = None;
-        let mut apps = Vec::new();
-        let mut images = Vec::new();
-        for table in &tables {
-            let fields = Fields {
-                table,
-                what: if table.name.is_empty() {
-                    "the top level".into()
-                } else {
-                    format!("[{}]", table.name)
-                },
-            };
-            match (table.name.as_str(), table.array) {
-                ("", false) => fields.only(&[])?,
-                ("board", false) => {
-                    fields.only(BOARD_KEYS)?;
-                    board = Some(Board {
-                        name: fields.string("name")?,
-                        arch: fields.string("arch")?,
-                        flash_start: fields.u32("flash_start")?,
-                        flash_end: fields.u32("flash_end")?,
-                        ram_start: fields.u32("ram_start")?,
-                        ram_end: fields.u32("ram_end")?,
-                        protected_size: fields.u32("protected_size")?,
-                        kernel_major: fields.u16("kernel_major")?,
-                        kernel_minor: fields.u16("kernel_minor")?,
-                    });
-                }
-                ("app", true) => {
-                    let fields = Fields {
-                        table,
-                        what: format!("[[app]] at line {}", table.line),
-                    };
-                    fields.only(APP_KEYS)?;
-                    apps.push(AppSlot {
-                        name: fields.string("name")?,
-                        flash: fields.u32("flash")?,
-                        flash_size: fields.u32("flash_size")?,
-                        ram: fields.u32("ram")?,
-                        ram_size: fields.u32("ram_size")?,
-                        stack: fields.u32("stack")?,
-                        app_heap: fields.u32("app_heap")?,
-                        kernel_heap: fields.u32("kernel_heap")?,
-                        elf2tab_extra: fields.strings("elf2tab_extra")?.unwrap_or_default(),
-                    });
-                }
-                ("images", false) => {
-                    for e in &table.entries {
-                        images.push(Image {
-                            name: e.key.clone(),
-                            apps: fields.strings(&e.key)?.unwrap_or_default(),
-                        });
-                    }
-                }
-                (name, array) => {
-                    let header = if array {
-                        format!("[[{name}]]")
-                    } else {
-                        format!("[{name}]")
-                    };
-                    return error(format!(
-                        "line {}: unexpected table {header} (expected [board], [[app]] or [images])",
-                        table.line
-                    ));
-                }
-            }
-        }
-        let Some(board) = board else {
-            return error("the table has no [board]");
+    /// Parses and checks a slot table; `[board].description` is read
+    /// relative to `base` (the folder of the table).
+    pub fn parse(text: &str, base: &Path) -> Result<Layout, LayoutError> {
+        let raw: RawLayout = toml::from_str(text).map_err(|e| LayoutError(e.to_string()))?;
+        let description = base.join(&raw.board.description);
+        let file = BoardFile::load(&description)?;
+        let end = |a: board::Area| a.end().unwrap_or(u32::MAX);
+        let board = Board {
+            name: file.name,
+            arch: file.arch,
+            flash_start: file.app_flash.start,
+            flash_end: end(file.app_flash),
+            ram_start: file.app_ram.start,
+            ram_end: end(file.app_ram),
+            protected_size: file.protected_size,
+            kernel_major: raw.board.kernel_major,
+            kernel_minor: raw.board.kernel_minor,
         };
+        let apps = raw
+            .app
+            .into_iter()
+            .map(|a| AppSlot {
+                name: a.name,
+                flash: a.flash,
+                flash_size: a.flash_size,
+                ram: a.ram,
+                ram_size: a.ram_size,
+                stack: a.stack,
+                app_heap: a.app_heap,
+                kernel_heap: a.kernel_heap,
+                elf2tab_extra: a.elf2tab_extra,
+            })
+            .collect();
+        let mut images = Vec::new();
+        for (name, value) in raw.images {
+            let apps = value
+                .as_array()
+                .and_then(|v| {
+                    v.iter()
+                        .map(|x| x.as_str().map(str::to_string))
+                        .collect::<Option<Vec<_>>>()
+                })
+                .ok_or_else(|| {
+                    LayoutError(format!("[images]: `{name}` must be an array of app names"))
+                })?;
+            images.push(Image { name, apps });
+        }
         let layout = Layout {
             board,
+            board_file: description,
             apps,
             images,
         };
@@ -407,7 +317,8 @@ impl Layout {
     pub fn load(path: &Path) -> Result<Layout, LayoutError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| LayoutError(format!("cannot read {}: {e}", path.display())))?;
-        Layout::parse(&text).map_err(|e| LayoutError(format!("{}: {e}", path.display())))
+        let base = path.parent().unwrap_or(Path::new("."));
+        Layout::parse(&text, base).map_err(|e| LayoutError(format!("{}: {e}", path.display())))
     }
 
     /// The slot of app `name`.
@@ -564,6 +475,7 @@ pub fn build_script() {
         runtime.join("tockrt.ld").display()
     );
     let layout = Layout::load(&table).unwrap_or_else(|e| panic!("app-layout: {e}"));
+    println!("cargo:rerun-if-changed={}", layout.board_file.display());
     let slot = layout.app(&name).unwrap_or_else(|| {
         panic!(
             "app-layout: {} has no [[app]] slot named `{name}`",
@@ -581,18 +493,19 @@ pub fn build_script() {
 mod tests {
     use super::*;
 
+    /// The repository's board, named as `userland/layout.toml` names it.
     const BOARD: &str = r#"
         [board]
-        name = "qemu_rv32_virt"
-        arch = "rv32imac"
-        flash_start = 0x8010_0000
-        flash_end = 0x8030_0000
-        ram_start = 0x8030_0000
-        ram_end = 0x8060_0000
-        protected_size = 0x80
+        description = "../boards/qemu_rv32_virt/board.toml"
         kernel_major = 2
         kernel_minor = 0
     "#;
+
+    /// The folder the tables are read from (board paths are relative to
+    /// it).
+    fn userland() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../userland")
+    }
 
     fn app(name: &str, flash: u32, ram: u32) -> String {
         format!(
@@ -608,7 +521,7 @@ mod tests {
             app("a", 0x8010_0000, 0x8030_0000),
             app("b", 0x8011_0000, 0x8031_0000)
         );
-        let l = Layout::parse(&text).unwrap();
+        let l = Layout::parse(&text, &userland()).unwrap();
         assert_eq!(l.apps.len(), 2);
         let a = l.app("a").unwrap();
         assert_eq!(a.binary_start(&l.board), 0x8010_0080);
@@ -699,9 +612,9 @@ mod tests {
             ),
             (
                 format!("{BOARD}{}stak = 1\n", app("a", 0x8010_0000, 0x8030_0000)),
-                "unknown key `stak`",
+                "unknown field `stak`",
             ),
-            (app("a", 0x8010_0000, 0x8030_0000), "no [board]"),
+            (app("a", 0x8010_0000, 0x8030_0000), "missing field `board`"),
             (
                 format!(
                     "{BOARD}{}[images]\na = [\"a\"]\n",
@@ -709,11 +622,18 @@ mod tests {
                 ),
                 "name of an app",
             ),
-            (format!("{BOARD}[[app]]\nname = \"a\"\n"), "has no `flash`"),
-            (format!("{BOARD}[boards]\n"), "unexpected table"),
+            (
+                format!("{BOARD}[[app]]\nname = \"a\"\n"),
+                "missing field `flash`",
+            ),
+            (format!("{BOARD}[boards]\n"), "unknown field `boards`"),
+            (
+                BOARD.replace("qemu_rv32_virt/board.toml", "nowhere/board.toml"),
+                "cannot read",
+            ),
         ];
         for (text, want) in cases {
-            let e = Layout::parse(&text).unwrap_err();
+            let e = Layout::parse(&text, &userland()).unwrap_err();
             assert!(e.0.contains(want), "want {want:?}, got {e}");
         }
     }
@@ -722,7 +642,7 @@ mod tests {
     fn refuses_a_slot_too_small_for_its_sizes() {
         let text = format!("{BOARD}{}", app("a", 0x8010_0000, 0x8030_0000))
             .replace("kernel_heap = 1024", "kernel_heap = 0xFE00");
-        let e = Layout::parse(&text).unwrap_err();
+        let e = Layout::parse(&text, &userland()).unwrap_err();
         assert!(e.0.contains("more than the RAM slot"), "{e}");
     }
 }

@@ -20,22 +20,44 @@ use std::time::{Duration, Instant};
 pub mod scenarios;
 pub mod suite;
 
-/// RAM base of the virt machine: where the kernel and a flash file start.
-pub const RAM_BASE: u32 = 0x8000_0000;
+/// The board's description (`boards/qemu_rv32_virt/board.toml`): memory
+/// map and store, read once. A missing or invalid file stops the runner
+/// with the reason.
+pub fn board() -> &'static app_layout::BoardFile {
+    static BOARD: std::sync::OnceLock<app_layout::BoardFile> = std::sync::OnceLock::new();
+    BOARD.get_or_init(|| {
+        let path = repo_root().join("boards/qemu_rv32_virt/board.toml");
+        app_layout::BoardFile::load(&path).unwrap_or_else(|e| panic!("qemu-runner: {e}"))
+    })
+}
+
+/// Where the kernel (and a tockloader flash file) starts: the virt
+/// machine's RAM base.
+pub fn ram_base() -> u32 {
+    board().kernel.start
+}
+
 /// Start of the app flash area.
-pub const APP_FLASH: u32 = 0x8010_0000;
-/// Size of a pflash image (QEMU requires exactly this).
-pub const PFLASH_SIZE: usize = 32 << 20;
+pub fn app_flash() -> u32 {
+    board().app_flash.start
+}
+
+/// Size of a pflash store image (QEMU requires exactly this size).
+pub fn pflash_size() -> usize {
+    board()
+        .store
+        .map_or(0, |s| usize::try_from(s.image_size).unwrap_or(usize::MAX))
+}
 
 /// How the apps reach QEMU.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Apps {
     /// No apps.
     None,
-    /// An app flash image loaded at [`APP_FLASH`] (`-device loader`).
+    /// An app flash image loaded at [`app_flash`] (`-device loader`).
     Image(PathBuf),
     /// A tockloader flash file holding kernel and apps, booted as the
-    /// kernel image (it starts at [`RAM_BASE`]).
+    /// kernel image (it starts at [`ram_base`]).
     FlashFile(PathBuf),
 }
 
@@ -86,8 +108,9 @@ impl Boot {
             Apps::Image(img) => {
                 c.arg("-kernel").arg(&self.kernel);
                 c.arg("-device").arg(format!(
-                    "loader,file={},addr={APP_FLASH:#x},force-raw=on",
-                    img.display()
+                    "loader,file={},addr={:#x},force-raw=on",
+                    img.display(),
+                    app_flash()
                 ));
             }
             Apps::None => {
@@ -248,7 +271,7 @@ impl Expect {
 pub enum ElfError {
     /// Not a 32-bit little-endian ELF file, or truncated.
     Malformed(&'static str),
-    /// A loadable segment lies outside `[RAM_BASE, RAM_BASE + limit)`.
+    /// A loadable segment lies outside `[ram_base(), ram_base() + limit)`.
     OutOfRange {
         /// The segment's physical address.
         addr: u32,
@@ -282,9 +305,9 @@ fn u32_at(b: &[u8], at: usize) -> Result<u32, ElfError> {
 }
 
 /// Lays out the loadable segments of a 32-bit kernel ELF at their physical
-/// addresses relative to [`RAM_BASE`] in a buffer of `len` bytes (filled
+/// addresses relative to [`ram_base`] in a buffer of `len` bytes (filled
 /// with `0xFF` elsewhere): the start of a tockloader flash file for the
-/// `qemu_rv32_virt` board. Segments must end below `RAM_BASE + limit`.
+/// `qemu_rv32_virt` board. Segments must end below `ram_base() + limit`.
 pub fn flash_file_from_elf(elf: &[u8], len: usize, limit: u32) -> Result<Vec<u8>, ElfError> {
     if elf.get(..4) != Some(b"\x7fELF") {
         return Err(ElfError::Malformed("no ELF magic"));
@@ -311,7 +334,7 @@ pub fn flash_file_from_elf(elf: &[u8], len: usize, limit: u32) -> Result<Vec<u8>
         if filesz == 0 {
             continue;
         }
-        let rel = paddr.checked_sub(RAM_BASE);
+        let rel = paddr.checked_sub(ram_base());
         let end = rel.and_then(|r| r.checked_add(filesz));
         let (Some(rel), Some(end)) = (rel, end) else {
             return Err(ElfError::OutOfRange {
@@ -334,13 +357,13 @@ pub fn flash_file_from_elf(elf: &[u8], len: usize, limit: u32) -> Result<Vec<u8>
 }
 
 /// Builds a tockloader flash file at `out`: the kernel ELF laid out from
-/// offset 0 (address [`RAM_BASE`]), then the TABs installed by `tockloader
+/// offset 0 (address [`ram_base`]), then the TABs installed by `tockloader
 /// install --board qemu_rv32_virt --flash-file`, as a user would. Booted
 /// as QEMU's `-kernel`, it runs the kernel with those apps.
 pub fn tockloader_flash_file(kernel: &Path, tabs: &[PathBuf], out: &Path) -> Result<(), String> {
     let elf = std::fs::read(kernel).map_err(|e| format!("{}: {e}", kernel.display()))?;
-    let area = (APP_FLASH - RAM_BASE) as usize;
-    let image = flash_file_from_elf(&elf, area, APP_FLASH - RAM_BASE)
+    let limit = app_flash() - ram_base();
+    let image = flash_file_from_elf(&elf, limit as usize, limit)
         .map_err(|e| format!("{}: {e}", kernel.display()))?;
     std::fs::write(out, image).map_err(|e| format!("{}: {e}", out.display()))?;
     let mut c = Command::new("tockloader");
@@ -489,7 +512,7 @@ mod tests {
 
     #[test]
     fn segments_land_at_their_addresses() {
-        let img = flash_file_from_elf(&elf(RAM_BASE + 8, &[1, 2, 3]), 16, 0x10_0000).unwrap();
+        let img = flash_file_from_elf(&elf(ram_base() + 8, &[1, 2, 3]), 16, 0x10_0000).unwrap();
         assert_eq!(img[..8], [0xFF; 8]);
         assert_eq!(img[8..11], [1, 2, 3]);
         assert_eq!(img[11..], [0xFF; 5]);
@@ -509,13 +532,13 @@ mod tests {
             })
         );
         assert_eq!(
-            flash_file_from_elf(&elf(RAM_BASE + 15, &[1, 2]), 16, 16),
+            flash_file_from_elf(&elf(ram_base() + 15, &[1, 2]), 16, 16),
             Err(ElfError::OutOfRange {
-                addr: RAM_BASE + 15,
+                addr: ram_base() + 15,
                 size: 2
             })
         );
-        let mut short = elf(RAM_BASE, &[1, 2]);
+        let mut short = elf(ram_base(), &[1, 2]);
         short.truncate(85);
         assert_eq!(
             flash_file_from_elf(&short, 16, 16),

@@ -18,7 +18,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use qemu_runner::scenarios;
 use qemu_runner::suite::{self, Install, Test};
-use qemu_runner::{repo_root, Apps, Boot, APP_FLASH};
+use qemu_runner::{repo_root, Apps, Boot};
 
 #[derive(Parser)]
 #[command(about = "Build, boot and check the qemu_rv32_virt board with our apps")]
@@ -193,7 +193,7 @@ fn run_test(root: &Path, test: &Test, logs: &Path) -> Result<Verdict, String> {
     // Every boot gets a blank store on pflash unit 1: the board's KV stack
     // lives there.
     let pflash = logs.join(format!("{}.pflash.img", test.name));
-    std::fs::write(&pflash, vec![0xFF; qemu_runner::PFLASH_SIZE])
+    std::fs::write(&pflash, vec![0xFF; qemu_runner::pflash_size()])
         .map_err(|e| format!("{}: {e}", pflash.display()))?;
     let boot = Boot {
         kernel,
@@ -426,7 +426,7 @@ fn boot(
     }
     if let Some(p) = &pflash {
         if !p.exists() {
-            std::fs::write(p, vec![0xFF; qemu_runner::PFLASH_SIZE])
+            std::fs::write(p, vec![0xFF; qemu_runner::pflash_size()])
                 .map_err(|e| format!("{}: {e}", p.display()))?;
         }
     }
@@ -465,7 +465,7 @@ fn image_path(root: &Path, image: &str) -> Result<PathBuf, String> {
 
 fn blank_store(path: &Path) -> Result<(), String> {
     if !path.exists() {
-        std::fs::write(path, vec![0xFF; qemu_runner::PFLASH_SIZE])
+        std::fs::write(path, vec![0xFF; qemu_runner::pflash_size()])
             .map_err(|e| format!("{}: {e}", path.display()))?;
     }
     Ok(())
@@ -506,8 +506,9 @@ fn run(root: &Path, image: &str, store: Option<PathBuf>, apps: &[PathBuf]) -> Re
     let what = if apps.is_empty() {
         let image = image_path(root, image)?;
         c.arg(Kernel::Run.path(root)).arg("-device").arg(format!(
-            "loader,file={},addr={APP_FLASH:#x},force-raw=on",
-            image.display()
+            "loader,file={},addr={:#x},force-raw=on",
+            image.display(),
+            qemu_runner::app_flash()
         ));
         image.display().to_string()
     } else {

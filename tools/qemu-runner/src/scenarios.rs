@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::{Apps, Boot, Outcome, PFLASH_SIZE};
+use crate::{pflash_size, Apps, Boot, Outcome};
 
 /// What a scenario needs from the runner.
 pub struct Ctx {
@@ -42,7 +42,7 @@ impl Ctx {
     /// A fresh 0xFF-filled store for scenario `name`.
     fn fresh_store(&self, name: &str) -> Result<PathBuf, String> {
         let path = self.logs.join(format!("{name}.pflash.img"));
-        std::fs::write(&path, vec![0xFF; PFLASH_SIZE])
+        std::fs::write(&path, vec![0xFF; pflash_size()])
             .map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(path)
     }

@@ -36,16 +36,26 @@ pub struct Preset {
     pub image_size: u64,
 }
 
-/// QEMU `virt` pflash: 256 KiB erase blocks, a 32 MiB image; the store is
-/// the first 16 blocks (4 MiB).
-pub const QEMU: Preset = Preset {
-    name: "qemu",
-    offset: 0,
-    region_size: 0x40000,
-    regions: 16,
-    unit: 4,
-    image_size: 32 << 20,
-};
+/// The QEMU board's store (pflash unit 1: 256 KiB erase blocks, a 32 MiB
+/// image; the store is its first 16 blocks), from the board's own
+/// description, `boards/qemu_rv32_virt/board.toml`, built into the tool.
+pub fn qemu() -> Preset {
+    const BOARD: &str = include_str!("../../../boards/qemu_rv32_virt/board.toml");
+    // The file is part of this build and checked by the tool's tests: a
+    // broken one is a build mistake, not a user's.
+    let store = app_layout::BoardFile::parse(BOARD)
+        .ok()
+        .and_then(|b| b.store)
+        .expect("boards/qemu_rv32_virt/board.toml describes the store");
+    Preset {
+        name: "qemu",
+        offset: store.offset,
+        region_size: u64::from(store.region_size),
+        regions: u64::from(store.regions),
+        unit: u64::from(store.program_unit),
+        image_size: store.image_size,
+    }
+}
 
 /// The geometry options as given on the command line.
 #[derive(Clone, Debug, Default)]

@@ -192,7 +192,7 @@ impl Global {
             unit: self.unit,
             create: self.create,
             preset: self.preset.map(|p| match p {
-                PresetArg::Qemu => image::QEMU,
+                PresetArg::Qemu => image::qemu(),
             }),
         }
     }

@@ -1,0 +1,100 @@
+//! A board's description (`boards/<board>/board.toml`): its memory map and
+//! its key-value store, the one place these numbers are written.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::LayoutError;
+
+/// An address range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Area {
+    /// First address.
+    pub start: u32,
+    /// Length in bytes.
+    pub size: u32,
+}
+
+impl Area {
+    /// End (exclusive), or `None` past the address space.
+    pub fn end(&self) -> Option<u32> {
+        self.start.checked_add(self.size)
+    }
+}
+
+/// The board's key-value store in its flash image file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Store {
+    /// Size of the image file (QEMU requires exactly this for pflash).
+    pub image_size: u64,
+    /// Byte offset of the store in the image.
+    pub offset: u64,
+    /// Region (erase block) size in bytes.
+    pub region_size: u32,
+    /// Number of regions the store uses.
+    pub regions: u32,
+    /// Program unit in bytes.
+    pub program_unit: u32,
+}
+
+/// A board description.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BoardFile {
+    /// Board name.
+    pub name: String,
+    /// elf2tab's architecture name for the board's apps.
+    pub arch: String,
+    /// Where the kernel image is loaded.
+    pub kernel: Area,
+    /// The app flash area: the TBFs the kernel walks.
+    pub app_flash: Area,
+    /// The process RAM window.
+    pub app_ram: Area,
+    /// Bytes from a TBF's start to its binary.
+    pub protected_size: u32,
+    /// The key-value store, if the board has one.
+    pub store: Option<Store>,
+}
+
+impl BoardFile {
+    /// Parses and checks a description.
+    pub fn parse(text: &str) -> Result<BoardFile, LayoutError> {
+        let b: BoardFile = toml::from_str(text).map_err(|e| LayoutError(e.to_string()))?;
+        for (what, area) in [
+            ("kernel", b.kernel),
+            ("app_flash", b.app_flash),
+            ("app_ram", b.app_ram),
+        ] {
+            if area.size == 0 || area.end().is_none() {
+                return Err(LayoutError(format!(
+                    "`{what}` {:#x} + {:#x} is empty or runs past the address space",
+                    area.start, area.size
+                )));
+            }
+        }
+        if b.kernel.end() > Some(b.app_flash.start) && b.app_flash.end() > Some(b.kernel.start) {
+            return Err(LayoutError("the kernel overlaps the app flash area".into()));
+        }
+        if let Some(s) = b.store {
+            let bytes = u64::from(s.region_size) * u64::from(s.regions);
+            if s.offset + bytes > s.image_size {
+                return Err(LayoutError(format!(
+                    "[store]: {} regions of {:#x} bytes at offset {:#x} do not fit the {:#x}-byte image",
+                    s.regions, s.region_size, s.offset, s.image_size
+                )));
+            }
+        }
+        Ok(b)
+    }
+
+    /// Reads and parses the description at `path`.
+    pub fn load(path: &Path) -> Result<BoardFile, LayoutError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| LayoutError(format!("cannot read {}: {e}", path.display())))?;
+        BoardFile::parse(&text).map_err(|e| LayoutError(format!("{}: {e}", path.display())))
+    }
+}
