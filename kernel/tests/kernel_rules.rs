@@ -30,7 +30,7 @@ use kernel::utilities::crc32_posix;
 use kernel::{CreateGrantError, LoadEvent};
 use kernel_mock::{
     leak, sys, Event, Harness, MockBoundary, MockChip, Step, TestDriver, COUNTS, DRV, FLASH_START,
-    PC, RAM_START,
+    PC, R0, RAM_START,
 };
 
 /// RAM every `TbfBuilder::app` needs with one grant registered: its
@@ -169,7 +169,7 @@ fn fixed_ram_addresses_are_honoured_exactly_and_in_order() {
     );
     assert_eq!(h.process(1).memory().start, fixed_b);
     // The process really starts there: a1 is its RAM start.
-    assert_eq!(h.process(1).stored_state().words[1], fixed_b);
+    assert_eq!(h.process(1).stored_state().words[R0 + 1], fixed_b);
     assert_eq!(h.process(4).state(), State::Unused);
 }
 
@@ -376,7 +376,7 @@ fn cortex_m_start_opens_32_bytes_for_the_initial_frame() {
     // The 32 bytes come on top of what the app asked for.
     assert_eq!(p.memory().len, app_ram() + 32);
     assert_eq!(p.app_break(), m + 32);
-    assert_eq!(p.stored_state().words[3], m + 32, "a3 = initial break");
+    assert_eq!(p.stored_state().words[R0 + 3], m + 32, "a3 = initial break");
     assert_eq!(
         p.protection(),
         ProcessProtection {

@@ -43,11 +43,12 @@ fn entry_registers_follow_the_spec() {
     // pc = TBF start + header size + init_fn_offset (0x10)
     assert_eq!(s[kernel_mock::PC], FLASH_START + hs + 0x10);
     // a0 = binary start = TBF start + header size + protected trailer (0x20)
-    assert_eq!(s[0], FLASH_START + hs + 0x20);
-    assert_eq!(s[1], RAM_START);
-    assert_eq!(s[2], p.memory().len);
+    let a = kernel_mock::R0;
+    assert_eq!(s[a], FLASH_START + hs + 0x20);
+    assert_eq!(s[a + 1], RAM_START);
+    assert_eq!(s[a + 2], p.memory().len);
     // RISC-V style: the initial break is the RAM start.
-    assert_eq!(s[3], RAM_START);
+    assert_eq!(s[a + 3], RAM_START);
     assert_eq!(p.app_break(), RAM_START);
     // The second app's RAM follows the first's.
     assert_eq!(h.process(1).memory().start, p.memory().end());

@@ -38,15 +38,25 @@ use kernel::storage_permissions::{TlvElseCrc, TlvElseSelfOnlyPolicy};
 use kernel::syscall::ReturnRegisters;
 use kernel::syscall_driver::{SyscallDriver, SyscallDriverLookup};
 use kernel::{AppMemory, Kernel, LoadEvent, LoadPolicy};
+use rv32i::Rv32i;
 
-/// Index of `r0` in the mock's saved state; `r1`..`r3` follow.
-pub const R0: usize = 0;
+/// Index of `r0` (`a0`) in the saved state; `r1`..`r3` follow. The mock
+/// keeps rv32i's register file and uses rv32i's own code for entry
+/// registers, syscall returns, upcall frames and trap decoding: only the
+/// running of a process is scripted.
+pub const R0: usize = rv32i::context::A0;
 /// Index of the program counter.
-pub const PC: usize = 4;
+pub const PC: usize = rv32i::context::PC;
 /// Index of the return address (link register / `ra`).
-pub const LR: usize = 5;
+pub const LR: usize = rv32i::context::RA;
 /// Index of the stack pointer.
-pub const SP: usize = 6;
+pub const SP: usize = rv32i::context::SP;
+/// A saved-state word rv32i does not use: the mock keeps the process's RAM
+/// start there to attribute events to processes.
+const TAG: usize = rv32i::context::MTVAL + 1;
+/// `mcause` the mock records for a scripted fault (not an ecall, so the
+/// reported pc is the faulting one).
+const SCRIPTED_FAULT: u32 = 0xFFFF;
 
 /// One thing a scripted process does when it runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -274,14 +284,8 @@ impl UserspaceBoundary for MockBoundary {
         entry: &EntryRegisters,
         memory: &mut ProcessMemory<'_>,
     ) -> Result<StoredState, Fault> {
-        let mut s = StoredState::ZERO;
-        s.words[R0] = entry.binary_start;
-        s.words[R0 + 1] = entry.mem_start;
-        s.words[R0 + 2] = entry.mem_len;
-        s.words[R0 + 3] = entry.app_break;
-        s.words[PC] = entry.pc;
-        s.words[SP] = memory.accessible_end;
-        s.words[8] = memory.start;
+        let mut s = Rv32i.initial_state(entry, memory)?;
+        s.words[TAG] = memory.start;
         self.log(Event::Started {
             mem_start: memory.start,
             entry: *entry,
@@ -294,18 +298,13 @@ impl UserspaceBoundary for MockBoundary {
     }
 
     fn set_syscall_return(&self, state: &mut StoredState, ret: &ReturnRegisters) {
-        // The rv32i convention: write exactly the registers of the variant;
-        // the rest of r0-r3 keep what the process passed in.
+        Rv32i.set_syscall_return(state, ret);
         let mut seen = [0u32; 4];
         seen.copy_from_slice(&state.words[R0..R0 + 4]);
-        ret.apply_to(&mut seen);
-        state.words[R0..R0 + 4].copy_from_slice(&seen);
         let mut regs = [0u32; 4];
         ret.apply_to(&mut regs);
-        // The mock keeps the process's RAM start in word 8 to attribute
-        // returns to processes in the event log.
         self.log(Event::Returned {
-            mem_start: state.words[8],
+            mem_start: state.words[TAG],
             regs,
             seen,
         });
@@ -317,10 +316,7 @@ impl UserspaceBoundary for MockBoundary {
         memory: &mut ProcessMemory<'_>,
         frame: &UpcallFrame,
     ) -> Result<(), Fault> {
-        state.words[R0..R0 + 3].copy_from_slice(&frame.args);
-        state.words[R0 + 3] = frame.appdata;
-        state.words[LR] = state.words[PC];
-        state.words[PC] = frame.fn_ptr;
+        Rv32i.push_upcall(state, memory, frame)?;
         self.log(Event::Upcall {
             mem_start: memory.start,
             frame: *frame,
@@ -334,14 +330,24 @@ impl UserspaceBoundary for MockBoundary {
         memory: &mut ProcessMemory<'_>,
     ) -> SwitchReason {
         self.switches.set(self.switches.get() + 1);
-        state.words[8] = memory.start;
+        state.words[TAG] = memory.start;
+        // A trap the way rv32i's trap vector records it: class in a4,
+        // arguments in a0-a3, mcause 8 (ecall); rv32i's decoder does the
+        // rest (and moves the pc past the ecall).
+        let ecall = |state: &mut StoredState, class: u8, args: [u32; 4]| {
+            state.words[R0..R0 + 4].copy_from_slice(&args);
+            state.words[rv32i::context::A4] = u32::from(class);
+            state.words[rv32i::context::MCAUSE] = 8;
+            rv32i::context::decode_trap(state)
+        };
         loop {
             let step = self
                 .scripts
                 .borrow_mut()
                 .get_mut(&memory.start)
                 .and_then(|s| s.pop_front());
-            let fault = |kind, address| {
+            let fault = |state: &mut StoredState, kind, address| {
+                state.words[rv32i::context::MCAUSE] = SCRIPTED_FAULT;
                 SwitchReason::Fault(Fault {
                     kind,
                     pc: state.words[PC],
@@ -350,18 +356,8 @@ impl UserspaceBoundary for MockBoundary {
             };
             match step {
                 // An exhausted script blocks in yield-wait forever.
-                None => {
-                    state.words[PC] += 4;
-                    return SwitchReason::Syscall {
-                        class: 0,
-                        args: [1, 0, 0, 0],
-                    };
-                }
-                Some(Step::Syscall(class, args)) => {
-                    state.words[R0..R0 + 4].copy_from_slice(&args);
-                    state.words[PC] += 4;
-                    return SwitchReason::Syscall { class, args };
-                }
+                None => return ecall(state, 0, [1, 0, 0, 0]),
+                Some(Step::Syscall(class, args)) => return ecall(state, class, args),
                 Some(Step::Write(addr, bytes)) => {
                     match self.check_access(memory, addr, bytes.len() as u32) {
                         Some(off) => memory.ram[off..off + bytes.len()].copy_from_slice(&bytes),
@@ -370,7 +366,7 @@ impl UserspaceBoundary for MockBoundary {
                                 mem_start: memory.start,
                                 address: addr,
                             });
-                            return fault(FaultKind::StoreAccess, addr);
+                            return fault(state, FaultKind::StoreAccess, addr);
                         }
                     }
                 }
@@ -384,10 +380,10 @@ impl UserspaceBoundary for MockBoundary {
                             mem_start: memory.start,
                             address: addr,
                         });
-                        return fault(FaultKind::LoadAccess, addr);
+                        return fault(state, FaultKind::LoadAccess, addr);
                     }
                 },
-                Some(Step::Fault(kind)) => return fault(kind, 0),
+                Some(Step::Fault(kind)) => return fault(state, kind, 0),
                 Some(Step::Timeslice) => return SwitchReason::TimesliceExpired,
                 Some(Step::Interrupt) => return SwitchReason::Interrupted,
             }
@@ -395,21 +391,11 @@ impl UserspaceBoundary for MockBoundary {
     }
 
     fn program_counter(&self, state: &StoredState) -> u32 {
-        // The saved pc is already past the trap; report the trap itself.
-        state.words[PC].wrapping_sub(4)
+        Rv32i.program_counter(state)
     }
 
     fn print_state(&self, state: &StoredState, out: &mut dyn fmt::Write) -> fmt::Result {
-        writeln!(
-            out,
-            "  r0 {:#010x} r1 {:#010x} r2 {:#010x} r3 {:#010x} pc {:#010x} lr {:#010x}",
-            state.words[0],
-            state.words[1],
-            state.words[2],
-            state.words[3],
-            state.words[PC],
-            state.words[LR]
-        )
+        Rv32i.print_state(state, out)
     }
 }
 
