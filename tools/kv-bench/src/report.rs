@@ -224,7 +224,7 @@ pub fn write(o: &Options, r: &Results) -> std::io::Result<Vec<PathBuf>> {
     );
     let _ = writeln!(
         m,
-        "Every store runs on the same simulated NOR flash (`tools/flashsim`), through an adapter that also meters time. The tables give counts (flash reads and bytes, programs and bytes, erases, word rewrites); times are those counts converted with two device models from `spec/peers.md`:\n\n\
+        "Every store runs on the same simulated NOR flash (`libraries/flashsim`), through an adapter that also meters time. The tables give counts (flash reads and bytes, programs and bytes, erases, word rewrites); times are those counts converted with two device models from `spec/peers.md`:\n\n\
 * **nRF52 internal flash**: {} µs per 32-bit word programmed, {} ms per 4 KiB page erase, reads memory-mapped and counted as free.\n\
 * **SPI NOR at 8 MHz**: reads cost {} µs per command plus {} µs per byte; {} ms per 256-byte page program (a program that crosses a page boundary is one page program per page touched; its data transfer is inside the {} ms); {} ms per 4 KiB sector erase.\n\n\
 The times are flash time only (no CPU time) and are estimates, not hardware measurements. Percentiles are nearest-rank over every operation of a phase.\n",

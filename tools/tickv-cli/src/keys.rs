@@ -8,7 +8,7 @@ use crate::error::CliError;
 /// It is the kernel's own implementation (`capsules_core::siphash`), so the
 /// tool and the kernel cannot disagree.
 pub fn hash_key(name: &[u8]) -> u64 {
-    capsules_core::siphash::tickv_key(name)
+    siphash::tickv_key(name)
 }
 
 /// A key as the user named it: the 64-bit hash plus the string it was
