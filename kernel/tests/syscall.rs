@@ -234,9 +234,9 @@ fn yield_wait_for_writes_three_registers() {
 fn allow_and_subscribe_only_produce_130_or_2() {
     let mut rng = Rng::new(104);
     for _ in 0..10_000 {
-        let a = rng.next_u64() as u32;
-        let b = rng.next_u64() as u32;
-        let e = ErrorCode::ALL[rng.below(ErrorCode::ALL.len())];
+        let a = rng.next() as u32;
+        let b = rng.next() as u32;
+        let e = ErrorCode::ALL[rng.index(ErrorCode::ALL.len())];
         for ret in [
             SyscallReturn::allow_success(a, b),
             SyscallReturn::subscribe_success(a, b),

@@ -46,14 +46,14 @@ fn exercise(h: &TbfHeader<'_>, rng: &mut Rng) {
         assert!(u64::from(r.offset) + u64::from(r.size) <= total);
     }
     let _ = h.writeable_region_count();
-    let start = rng.next_u64() as u32;
+    let start = rng.next() as u32;
     let _ = (h.entry_point(start), h.app_binary_start(start));
     let _ = (h.enabled(), h.sticky(), h.is_padding(), h.flags());
     let _ = (h.minimum_ram_size(), h.app_version(), h.package_name());
     let _ = (h.fixed_ram_address(), h.fixed_flash_address());
     let _ = (h.kernel_version(), h.short_id());
     for _ in 0..4 {
-        let _ = h.command_permitted(rng.next_u64() as u32 % 4, rng.next_u64() as u32);
+        let _ = h.command_permitted(rng.next() as u32 % 4, rng.next() as u32);
     }
     let _ = h.command_permitted(0x50003, 1);
     if let Some(s) = h.storage_permissions() {
@@ -101,23 +101,23 @@ fn walk_terminates(area: &[u8], base: u32, rng: &mut Rng) -> usize {
 fn random_byte_strings() {
     let mut rng = Rng::new(1);
     for i in 0..20_000 {
-        let len = rng.below(if i % 10 == 0 { 4096 } else { 300 });
+        let len = rng.index(if i % 10 == 0 { 4096 } else { 300 });
         let mut bytes = rng.bytes(len);
         // Half of the inputs look like a version-2 header, to get past the
         // first check; some of those get a valid checksum too.
         if i % 2 == 0 && len >= 16 {
             bytes[0] = 2;
             bytes[1] = 0;
-            let header_size = (rng.below(len.min(512) / 4 + 1) * 4) as u16;
+            let header_size = (rng.index(len.min(512) / 4 + 1) * 4) as u16;
             bytes[2..4].copy_from_slice(&header_size.to_le_bytes());
-            let total = rng.below(len + 64) as u32;
+            let total = rng.index(len + 64) as u32;
             bytes[4..8].copy_from_slice(&total.to_le_bytes());
             if i % 4 == 0 {
                 fix_checksum(&mut bytes);
             }
         }
         parse_and_exercise(&bytes, &mut rng);
-        walk_terminates(&bytes, rng.next_u64() as u32, &mut rng);
+        walk_terminates(&bytes, rng.next() as u32, &mut rng);
     }
 }
 
@@ -130,12 +130,12 @@ fn random_tlv_soup_with_valid_checksums() {
     let mut parsed = 0;
     for _ in 0..20_000 {
         let mut b = TbfBuilder::new();
-        for _ in 0..rng.below(6) {
-            let kind = kinds[rng.below(kinds.len())];
-            let len = match rng.below(3) {
-                0 => rng.below(8),
-                1 => [4, 8, 12, 16, 20, 22, 24][rng.below(7)],
-                _ => rng.below(64),
+        for _ in 0..rng.index(6) {
+            let kind = kinds[rng.index(kinds.len())];
+            let len = match rng.index(3) {
+                0 => rng.index(8),
+                1 => [4, 8, 12, 16, 20, 22, 24][rng.index(7)],
+                _ => rng.index(64),
             };
             let mut data = rng.bytes(len);
             // Small counts so that permission TLVs are sometimes right.
@@ -147,7 +147,7 @@ fn random_tlv_soup_with_valid_checksums() {
             }
             b = b.tlv(kind, &data);
         }
-        let tbf = b.binary(rng.below(256)).build();
+        let tbf = b.binary(rng.index(256)).build();
         if let Ok(h) = TbfHeader::parse(&tbf) {
             parsed += 1;
             exercise(&h, &mut rng);
@@ -190,8 +190,8 @@ fn single_byte_mutations() {
             originals ^ 0x80,
             originals.wrapping_add(1),
             originals.wrapping_sub(1),
-            rng.byte(),
-            rng.byte(),
+            rng.next() as u8,
+            rng.next() as u8,
         ];
         for value in values {
             let mut m = tbf.clone();
@@ -232,15 +232,15 @@ fn random_multi_byte_mutations_of_app_areas() {
     .concat();
     for _ in 0..5_000 {
         let mut area = base.clone();
-        for _ in 0..1 + rng.below(8) {
-            let pos = rng.below(area.len());
-            area[pos] = rng.byte();
+        for _ in 0..1 + rng.index(8) {
+            let pos = rng.index(area.len());
+            area[pos] = rng.next() as u8;
         }
-        if rng.below(2) == 0 {
+        if rng.index(2) == 0 {
             fix_checksum(&mut area);
         }
-        let cut = rng.below(area.len() + 1);
-        walk_terminates(&area[..cut], rng.next_u64() as u32, &mut rng);
+        let cut = rng.index(area.len() + 1);
+        walk_terminates(&area[..cut], rng.next() as u32, &mut rng);
         walk_terminates(&area, 0xFFFF_F000, &mut rng);
     }
 }
