@@ -1,15 +1,20 @@
-//! The arch-independent core of a Tock-compatible kernel.
+//! The arch-independent core of a Tock-compatible kernel, tested on the
+//! host (`kernel/mock` plays the CPU).
 //!
-//! This crate holds the parts of the kernel that do not depend on a CPU or a
-//! board and can therefore be tested on the host. It currently provides the
-//! pure building blocks that the rest of the kernel (processes, grants, the
-//! scheduler) builds on:
-//!
-//! * [`errorcode`]: [`ErrorCode`], the error numbers shared with userspace,
-//!   and the status convention used in upcalls.
-//! * [`syscall`]: decoding of the eight TRD104 system call classes from the
-//!   trapped registers ([`syscall::Syscall`]) and encoding of the return
-//!   values into registers ([`syscall::SyscallReturn`]).
+//! * [`Kernel`]: the process table, the grant registry, faults and
+//!   restarts and the round-robin main loop; process loading
+//!   ([`Kernel::load_processes`], [`LoadEvent`], [`LoadPolicy`]) and the
+//!   system call dispatch (one function per class) in its own files.
+//! * [`syscall`]: the ABI: decoding the eight system call classes from the
+//!   trapped registers and encoding returns ([`syscall::ReturnRegisters`]:
+//!   exactly the registers a variant writes). `doc/abi.md` has the rules.
+//! * [`process`]: a process's memory layout, state, upcall queue and
+//!   identity; [`grant`]: per-process driver state carved from its memory.
+//! * [`platform`]: what a port implements ([`platform::arch`],
+//!   [`platform::mpu`], [`platform::chip`]) and the [`platform::Platform`]
+//!   bundle; [`syscall_driver`]: what a capsule behind a driver number
+//!   implements; [`policy`]: the fault policies and syscall filters a board
+//!   chooses.
 //! * [`tbf`]: a parser for the Tock Binary Format that never panics, and the
 //!   walk over an app flash area that decides which TBFs may be loaded.
 //! * [`deferred_call`]: deferred calls, so that split-phase drivers finish
@@ -20,11 +25,12 @@
 //! * [`hil`]: the hardware interface layers between chip drivers and
 //!   capsules: flash, key-value storage, hashing, UART and time.
 //! * [`utilities`]: sub-slices (buffers with an active window) and the POSIX
-//!   CRC-32.
+//!   CRC-32 (the storage engine's, so there is one implementation).
 //!
-//! The crate is `no_std`, depends only on `tock-cells` and contains no
-//! `unsafe` code. Register values are `u32`: every platform this kernel
-//! targets (RV32 and Cortex-M) has 32-bit registers and addresses.
+//! The crate is `no_std`, depends only on `tock-cells` and the storage
+//! engine (for that CRC), and contains no `unsafe` code. Register values
+//! are `u32`: every platform this kernel targets (RV32 and Cortex-M) has
+//! 32-bit registers and addresses.
 
 #![no_std]
 #![forbid(unsafe_code)]

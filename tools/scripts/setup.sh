@@ -36,7 +36,7 @@ done
 
 # QEMU for the RISC-V board, from bookworm-backports (bookworm's own 7.2
 # conflicts with the preinstalled backports qemu-utils; see
-# ../shared/spec/platforms.md).
+# doc/platforms.md).
 if ! command -v qemu-system-riscv32 >/dev/null 2>&1; then
     if ! command -v apt-get >/dev/null 2>&1; then
         echo "setup: qemu-system-riscv32 missing and no apt-get: install QEMU >= 8 yourself" >&2

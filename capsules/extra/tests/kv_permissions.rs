@@ -108,7 +108,7 @@ fn header_encoding_and_malformed_headers() {
         value_len: 5,
         owner: 0x1234,
     };
-    // The upstream layout (spec/tickv.md test vector).
+    // The upstream layout (doc/tickv-v1.md test vector).
     assert_eq!(h.encode(), [0, 5, 0, 0, 0, 0x34, 0x12, 0, 0]);
     assert_eq!(OwnerHeader::decode(&h.encode(), 14), Some(h));
     assert_eq!(

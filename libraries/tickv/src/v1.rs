@@ -2,7 +2,7 @@
 //! importing them into a version-2 store.
 //!
 //! Version 1 is the format of the `tickv` crate up to 2.0.0 and of
-//! tockloader's `tickv` commands (`spec/tickv.md` describes it). This module
+//! tockloader's `tickv` commands (`doc/tickv-v1.md` describes it). This module
 //! only reads it; it never writes version-1 flash.
 //!
 //! ## Layout, as this reader understands it
@@ -669,7 +669,7 @@ mod tests {
     use std::vec;
     use std::vec::Vec;
 
-    /// "mykey" = "hello" with owner write id 0x1234 (spec/tickv.md).
+    /// "mykey" = "hello" with owner write id 0x1234 (doc/tickv-v1.md).
     const MYKEY: [u8; 29] = [
         0x01, 0x80, 0x1d, 0x21, 0x9e, 0x0c, 0x95, 0x28, 0xeb, 0x43, 0x92, 0x00, 0x05, 0x00, 0x00,
         0x00, 0x34, 0x12, 0x00, 0x00, 0x68, 0x65, 0x6c, 0x6c, 0x6f, 0x91, 0x51, 0xa9, 0xf6,

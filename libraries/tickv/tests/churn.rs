@@ -1,4 +1,4 @@
-//! The peer-comparison workload (spec/peers.md) with the targets,
+//! The peer-comparison workload (doc/peers.md) with the targets,
 //! and wear levelling under long churn with cold data.
 
 mod common;
@@ -88,7 +88,7 @@ fn peer_workload_meets_the_targets() {
         counts.iter().max().unwrap()
     );
 
-    // Targets: no worse than sequential-storage with caches (spec/peers.md).
+    // Targets: no worse than sequential-storage with caches (doc/peers.md).
     assert_eq!(s.flash.0.counters().word_rewrites, 0);
     assert!(
         kib(churn.program_bytes) <= 470.0,

@@ -1,6 +1,6 @@
 //! The one simulated flash every store runs on, metered: the simulator's own
 //! counters plus the time each access would take on the two device models
-//! of `spec/peers.md`.
+//! of `doc/peers.md`.
 
 use std::cell::RefCell;
 use std::rc::Rc;

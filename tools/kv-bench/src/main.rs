@@ -1,7 +1,7 @@
 //! kv-bench: TicKV v2 and its peers side by side on one simulated NOR flash.
 //!
 //! `cargo run --release -p kv-bench -- --out doc` runs every workload of
-//! `spec/peers.md` ("A fair side-by-side benchmark") on every store, builds
+//! `doc/peers.md` ("A fair side-by-side benchmark") on every store, builds
 //! the ROM probes, and writes `doc/benchmarks.md` and `doc/bench-*.svg`.
 
 mod device;

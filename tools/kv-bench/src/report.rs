@@ -224,7 +224,7 @@ pub fn write(o: &Options, r: &Results) -> std::io::Result<Vec<PathBuf>> {
     );
     let _ = writeln!(
         m,
-        "Every store runs on the same simulated NOR flash (`libraries/flashsim`), through an adapter that also meters time. The tables give counts (flash reads and bytes, programs and bytes, erases, word rewrites); times are those counts converted with two device models from `spec/peers.md`:\n\n\
+        "Every store runs on the same simulated NOR flash (`libraries/flashsim`), through an adapter that also meters time. The tables give counts (flash reads and bytes, programs and bytes, erases, word rewrites); times are those counts converted with two device models from `doc/peers.md`:\n\n\
 * **nRF52 internal flash**: {} µs per 32-bit word programmed, {} ms per 4 KiB page erase, reads memory-mapped and counted as free.\n\
 * **SPI NOR at 8 MHz**: reads cost {} µs per command plus {} µs per byte; {} ms per 256-byte page program (a program that crosses a page boundary is one page program per page touched; its data transfer is inside the {} ms); {} ms per 4 KiB sector erase.\n\n\
 The times are flash time only (no CPU time) and are estimates, not hardware measurements. Percentiles are nearest-rank over every operation of a phase.\n",
@@ -266,7 +266,7 @@ fn targets(m: &mut String, r: &Results) {
     let _ = writeln!(m, "## Targets\n");
     let _ = writeln!(
         m,
-        "Our engine against the bar set in `spec/peers.md` (sequential-storage with all caches is \"the number to beat\"). Each verdict is computed from the numbers in this report.\n"
+        "Our engine against the bar set in `doc/peers.md` (sequential-storage with all caches is \"the number to beat\"). Each verdict is computed from the numbers in this report.\n"
     );
     let _ = writeln!(
         m,
@@ -394,10 +394,10 @@ fn targets(m: &mut String, r: &Results) {
 }
 
 fn peer_section(m: &mut String, r: &Results) {
-    let _ = writeln!(m, "## 1. The workload of `spec/peers.md`\n");
+    let _ = writeln!(m, "## 1. The workload of `doc/peers.md`\n");
     let _ = writeln!(
         m,
-        "64 x 4 KiB, program unit 4, 1000 keys x 32 B: insert all, read all, remount, read all, 10 rounds of 1000 updates (each round in a new random order), read all, delete all. Same shape as the table in `spec/peers.md`, so the numbers can be compared with it directly. Cells with three numbers are KiB read / KiB programmed / erases.\n"
+        "64 x 4 KiB, program unit 4, 1000 keys x 32 B: insert all, read all, remount, read all, 10 rounds of 1000 updates (each round in a new random order), read all, delete all. Same shape as the table in `doc/peers.md`, so the numbers can be compared with it directly. Cells with three numbers are KiB read / KiB programmed / erases.\n"
     );
     let _ = writeln!(
         m,
@@ -869,7 +869,7 @@ fn charts(
 fn limits(m: &mut String, r: &Results) {
     let _ = writeln!(m, "## What was not measured, and why\n");
     let mut items = vec![
-        "littlefs: optional in the brief and skipped (it is a file system, not a KV store; `spec/peers.md` has its numbers).".to_string(),
+        "littlefs: optional in the brief and skipped (it is a file system, not a KV store; `doc/peers.md` has its numbers).".to_string(),
         "Real hardware: all times are the device models applied to counted flash operations; CPU time, bus contention and interrupt latency are not included.".to_string(),
         "Stack use: measured only for the async stores' operation futures (on the host); the synchronous stores' stack is not measured.".to_string(),
         "ekv with other compile-time settings: ekv is configured at build time (Cargo features `page-size-*`, `max-page-count-*`, ... or `EKV_*` environment variables, see its `build.rs`); its defaults already are 4096-byte pages and up to 256 pages, so every geometry here (16, 64 and 256 pages) runs on one build with default settings. A tuned build (smaller `MAX_CHUNK_SIZE`, `MAX_KEY_SIZE` 8, `MAX_VALUE_SIZE`) would need less RAM; it was not built.".to_string(),

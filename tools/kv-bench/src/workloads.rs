@@ -1,4 +1,4 @@
-//! The workloads of `spec/peers.md` §3 and §5, run on one store at a time.
+//! The workloads of `doc/peers.md` §3 and §5, run on one store at a time.
 
 use std::time::{Duration, Instant};
 
@@ -324,7 +324,7 @@ pub mod peer {
     pub const DELETE: &str = "delete all";
 }
 
-/// `spec/peers.md`'s workload, exactly: 64 x 4 KiB, program unit 4, 1000
+/// `doc/peers.md`'s workload, exactly: 64 x 4 KiB, program unit 4, 1000
 /// keys x 32 B: insert, read all, remount, read all, 10 rounds of 1000
 /// updates in shuffled order, read all, delete all.
 pub fn peer_workload(kind: Kind) -> Run {

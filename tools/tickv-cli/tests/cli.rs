@@ -135,7 +135,7 @@ fn small_store(name: &str) -> Temp {
 }
 
 /// A version-1 image of 3 x 4096 bytes holding the test vectors of
-/// spec/tickv.md: "mykey" = "hello" with owner 0x1234 in region 0 and the
+/// doc/tickv-v1.md: "mykey" = "hello" with owner 0x1234 in region 0 and the
 /// main-key object in region 1.
 fn v1_image() -> Vec<u8> {
     let mut img = vec![0xFFu8; 3 * 4096];

@@ -197,7 +197,7 @@ fn overflow_states_are_reached_somewhere() {
     assert!(lost > 0, "no key unreadable by upstream");
 }
 
-/// Upstream's stuck key (spec/tickv.md): 47-byte objects fill a region
+/// Upstream's stuck key (doc/tickv-v1.md): 47-byte objects fill a region
 /// after 87 appends; the 88th key overflows into the next region, where
 /// upstream's get and invalidate never look but its append does.
 #[test]

@@ -1,5 +1,5 @@
 //! ABI conformance test: checks, from userspace, every rule of the system
-//! call ABI (`../shared/spec/tock-abi.md` §2-4) that userspace can observe,
+//! call ABI (`doc/abi.md`, "The classes") that userspace can observe,
 //! against the exact values our kernel answers (`doc/kernel.md`, "System
 //! calls: the exact behaviour").
 //!
