@@ -64,37 +64,27 @@ impl Kernel {
                 allow,
                 ptr,
                 size,
-            } => Some(self.allow(
-                process,
-                SlotKind::ReadWrite,
-                (driver, allow, ptr, size),
-                filtered,
-                platform,
-            )),
-            Syscall::ReadOnlyAllow {
+            }
+            | Syscall::ReadOnlyAllow {
                 driver,
                 allow,
                 ptr,
                 size,
-            } => Some(self.allow(
-                process,
-                SlotKind::ReadOnly,
-                (driver, allow, ptr, size),
-                filtered,
-                platform,
-            )),
-            Syscall::UserspaceReadableAllow {
+            }
+            | Syscall::UserspaceReadableAllow {
                 driver,
                 allow,
                 ptr,
                 size,
-            } => Some(self.allow(
-                process,
-                SlotKind::UserspaceReadable,
-                (driver, allow, ptr, size),
-                filtered,
-                platform,
-            )),
+            } => {
+                let kind = match syscall {
+                    Syscall::ReadOnlyAllow { .. } => SlotKind::ReadOnly,
+                    Syscall::UserspaceReadableAllow { .. } => SlotKind::UserspaceReadable,
+                    _ => SlotKind::ReadWrite,
+                };
+                let args = (driver, allow, ptr, size);
+                Some(self.allow(process, kind, args, filtered, platform))
+            }
         }
     }
 
