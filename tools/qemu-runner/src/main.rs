@@ -39,6 +39,10 @@ enum Cmd {
         /// Power cuts in the power-cut test.
         #[arg(long, default_value_t = 50)]
         power_cuts: u32,
+        /// Seed of the power-cut moments [default: a fresh one each run,
+        /// printed so that a failing run can be replayed].
+        #[arg(long, value_name = "N", value_parser = parse_seed)]
+        power_cut_seed: Option<u64>,
         /// QEMU runs side by side [default: one per core].
         #[arg(long, value_name = "N")]
         jobs: Option<usize>,
@@ -224,11 +228,28 @@ fn run_test(root: &Path, test: &Test, logs: &Path) -> Result<Verdict, String> {
     }
 }
 
+/// A seed given in decimal or `0x` hex.
+fn parse_seed(s: &str) -> Result<u64, String> {
+    match s.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => s.parse(),
+    }
+    .map_err(|e| format!("{s:?}: {e}"))
+}
+
+/// A seed that differs from run to run: the clock and the process id.
+fn fresh_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    nanos ^ u64::from(std::process::id()).rotate_left(32)
+}
+
 fn test(
     root: &Path,
     names: &[String],
     build: bool,
-    power_cuts: u32,
+    (power_cuts, power_cut_seed): (u32, Option<u64>),
     workers: Option<usize>,
 ) -> Result<bool, String> {
     let known = |n: &str| {
@@ -250,6 +271,7 @@ fn test(
         kernel: Kernel::Test.path(root),
         logs: logs.clone(),
         power_cuts,
+        power_cut_seed: power_cut_seed.unwrap_or_else(fresh_seed),
         fixtures: None,
     };
     // Every test and scenario has its own store, flash file and log, so
@@ -537,8 +559,9 @@ fn main() -> ExitCode {
             names,
             no_build,
             power_cuts,
+            power_cut_seed,
             jobs,
-        } => test(&root, &names, !no_build, power_cuts, jobs),
+        } => test(&root, &names, !no_build, (power_cuts, power_cut_seed), jobs),
         Cmd::List => {
             for t in suite::all() {
                 println!("{:<16} {}", t.name, t.about);

@@ -17,6 +17,8 @@ pub struct Ctx {
     pub logs: PathBuf,
     /// Power cuts to run.
     pub power_cuts: u32,
+    /// Seed of the power-cut moments.
+    pub power_cut_seed: u64,
     /// The fixtures folder a scenario asked for ([`Scenario::fixtures`]).
     pub fixtures: Option<PathBuf>,
 }
@@ -29,6 +31,7 @@ impl Ctx {
             kernel: self.kernel.clone(),
             logs: self.logs.clone(),
             power_cuts: self.power_cuts,
+            power_cut_seed: self.power_cut_seed,
             fixtures: Some(dir),
         }
     }
@@ -395,8 +398,13 @@ fn power_cuts(ctx: &Ctx) -> Result<Vec<String>, String> {
     let store = ctx.fresh_store(log)?;
     let _ = std::fs::remove_file(ctx.logs.join(format!("{log}.log")));
     let mut problems = Vec::new();
-    // Deterministic cut times: the same run every time.
-    let mut rng = flashsim::Rng::new(0x5EED_0FC0_FFEE);
+    // Fresh cut moments every run (the seed is printed: `--power-cut-seed`
+    // replays a run).
+    println!(
+        "power cuts: seed {:#x} (replay: qemu-runner test power-cuts --power-cut-seed {:#x})",
+        ctx.power_cut_seed, ctx.power_cut_seed
+    );
+    let mut rng = flashsim::Rng::new(ctx.power_cut_seed);
     // The highest sequence number known to be stored (acknowledged, or
     // found by the checker).
     let mut stored: Option<u64> = None;
@@ -448,10 +456,19 @@ fn power_cuts(ctx: &Ctx) -> Result<Vec<String>, String> {
             );
         }
     }
-    println!("power cuts: {} runs, {ok} ok", ctx.power_cuts);
+    println!(
+        "power cuts: {} runs, {ok} ok (seed {:#x})",
+        ctx.power_cuts, ctx.power_cut_seed
+    );
     match stored {
         Some(n) if n > 0 => {}
         _ => problems.push("the writer never got a write acknowledged".into()),
+    }
+    if !problems.is_empty() {
+        problems.push(format!(
+            "replay these cut moments with --power-cut-seed {:#x}",
+            ctx.power_cut_seed
+        ));
     }
     Ok(problems)
 }
