@@ -119,8 +119,9 @@ fn wear_stays_level_under_long_churn_with_cold_data() {
     let mut s = store(g, 256, 64, sim(g));
     s.format().unwrap();
     let mut rng = Rng::new(7);
-    for k in 0..150u64 {
-        s.set(k, &rng.bytes(60)).unwrap();
+    let cold: Vec<Vec<u8>> = (0..150).map(|_| rng.bytes(60)).collect();
+    for (k, v) in cold.iter().enumerate() {
+        s.set(k as u64, v).unwrap();
     }
     let capacity = (16 * 4096) as u64;
     let mut hot = vec![Vec::new(); 60];
@@ -137,13 +138,22 @@ fn wear_stays_level_under_long_churn_with_cold_data() {
     let max = *counts.iter().max().unwrap();
     let min = *counts.iter().min().unwrap();
     println!("erase counts after 100x capacity: min {min} mean {mean:.1} max {max}");
-    assert!(f64::from(max) <= 2.0 * mean);
+    // The ring erases regions in order, so at any moment every count is
+    // within one of every other: the cold data moves with the ring instead
+    // of pinning its regions.
+    assert!(max - min <= 1, "erase counts {counts:?}");
+    assert!(min >= 100, "100x the capacity was programmed: {counts:?}");
     // The counts kept in the region headers are the real ones.
     for (r, &n) in counts.iter().enumerate() {
         match s.region_info(r).unwrap().header {
             tickv::HeaderState::Valid(h) => assert_eq!(h.erase_count, n, "region {r}"),
             other => panic!("region {r}: {other:?}"),
         }
+    }
+    // Every cold key still holds what was written once, before the churn
+    // moved it around the ring about a hundred times.
+    for (k, v) in cold.iter().enumerate() {
+        assert_eq!(read(&mut s, k as u64).as_ref(), Some(v), "cold key {k}");
     }
     for (i, v) in hot.iter().enumerate() {
         if !v.is_empty() {
