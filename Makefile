@@ -43,6 +43,9 @@ lint:
 
 unit:
 	$(CARGO) test --workspace
+	# Mutation check: with mount's rollback disabled the power-cut sweep
+	# must fail (libraries/tickv/tests/power_cut.rs).
+	$(CARGO) test --quiet -p tickv@0.1.0 --features mutation-no-rollback --test power_cut
 
 # The QEMU suite: builds the board kernel and the apps, boots
 # qemu-system-riscv32 -M virt for each test and checks console and exit
