@@ -46,6 +46,9 @@ unit:
 	# Mutation check: with mount's rollback disabled the power-cut sweep
 	# must fail (libraries/tickv/tests/power_cut.rs).
 	$(CARGO) test --quiet -p tickv@0.1.0 --features mutation-no-rollback --test power_cut
+	# The benchmark's targets (doc/benchmarks.md) on the workload they are
+	# set on: a regression fails here, not only in the next `make bench`.
+	$(CARGO) run --quiet --release -p kv-bench -- --check
 
 # The QEMU suite: builds the board kernel and the apps, boots
 # qemu-system-riscv32 -M virt for each test and checks console and exit

@@ -32,15 +32,21 @@ pub struct Options {
     pub churn: usize,
     /// Skip the ROM probes.
     pub skip_rom: bool,
+    /// Only the targets: the peer workload for ours and the reference,
+    /// power cuts of ours, the ROM probes; print the targets table and
+    /// fail if one is missed (what `make test` runs).
+    pub check: bool,
     /// The command line, for the report.
     pub command: String,
 }
 
-const USAGE: &str = "usage: kv-bench [--out DIR] [--cuts N] [--quick] [--skip-rom]
+const USAGE: &str = "usage: kv-bench [--out DIR] [--cuts N] [--quick] [--skip-rom] [--check]
   --out DIR    where benchmarks.md and bench-*.svg are written (default: doc)
   --cuts N     power cuts per store (default: 500)
   --quick      a smoke run: N in {100, 1000}, churn 2x, 50 cuts (not for the report)
-  --skip-rom   do not build the thumbv7em size probes";
+  --skip-rom   do not build the thumbv7em size probes
+  --check      only what the targets need; print them, exit 1 if one fails,
+               write no report (make test)";
 
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut o = Options {
@@ -49,6 +55,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         sizes: vec![100, 1000, 5000],
         churn: 10,
         skip_rom: false,
+        check: false,
         command: format!("cargo run --release -p kv-bench -- {}", args.join(" "))
             .trim_end()
             .to_string(),
@@ -70,6 +77,10 @@ fn parse(args: &[String]) -> Result<Options, String> {
                 o.cuts = 50;
             }
             "--skip-rom" => o.skip_rom = true,
+            "--check" => {
+                o.check = true;
+                o.cuts = 100;
+            }
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
@@ -123,12 +134,21 @@ fn run_all(o: &Options) -> Results {
     if !o.skip_rom {
         jobs.push(Job::Rom);
     }
-    for &n in o.sizes.iter().rev() {
+    if o.check {
+        // What the targets table needs, nothing else.
+        jobs.extend([
+            Job::Peer(Kind::Ours),
+            Job::Peer(Kind::SeqCached),
+            Job::Cut(Kind::Ours),
+            Job::Cut(Kind::OursNoIndex),
+        ]);
+    }
+    for &n in o.sizes.iter().rev().filter(|_| !o.check) {
         for k in stores::ALL {
             jobs.push(Job::Scale(n, k));
         }
     }
-    for k in stores::ALL {
+    for k in stores::ALL.into_iter().filter(|_| !o.check) {
         jobs.push(Job::Cut(k));
         jobs.push(Job::Peer(k));
         jobs.push(Job::Mixed(k));
@@ -226,6 +246,20 @@ fn main() {
     };
     powercut::install_quiet_hook();
     let results = run_all(&o);
+    if o.check {
+        let table = report::targets_table(&results);
+        print!("{table}");
+        let failed = table.lines().filter(|l| l.contains("| FAIL")).count();
+        println!(
+            "kv-bench check: {} targets, {failed} failed ({:.0} s)",
+            table
+                .lines()
+                .filter(|l| l.starts_with("| ") && !l.starts_with("| target"))
+                .count(),
+            results.seconds
+        );
+        std::process::exit(i32::from(failed > 0));
+    }
     match report::write(&o, &results) {
         Ok(files) => {
             for f in files {
@@ -257,5 +291,6 @@ mod tests {
         assert!(parse(&args("--cuts 0")).is_err());
         assert!(parse(&args("--bogus")).is_err());
         assert_eq!(parse(&args("--quick")).unwrap().cuts, 50);
+        assert!(parse(&args("--check")).unwrap().check);
     }
 }

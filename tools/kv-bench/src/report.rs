@@ -261,6 +261,13 @@ fn run_of(runs: &[Run], k: Kind) -> Option<&Run> {
     runs.iter().find(|x| x.kind == k)
 }
 
+/// The targets section alone (what `kv-bench --check` prints).
+pub fn targets_table(r: &Results) -> String {
+    let mut m = String::new();
+    targets(&mut m, r);
+    m
+}
+
 /// The targets for our engine, judged from the measurements.
 fn targets(m: &mut String, r: &Results) {
     let _ = writeln!(m, "## Targets\n");
