@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 say() { printf 'setup: %s\n' "$*"; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 if ! command -v cargo >/dev/null 2>&1; then
     echo "setup: cargo not found; install rustup first (https://rustup.rs)" >&2
@@ -42,7 +43,6 @@ if ! command -v qemu-system-riscv32 >/dev/null 2>&1; then
         echo "setup: qemu-system-riscv32 missing and no apt-get: install QEMU >= 8 yourself" >&2
         exit 1
     fi
-    as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
     if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
         uri=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n 1)
         uri=${uri:-http://deb.debian.org/debian}
@@ -54,6 +54,19 @@ if ! command -v qemu-system-riscv32 >/dev/null 2>&1; then
     as_root apt-get -o DPkg::Lock::Timeout=600 -qq update
     as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -qq install -y \
         --no-install-recommends -t bookworm-backports qemu-system-riscv >/dev/null
+fi
+
+# A C++ compiler: libFuzzer (libfuzzer-sys) is C++ (the fuzz run of make
+# test).
+if ! command -v c++ >/dev/null 2>&1; then
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "setup: no C++ compiler and no apt-get: install g++ yourself" >&2
+        exit 1
+    fi
+    say "installing g++"
+    as_root apt-get -o DPkg::Lock::Timeout=600 -qq update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -qq install -y \
+        --no-install-recommends g++ >/dev/null
 fi
 
 # elf2tab (crates.io): packs apps into TBFs; the kernel's TBF tests use it.
