@@ -183,6 +183,43 @@ pub struct Expect {
     /// [`app_lines`]) must be exactly these, in this order: the whole
     /// output of the apps, nothing missing and nothing extra.
     pub app_lines: Option<Vec<String>>,
+    /// Test apps whose summary must appear exactly once as
+    /// `<app>: <n> checks of <n>, 0 failed`: every check the app declares
+    /// (the number is written once, in the app) ran, and none failed.
+    pub summaries: Vec<String>,
+}
+
+/// The problem with test app `app`'s summary line in `console`, if any.
+pub fn summary_problem(console: &str, app: &str) -> Option<String> {
+    let prefix = format!("{app}: ");
+    let lines: Vec<&str> = console
+        .lines()
+        .filter(|l| l.starts_with(&prefix) && l.contains(" checks of "))
+        .collect();
+    let [line] = lines.as_slice() else {
+        return Some(format!(
+            "{} summary lines of {app} (`{app}: <n> checks of <n>, 0 failed`), want 1",
+            lines.len()
+        ));
+    };
+    let parsed = line
+        .strip_prefix(&prefix)
+        .and_then(|rest| rest.split_once(" checks of "))
+        .and_then(|(ran, rest)| {
+            let (declared, failed) = rest.split_once(", ")?;
+            let failed = failed.strip_suffix(" failed")?;
+            Some((
+                ran.parse::<u32>().ok()?,
+                declared.parse::<u32>().ok()?,
+                failed.parse::<u32>().ok()?,
+            ))
+        });
+    match parsed {
+        Some((ran, declared, 0)) if ran == declared && ran > 0 => None,
+        _ => Some(format!(
+            "{line:?}: want all declared checks run and 0 failed"
+        )),
+    }
 }
 
 /// The board's prefix on every line the kernel prints itself.
@@ -243,6 +280,9 @@ impl Expect {
             if text.contains(bad.as_str()) {
                 problems.push(format!("unexpected {bad:?}"));
             }
+        }
+        for app in &self.summaries {
+            problems.extend(summary_problem(text, app));
         }
         if let Some(want) = &self.app_lines {
             let got = app_lines(text);
@@ -450,6 +490,7 @@ mod tests {
             absent: vec!["panic".into()],
             status: Some(0),
             app_lines: None,
+            summaries: Vec::new(),
         };
         assert!(e.check(&outcome("a b c x x", Some(0))).is_empty());
         assert_eq!(e.check(&outcome("c a x x", Some(0))).len(), 1);
@@ -474,6 +515,18 @@ mod tests {
         assert!(tab_from_tbf(b"nonsense")
             .unwrap_err()
             .contains("not a valid TBF"));
+    }
+
+    #[test]
+    fn summaries_need_every_declared_check() {
+        let ok = "abi: 171 checks of 171, 0 failed\n";
+        assert_eq!(summary_problem(ok, "abi"), None);
+        assert!(summary_problem("abi: 170 checks of 171, 1 failed\n", "abi").is_some());
+        assert!(summary_problem("abi: 171 checks of 171, 2 failed\n", "abi").is_some());
+        assert!(summary_problem("abi: 0 checks of 0, 0 failed\n", "abi").is_some());
+        assert!(summary_problem("", "abi").is_some());
+        assert!(summary_problem(&format!("{ok}{ok}"), "abi").is_some());
+        assert!(summary_problem("abi: 171 checks, 0 failed\n", "abi").is_some());
     }
 
     #[test]

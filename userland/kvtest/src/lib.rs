@@ -8,7 +8,7 @@
 //! ```text
 //! [<app>: ]ok <check>
 //! [<app>: ]FAIL <check>: got <what came>, want <what was expected>
-//! <app>: <n> checks, <k> failed
+//! <app>: <n> checks of <declared>, <k> failed
 //! ```
 //!
 //! The `<app>: ` prefix is there for a [`Report::prefixed`] report (apps
@@ -137,13 +137,23 @@ impl Report {
         }
     }
 
-    /// Prints `<app>: <n> checks, <k> failed` and returns the failures
-    /// (the app's exit code).
-    pub fn finish(self) -> u32 {
+    /// Prints `<app>: <n> checks of <expected>, <k> failed` and returns
+    /// the failures (the app's exit code). `expected` is the number of
+    /// checks the app declares next to its checks: a run that made another
+    /// number (a check that silently stopped running, or ran twice) is one
+    /// more failure.
+    pub fn finish(mut self, expected: u32) -> u32 {
+        if self.checks != expected {
+            self.failed += 1;
+            self.say(format_args!(
+                "FAIL check_count: ran {} checks, the app declares {expected}",
+                self.checks
+            ));
+        }
         let mut w = LineWriter::<LINE>::new();
         let _ = writeln!(
             w,
-            "{}: {} checks, {} failed",
+            "{}: {} checks of {expected}, {} failed",
             self.app, self.checks, self.failed
         );
         let _ = w.flush();

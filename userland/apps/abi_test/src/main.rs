@@ -4,7 +4,9 @@
 //! calls: the exact behaviour").
 //!
 //! Prints one line per check, `ok <name>` or `FAIL <name>: got ..., want
-//! ...`, then `abi: <n> checks, <k> failed`, and exits with code k.
+//! ...`, then `abi: <n> checks of <declared>, <k> failed`, and exits with
+//! code k (a count other than the declared [`checks::CHECKS`] is a
+//! failure).
 //!
 //! It relies on three drivers with upstream Tock's numbers and counts
 //! (see [`board`]): console 1, alarm 0 (for upcalls on demand) and
@@ -59,6 +61,21 @@ fn main() -> u32 {
     println!("abi: start");
     let mut r = report::Report::new();
     checks::run(&mut r);
-    println!("abi: {} checks, {} failed", r.checks(), r.failed());
-    r.failed()
+    // A check that silently stopped running (or ran twice) changes the
+    // count: that is a failure too.
+    let mut failed = r.failed();
+    if r.checks() != checks::CHECKS {
+        failed += 1;
+        println!(
+            "FAIL check_count: ran {} checks, the app declares {}",
+            r.checks(),
+            checks::CHECKS
+        );
+    }
+    println!(
+        "abi: {} checks of {}, {failed} failed",
+        r.checks(),
+        checks::CHECKS
+    );
+    failed
 }

@@ -9,7 +9,7 @@
 //! it may create, read, overwrite and delete. Then it writes the marker
 //! `perm/nomodify-saw-a` (owned by 104) that `kv_perm_noread` waits for.
 //! The kernel's item is out of reach. Lines `kv_perm_nomodify: ok <check>`
-//! / `... FAIL ...`, then `kv_perm_nomodify: <n> checks, <k> failed`; exit
+//! / `... FAIL ...`, then `kv_perm_nomodify: <n> checks of <declared>, <k> failed`; exit
 //! code = failures.
 
 #![no_std]
@@ -21,6 +21,10 @@ use tockrt::kv;
 
 tockrt::main!(main);
 
+/// How many checks this app makes: the one place the number is written
+/// (a run with another count fails; the QEMU runner requires
+/// `kv_perm_nomodify: <n> checks of <n>, 0 failed`).
+const CHECKS: u32 = 21;
 fn main() -> u32 {
     let mut r = Report::prefixed("kv_perm_nomodify");
     let mut buf = [0u8; 64];
@@ -74,5 +78,5 @@ fn main() -> u32 {
         Ok(()),
     );
     kernel_item_checks(&mut r, true);
-    r.finish()
+    r.finish(CHECKS)
 }

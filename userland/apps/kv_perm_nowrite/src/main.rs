@@ -7,7 +7,7 @@
 //! it deletes the owner's `perm/doomed` (the owner writes it anew on every
 //! boot, first thing), after waiting (bounded) for the owner's marker
 //! `perm/a-ready`. It reads the owner's item. Lines `kv_perm_nowrite: ok
-//! <check>` / `... FAIL ...`, then `kv_perm_nowrite: <n> checks, <k>
+//! <check>` / `... FAIL ...`, then `kv_perm_nowrite: <n> checks of <declared>, <k>
 //! failed`; exit code = failures.
 
 #![no_std]
@@ -22,6 +22,10 @@ tockrt::main!(main);
 
 const NO_WRITE_ID: KvError = KvError::Rejected(ErrorCode::Inval);
 
+/// How many checks this app makes: the one place the number is written
+/// (a run with another count fails; the QEMU runner requires
+/// `kv_perm_nowrite: <n> checks of <n>, 0 failed`).
+const CHECKS: u32 = 21;
 fn main() -> u32 {
     let mut r = Report::prefixed("kv_perm_nowrite");
     let mut buf = [0u8; 64];
@@ -84,5 +88,5 @@ fn main() -> u32 {
 
     kernel_item_checks(&mut r, false);
     r.kv("gc (needs no permission)", kv::gc(), Ok(()));
-    r.finish()
+    r.finish(CHECKS)
 }

@@ -8,7 +8,7 @@
 //! id), delete answers `NOSUPPORT` (no modify permission); the items are
 //! unchanged afterwards. The kernel's item is out of reach. Lines
 //! `kv_perm_reader: ok <check>` / `... FAIL ...`, then `kv_perm_reader: <n>
-//! checks, <k> failed`; exit code = failures.
+//! checks of <declared>, <k> failed`; exit code = failures.
 
 #![no_std]
 #![no_main]
@@ -22,6 +22,10 @@ tockrt::main!(main);
 
 const NO_WRITE_ID: KvError = KvError::Rejected(ErrorCode::Inval);
 
+/// How many checks this app makes: the one place the number is written
+/// (a run with another count fails; the QEMU runner requires
+/// `kv_perm_reader: <n> checks of <n>, 0 failed`).
+const CHECKS: u32 = 22;
 fn main() -> u32 {
     let mut r = Report::prefixed("kv_perm_reader");
     let mut buf = [0u8; VALUE_MAX];
@@ -91,5 +95,5 @@ fn main() -> u32 {
 
     kernel_item_checks(&mut r, false);
     r.kv("gc (needs no permission)", kv::gc(), Ok(()));
-    r.finish()
+    r.finish(CHECKS)
 }
