@@ -159,11 +159,11 @@ enum Verdict {
 
 fn run_test(root: &Path, test: &Test, logs: &Path) -> Result<Verdict, String> {
     let kernel = Kernel::Test.path(root);
-    let fixture = |app: &str, ext: &str| {
-        qemu_runner::fixtures_dir(root, suite::LIBTOCK_RS).map(|d| d.join(format!("{app}.{ext}")))
+    let fixture = |dir: &str, app: &str, ext: &str| {
+        qemu_runner::fixtures_dir(root, dir).map(|d| d.join(format!("{app}.{ext}")))
     };
     let apps = match test.install {
-        Install::LibtockRsTab(app) => match fixture(app, "tab") {
+        Install::FixtureTab(dir, app) => match fixture(dir, app, "tab") {
             Err(why) => return Ok(Verdict::Skip(why)),
             Ok(tab) => {
                 let file = logs.join(format!("{}.flash.bin", test.name));
@@ -171,7 +171,7 @@ fn run_test(root: &Path, test: &Test, logs: &Path) -> Result<Verdict, String> {
                 Apps::FlashFile(file)
             }
         },
-        Install::LibtockRsTbf(app) => match fixture(app, "tbf") {
+        Install::FixtureTbf(dir, app) => match fixture(dir, app, "tbf") {
             Err(why) => return Ok(Verdict::Skip(why)),
             Ok(tbf) => Apps::Image(tbf),
         },

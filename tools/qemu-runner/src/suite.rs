@@ -23,25 +23,36 @@ pub enum Install {
     /// An app flash image the runner makes from the TBFs in
     /// `target/userland/` (for images no packer would produce).
     Custom(fn(&Path) -> Result<Vec<u8>, String>),
-    /// An unmodified libtock-rs app from the fixtures
-    /// (`libtock-rs/qemu_rv32_virt/<name>.tab`), installed by `tockloader
+    /// An unmodified third-party app from a fixtures folder (`(folder,
+    /// app)`, e.g. [`LIBTOCK_RS`] and `kv` for
+    /// `libtock-rs/qemu_rv32_virt/kv.tab`), installed by `tockloader
     /// install --flash-file` as a user would.
-    LibtockRsTab(&'static str),
+    FixtureTab(&'static str, &'static str),
     /// The same app's `.tbf`, loaded raw at the app flash area.
-    LibtockRsTbf(&'static str),
+    FixtureTbf(&'static str, &'static str),
 }
 
 impl Install {
     /// Whether the test needs the third-party fixtures (and is skipped,
     /// not passed, without them).
     pub fn needs_fixtures(&self) -> bool {
-        matches!(self, Install::LibtockRsTab(_) | Install::LibtockRsTbf(_))
+        self.fixtures().is_some()
+    }
+
+    /// The fixtures folder the test needs, if any.
+    pub fn fixtures(&self) -> Option<&'static str> {
+        match self {
+            Install::FixtureTab(dir, _) | Install::FixtureTbf(dir, _) => Some(dir),
+            _ => None,
+        }
     }
 }
 
 /// Where the libtock-rs fixtures for this board sit inside the fixtures
 /// folder.
 pub const LIBTOCK_RS: &str = "libtock-rs/qemu_rv32_virt";
+/// Where the libtock-c fixtures for this board sit.
+pub const LIBTOCK_C: &str = "libtock-c/qemu_rv32_virt";
 
 /// The complete console output of libtock-rs's `kv` example on a store
 /// where key `a` does not exist (the fixtures' README).
@@ -123,8 +134,8 @@ fn libtock_rs_tests() -> Vec<Test> {
     let mut tests = Vec::new();
     for (app, what, lines) in apps {
         for (how, install) in [
-            ("tab", Install::LibtockRsTab(app)),
-            ("tbf", Install::LibtockRsTbf(app)),
+            ("tab", Install::FixtureTab(LIBTOCK_RS, app)),
+            ("tbf", Install::FixtureTbf(LIBTOCK_RS, app)),
         ] {
             let name: &'static str = Box::leak(format!("libtock-rs-{app}-{how}").into_boxed_str());
             let about: &'static str = Box::leak(
@@ -167,9 +178,100 @@ fn libtock_rs_tests() -> Vec<Test> {
     tests
 }
 
+/// libtock-c's own examples (built by libtock-c, default settings: they
+/// require kernel 2.2), with their exact output. kv_interactive needs
+/// console input and the unit-test apps an IPC driver: not here (yet).
+fn libtock_c_tests() -> Vec<Test> {
+    let kv_system = [
+        "[TEST] KV System Example Test",
+        "Loading in the key...",
+        "   done",
+        "Loading in the input buf...",
+        "   done",
+        "Setting up the callback...",
+        "   done",
+        "Adding the key...",
+        "   done",
+        "Finish adding the key",
+        "Loading in the output buf...",
+        "   done",
+        "Getting the key...",
+        "   done",
+        "Finish retrieving the key: \"My secret key that no one knows\"",
+        "Deleting the key...",
+        "   done",
+        "Getting the key, again...",
+        "This should fail",
+        "Failure 10",
+    ];
+    let apps: [(&'static str, &'static str, Vec<&'static str>, &'static str); 3] = [
+        ("c_hello", "prints its line", vec!["Hello World!"], "0"),
+        (
+            "kv_check",
+            "finds the key-value driver",
+            vec![
+                "[TEST] Check for Key-Value Support",
+                "Key-Value support is enabled.",
+            ],
+            "0",
+        ),
+        (
+            "kv_system",
+            "adds, gets and deletes a key with raw system calls; the last get fails NOSUPPORT (10) and the app exits -1, as its source says",
+            kv_system.to_vec(),
+            "4294967295",
+        ),
+    ];
+    let mut tests = Vec::new();
+    for (app, what, lines, code) in apps {
+        for (how, install) in [
+            ("tab", Install::FixtureTab(LIBTOCK_C, app)),
+            ("tbf", Install::FixtureTbf(LIBTOCK_C, app)),
+        ] {
+            let name: &'static str = Box::leak(format!("libtock-c-{app}-{how}").into_boxed_str());
+            let about: &'static str = Box::leak(
+                format!(
+                    "libtock-c's unmodified `{app}` (kernel 2.2, {}) {what}",
+                    match how {
+                        "tab" => "TAB installed with tockloader",
+                        _ => "TBF loaded raw",
+                    }
+                )
+                .into_boxed_str(),
+            );
+            let clean = code == "0";
+            tests.push(Test {
+                name,
+                about,
+                install,
+                expect: Expect {
+                    in_order: vec![
+                        format!("qemu_rv32_virt: process 0 '{app}' flash 0x80100000.."),
+                        format!(
+                            "qemu_rv32_virt: process '{app}' exited with code {code}, 0 restart(s)"
+                        ),
+                        format!(
+                            "qemu_rv32_virt: all processes ended, {} not cleanly",
+                            u8::from(!clean)
+                        ),
+                    ],
+                    absent: strings(NEVER),
+                    status: Some(i32::from(!clean)),
+                    app_lines: Some(strings(&lines)),
+                    ..Expect::default()
+                },
+                timeout: Duration::from_secs(30),
+                qemu_args: &[],
+            });
+        }
+    }
+    tests
+}
+
 fn tests() -> Vec<Test> {
     let mut tests = our_tests();
     tests.extend(libtock_rs_tests());
+    tests.extend(libtock_c_tests());
     tests
 }
 
