@@ -10,8 +10,8 @@
 //! runs once the current call stack has unwound.
 //!
 //! There are no global statics and no `unsafe` here: the board allocates one
-//! [`DeferredCalls`] manager with room for `N` clients (typically with
-//! `static_init!`) and hands the `&'static` manager to the components that
+//! [`DeferredCalls`] manager with room for `N` clients (typically in a
+//! `static_cell::StaticCell`) and hands the `&'static` manager to the components that
 //! need slots; the main loop calls [`DeferredCalls::service_next`] (or
 //! [`DeferredCalls::service_all`]) while [`DeferredCalls::has_pending`].
 //!
@@ -40,7 +40,7 @@
 //! }
 //!
 //! # fn leak<T>(t: T) -> &'static T { Box::leak(Box::new(t)) }
-//! let calls: &'static DeferredCalls<4> = leak(DeferredCalls::new()); // static_init! on a board
+//! let calls: &'static DeferredCalls<4> = leak(DeferredCalls::new()); // a StaticCell on a board
 //! // Allocate the slot first, build the driver with it, then bind the driver.
 //! let slot = calls.allocate().unwrap();
 //! let driver = leak(Driver { deferred: slot, done: Cell::new(false) });

@@ -51,7 +51,8 @@
 //!
 //! ```text
 //! let grant = kernel.create_grant::<alarm::AlarmData>(alarm::DRIVER_NUM, alarm::ALLOW_COUNTS)?;
-//! let driver = static_init!(AlarmDriver<'static, Mtimer>, AlarmDriver::new(mtimer, grant));
+//! // ALARM: StaticCell<AlarmDriver<'static, Mtimer>> (or components::alarm)
+//! let driver = ALARM.init(AlarmDriver::new(mtimer, grant));
 //! mtimer.set_alarm_client(driver);
 //! // driver table: 0 => driver
 //! ```

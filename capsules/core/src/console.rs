@@ -96,20 +96,21 @@
 //!
 //! # Board setup
 //!
+//! `components::console` (`boards/components`) does all of this from one
+//! `StaticCell`; by hand it is:
+//!
 //! ```text
 //! let grant = kernel.create_grant::<console::App>(console::DRIVER_NUM, console::ALLOW_COUNTS)?;
 //! let slot = deferred_calls.allocate()?;
-//! let console = static_init!(
-//!     Console<'static>,
-//!     Console::new(
-//!         uart,                              // hil::uart::Transmit + Receive (or a mux user)
-//!         grant,
-//!         static_init!([u8; 64], [0; 64]),   // transmit buffer = chunk size
-//!         static_init!([u8; 64], [0; 64]),   // receive buffer = longest read
-//!         static_init!([u8; 1024], [0; 1024]), // kernel output ring
-//!         slot,
-//!     )
-//! );
+//! // CONSOLE: StaticCell<Console>; TX, RX: StaticCell<[u8; 64]>; OUT: StaticCell<[u8; 1024]>
+//! let console = CONSOLE.init(Console::new(
+//!     uart,                  // hil::uart::Transmit + Receive (or a mux user)
+//!     grant,
+//!     TX.init([0; 64]),      // transmit buffer = chunk size
+//!     RX.init([0; 64]),      // receive buffer = longest read
+//!     OUT.init([0; 1024]),   // kernel output ring
+//!     slot,
+//! ));
 //! console.setup(); // binds the UART clients and the deferred call
 //! // driver table: 1 => console; Platform::debug: Some(console)
 //! writeln!(console.kernel_writer(), "booting").ok();

@@ -48,7 +48,8 @@
 //! # Board setup
 //!
 //! ```text
-//! let lldb = static_init!(LowLevelDebug<'static>, LowLevelDebug::new(kernel, console));
+//! // LLDB: StaticCell<LowLevelDebug<'static>> (or components::low_level_debug)
+//! let lldb = LLDB.init(LowLevelDebug::new(kernel, console));
 //! console.set_sink_client(lldb);
 //! // driver table: 8 => lldb
 //! ```

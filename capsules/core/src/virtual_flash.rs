@@ -29,10 +29,11 @@
 //!
 //! ```text
 //! let slot = deferred_calls.allocate()?;
-//! let mux = static_init!(MuxFlash, MuxFlash::new(flash, slot));
+//! // MUX: StaticCell<MuxFlash>; USER: StaticCell<FlashUser>
+//! let mux = MUX.init(MuxFlash::new(flash, slot));
 //! slot.set_client(mux);
 //! flash.set_client(mux);
-//! let user = static_init!(FlashUser, FlashUser::new(mux));
+//! let user = USER.init(FlashUser::new(mux));
 //! user.setup(); // registers the user with the mux
 //! user.set_client(tickv);
 //! ```

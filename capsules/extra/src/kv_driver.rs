@@ -77,12 +77,11 @@
 //!
 //! ```text
 //! let grant = kernel.create_grant::<kv_driver::App<503>>(kv_driver::DRIVER_NUM, kv_driver::ALLOW_COUNTS)?;
-//! let key_buf = static_init!([u8; kv_driver::KEY_MAX], [0; kv_driver::KEY_MAX]);
-//! let value_buf = static_init!([u8; 512], [0; 512]); // header_size() + 503
-//! let driver = static_init!(
-//!     KVStoreDriver<'static, 503>,
-//!     KVStoreDriver::new(driver_user, grant, key_buf, value_buf)?
-//! );
+//! // KEY: StaticCell<[u8; KEY_MAX]>; VALUE: StaticCell<[u8; 512]>;
+//! // DRIVER: StaticCell<KVStoreDriver<'static, 503>>
+//! let key_buf = KEY.init([0; kv_driver::KEY_MAX]);
+//! let value_buf = VALUE.init([0; 512]); // header_size() + 503
+//! let driver = DRIVER.init(KVStoreDriver::new(driver_user, grant, key_buf, value_buf)?);
 //! driver_user.set_client(driver);
 //! ```
 //!

@@ -7,7 +7,7 @@
 //! | [`plic`] | PLIC, context 0 (hart 0, M-mode) | `0x0c00_0000` | enable / claim / complete |
 //! | [`test_exit`] | `sifive_test` | `0x0010_0000` | exit QEMU with a status |
 //! | [`pflash`] | CFI pflash (Intel command set), unit 1 | `0x2200_0000` | `hil::flash::Flash` |
-//! | [`chip`] | all of the above | | `platform::Chip` |
+//! | [`chip`] | all of the above | | `platform::chip::Chip` |
 //!
 //! The UART driver is the shared [`ns16550`] crate; the machine-mode CSR
 //! accesses (`mie`, `wfi`) and the interrupt contract are `rv32i::csr`;
