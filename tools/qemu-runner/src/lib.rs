@@ -249,7 +249,7 @@ pub fn fixtures_dir(root: &Path, sub: &str) -> Result<PathBuf, String> {
         Ok(dir)
     } else {
         Err(format!(
-            "fixtures folder {} is absent (set TOCK_FIXTURES to the folder holding libtock-rs/)",
+            "fixtures folder {} is absent (set TOCK_FIXTURES to the folder holding libtock-rs/ and libtock-c/)",
             dir.display()
         ))
     }
