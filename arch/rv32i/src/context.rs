@@ -108,10 +108,9 @@ impl UserspaceBoundary for Rv32i {
     fn set_syscall_return(&self, state: &mut StoredState, ret: &ReturnRegisters) {
         // a0 and the registers after it that the variant uses; the rest
         // keep what the process passed in.
-        let args: &mut [u32; 4] = (&mut state.words[A0..A0 + 4])
-            .try_into()
-            .expect("a0-a3 are four words");
-        ret.apply_to(args);
+        if let Some(args) = state.words[A0..].first_chunk_mut::<4>() {
+            ret.apply_to(args);
+        }
     }
 
     fn push_upcall(
