@@ -32,22 +32,6 @@ pub enum Install {
     FixtureTbf(&'static str, &'static str),
 }
 
-impl Install {
-    /// Whether the test needs the third-party fixtures (and is skipped,
-    /// not passed, without them).
-    pub fn needs_fixtures(&self) -> bool {
-        self.fixtures().is_some()
-    }
-
-    /// The fixtures folder the test needs, if any.
-    pub fn fixtures(&self) -> Option<&'static str> {
-        match self {
-            Install::FixtureTab(dir, _) | Install::FixtureTbf(dir, _) => Some(dir),
-            _ => None,
-        }
-    }
-}
-
 /// Where the libtock-rs fixtures for this board sit inside the fixtures
 /// folder.
 pub const LIBTOCK_RS: &str = "libtock-rs/qemu_rv32_virt";
