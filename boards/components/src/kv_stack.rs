@@ -36,7 +36,7 @@
 //!
 //! ```text
 //! // Before the processes are loaded: the driver's grant.
-//! let grant = kernel.create_grant::<kv_driver::App<503>>(
+//! let grant = kernel.create_grant::<kv_driver::App>(
 //!     kv_driver::DRIVER_NUM, kv_driver::ALLOW_COUNTS)?;
 //! static MEMORY: StaticCell<KVStackMemory<503>> = StaticCell::new();
 //! static SCRATCH: StaticCell<[u8; 256]> = StaticCell::new();
@@ -88,13 +88,14 @@ pub const fn driver_value_len(value_max: usize) -> usize {
 
 /// Bytes of an app's grant region the driver's grant takes (slots plus
 /// [`App`] data, rounded up to a word): what each app's `--kernel-heap`
-/// must budget for the KV driver. 612 with `VALUE_MAX` = 503.
-pub const fn grant_bytes<const VALUE_MAX: usize>() -> usize {
+/// must budget for the KV driver: 40, whatever `VALUE_MAX` is (keys and
+/// values stay in the app's allows until a request starts).
+pub const GRANT_BYTES: usize = {
     let c = kv_driver::ALLOW_COUNTS;
     let slots = c.upcalls as usize + c.read_only as usize + c.read_write as usize;
     let slots = slots + c.userspace_readable as usize;
-    (8 * slots + <App<VALUE_MAX> as GrantData>::SIZE + 3) & !3
-}
+    (8 * slots + <App as GrantData>::SIZE + 3) & !3
+};
 
 /// The statically allocated home of every component of the stack, and of
 /// the small fixed-size buffers (hashed key, owner header, driver key).
@@ -208,7 +209,7 @@ impl<const VALUE_MAX: usize> KVStack<VALUE_MAX> {
         memory: &'static mut KVStackMemory<VALUE_MAX>,
         flash: &'static dyn Flash<'static>,
         deferred_calls: &'static DeferredCalls<N>,
-        grant: Grant<App<VALUE_MAX>>,
+        grant: Grant<App>,
         buffers: KVStackBuffers,
         config: Config,
     ) -> Result<Self, KVStackError> {

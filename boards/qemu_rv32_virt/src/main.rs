@@ -155,7 +155,7 @@ pub extern "C" fn main() -> ! {
 
     // The key-value stack on pflash unit 1, and the kernel's boot counter.
     let kv_grant = kernel
-        .create_grant::<kv_driver::App<VALUE_MAX>>(kv_driver::DRIVER_NUM, kv_driver::ALLOW_COUNTS)
+        .create_grant::<kv_driver::App>(kv_driver::DRIVER_NUM, kv_driver::ALLOW_COUNTS)
         .expect("key-value grant");
     let kv = KVStack::build(
         KV_MEMORY.init(KVStackMemory::new()),

@@ -33,15 +33,28 @@
 //! runs, and answers `(SIZE, full length)` (or `(0, 0)` for an empty
 //! value) with nothing copied.
 //!
-//! # Requests are copied when they are accepted
+//! # Requests are read when they start
 //!
-//! When a command is accepted, its key (up to [`KEY_MAX`] bytes) and value
-//! (up to the board's `VALUE_MAX`, at least [`UPSTREAM_VALUE_MAX`]) are
-//! copied into the app's grant ([`App`]), together with a ticket number.
-//! The request no longer depends on the allowed buffers: re-allowing,
-//! changing or revoking RO 0 / RO 1 afterwards changes nothing. Only GET
-//! writes to the app afterwards: the value goes into whatever RW allow 0
-//! is when the request *completes*.
+//! An accepted command leaves only its operation and a ticket number in
+//! the app's grant ([`App`]). The key (up to [`KEY_MAX`] bytes) and value
+//! (up to the board's `VALUE_MAX`, at least [`UPSTREAM_VALUE_MAX`]) stay in
+//! the app's RO allows 0 and 1 and are copied into the kernel buffers when
+//! the request *starts*: at once, inside the command, when the store is
+//! free; otherwise when the request's turn comes. Upstream Tock's driver
+//! behaves the same way.
+//!
+//! So until its upcall arrives, an app should leave RO 0 and RO 1 (and
+//! the memory they cover) alone. If it changes them anyway:
+//!
+//! - the request uses the buffers as they are when it starts, read in one
+//!   kernel step: a whole key and a whole value, never a mix of old and
+//!   new bytes (the app cannot run while the kernel copies);
+//! - if they no longer make a valid request (key revoked or empty: `INVAL`;
+//!   key over [`KEY_MAX`] or value over `VALUE_MAX`: `SIZE`), the request
+//!   ends with that error in its upcall and the store is not touched.
+//!
+//! Only GET writes to the app afterwards: the value goes into whatever RW
+//! allow 0 is when the request *completes*.
 //!
 //! The driver owns one key buffer and one value buffer (given at
 //! construction), so one request runs at a time. When the store is free,
@@ -67,16 +80,16 @@
 //! # Grant memory
 //!
 //! The grant of each app that uses the driver takes `8 * 4` bytes of slots
-//! plus [`App::SIZE`] bytes of data (`75 + VALUE_MAX`; 578 bytes with the
-//! upstream limit), rounded up to a word (612 bytes in all:
-//! `components::kv_stack::grant_bytes`), out of the
-//! app's grant region (elf2tab `--kernel-heap`). If it does not fit, every
-//! command but 0 answers `NOMEM`.
+//! (1 upcall, 2 read-only and 1 read-write allow) plus [`App::SIZE`] = 6
+//! bytes of data, rounded up to a word: 40 bytes in all
+//! (`components::kv_stack::GRANT_BYTES`), whatever the board's
+//! `VALUE_MAX`, out of the app's grant region (elf2tab `--kernel-heap`).
+//! If it does not fit, every command but 0 answers `NOMEM`.
 //!
 //! # Board setup
 //!
 //! ```text
-//! let grant = kernel.create_grant::<kv_driver::App<503>>(kv_driver::DRIVER_NUM, kv_driver::ALLOW_COUNTS)?;
+//! let grant = kernel.create_grant::<kv_driver::App>(kv_driver::DRIVER_NUM, kv_driver::ALLOW_COUNTS)?;
 //! // KEY: StaticCell<[u8; KEY_MAX]>; VALUE: StaticCell<[u8; 512]>;
 //! // DRIVER: StaticCell<KVStoreDriver<'static, 503>>
 //! let key_buf = KEY.init([0; kv_driver::KEY_MAX]);
@@ -96,6 +109,7 @@ use kernel::errorcode::status_code;
 use kernel::grant::{AllowCounts, Grant, GrantData, GrantKernelData};
 use kernel::hil::kv::{KVClient, KVPermissions};
 use kernel::process::ProcessId;
+use kernel::storage_permissions::StoragePermissions;
 use kernel::syscall_driver::{CommandReturn, SyscallDriver};
 use kernel::utilities::SubSliceMut;
 use kernel::ErrorCode;
@@ -216,84 +230,55 @@ enum Status {
     Running,
 }
 
-/// The driver's data in each app's grant: the app's one pending request,
-/// copied at command time.
+/// The driver's data in each app's grant: where the app's one request is,
+/// and its place in the queue. Keys and values stay in the app's allowed
+/// buffers until the request starts.
 ///
-/// Encoded as (little-endian):
+/// Encoded as (little-endian), 6 bytes:
 ///
 /// ```text
 /// 0       status: 0 idle, 1 queued, 2 running
 /// 1..5    ticket (u32)
 /// 5       operation (the command number)
-/// 6       key length
-/// 7..71   key (KEY_MAX bytes)
-/// 71..75  value length (u32)
-/// 75..    value (VALUE_MAX bytes)
 /// ```
 ///
 /// A block of zeroes is an idle app. Bytes that decode to nothing
 /// sensible (which only a kernel bug could produce: grant memory is not
 /// accessible to the app) decode as idle.
-pub struct App<const VALUE_MAX: usize> {
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct App {
     status: Status,
     ticket: u32,
     op: Option<Op>,
-    key_len: usize,
-    key: [u8; KEY_MAX],
-    value_len: usize,
-    value: [u8; VALUE_MAX],
-}
-
-impl<const VALUE_MAX: usize> Default for App<VALUE_MAX> {
-    fn default() -> Self {
-        App {
-            status: Status::Idle,
-            ticket: 0,
-            op: None,
-            key_len: 0,
-            key: [0; KEY_MAX],
-            value_len: 0,
-            value: [0; VALUE_MAX],
-        }
-    }
 }
 
 /// Offsets of the encoded [`App`].
 const TICKET: usize = 1;
 const OP: usize = 5;
-const KEY_LEN: usize = 6;
-const KEY: usize = 7;
-const VALUE_LEN: usize = KEY + KEY_MAX;
-const VALUE: usize = VALUE_LEN + 4;
 
-impl<const VALUE_MAX: usize> GrantData for App<VALUE_MAX> {
-    const SIZE: usize = VALUE + VALUE_MAX;
+impl GrantData for App {
+    const SIZE: usize = OP + 1;
 
     fn load(b: &[u8]) -> Self {
-        let mut app = App::default();
-        if b.len() < Self::SIZE {
-            return app;
-        }
-        let u32_at = |at: usize| u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
-        let status = match b[0] {
+        let (Some(&status), Some(ticket), Some(&op)) =
+            (b.first(), b.get(TICKET..TICKET + 4), b.get(OP))
+        else {
+            return App::default();
+        };
+        let status = match status {
             1 => Status::Queued,
             2 => Status::Running,
             _ => Status::Idle,
         };
-        let op = Op::from_command(u32::from(b[OP]));
-        let key_len = usize::from(b[KEY_LEN]);
-        let value_len = u32_at(VALUE_LEN) as usize;
-        if status == Status::Idle || op.is_none() || key_len > KEY_MAX || value_len > VALUE_MAX {
-            return app;
+        let op = Op::from_command(u32::from(op));
+        if status == Status::Idle || op.is_none() {
+            return App::default();
         }
-        app.status = status;
-        app.ticket = u32_at(TICKET);
-        app.op = op;
-        app.key_len = key_len;
-        app.key.copy_from_slice(&b[KEY..KEY + KEY_MAX]);
-        app.value_len = value_len;
-        app.value.copy_from_slice(&b[VALUE..VALUE + VALUE_MAX]);
-        app
+        App {
+            status,
+            ticket: u32::from_le_bytes([ticket[0], ticket[1], ticket[2], ticket[3]]),
+            op,
+        }
     }
 
     fn store(&self, b: &mut [u8]) {
@@ -307,21 +292,13 @@ impl<const VALUE_MAX: usize> GrantData for App<VALUE_MAX> {
         };
         b[TICKET..TICKET + 4].copy_from_slice(&self.ticket.to_le_bytes());
         b[OP] = self.op.map_or(0, Op::number);
-        b[KEY_LEN] = self.key_len.min(KEY_MAX) as u8;
-        b[KEY..KEY + KEY_MAX].copy_from_slice(&self.key);
-        b[VALUE_LEN..VALUE].copy_from_slice(&(self.value_len.min(VALUE_MAX) as u32).to_le_bytes());
-        b[VALUE..VALUE + VALUE_MAX].copy_from_slice(&self.value);
     }
 }
 
-impl<const VALUE_MAX: usize> App<VALUE_MAX> {
-    /// Forgets the request. (The copied bytes stay in the grant, which
-    /// only the kernel can see, until the next request overwrites them.)
+impl App {
+    /// Forgets the request.
     fn clear(&mut self) {
-        self.status = Status::Idle;
-        self.op = None;
-        self.key_len = 0;
-        self.value_len = 0;
+        *self = App::default();
     }
 }
 
@@ -349,7 +326,7 @@ impl From<ValueBufferTooShort> for ErrorCode {
 /// (at least [`UPSTREAM_VALUE_MAX`], checked at compile time).
 pub struct KVStoreDriver<'a, const VALUE_MAX: usize = UPSTREAM_VALUE_MAX> {
     kv: &'a dyn KVPermissions<'a>,
-    apps: Grant<App<VALUE_MAX>>,
+    apps: Grant<App>,
     key_buf: TakeCell<'static, [u8]>,
     value_buf: TakeCell<'static, [u8]>,
     /// The app whose request the store is running.
@@ -373,7 +350,7 @@ impl<'a, const VALUE_MAX: usize> KVStoreDriver<'a, VALUE_MAX> {
     /// the board finds it at boot without a kernel panic.
     pub fn new(
         kv: &'a dyn KVPermissions<'a>,
-        apps: Grant<App<VALUE_MAX>>,
+        apps: Grant<App>,
         key_buf: &'static mut [u8; KEY_MAX],
         value_buf: &'static mut [u8],
     ) -> Result<Self, ValueBufferTooShort> {
@@ -418,21 +395,12 @@ impl<'a, const VALUE_MAX: usize> KVStoreDriver<'a, VALUE_MAX> {
         self.current.is_some()
     }
 
-    /// Checks a command and copies its request into the app's grant.
-    fn accept(
-        &self,
-        op: Op,
-        app: &mut App<VALUE_MAX>,
-        kd: &GrantKernelData<'_>,
-    ) -> Result<(), ErrorCode> {
-        if app.status != Status::Idle {
-            return Err(ErrorCode::NOMEM);
-        }
-        if op.writes() && kd.storage_permissions().write_id().is_none() {
-            return Err(ErrorCode::INVAL);
-        }
-        // Check everything before touching the grant: a refused command
-        // changes nothing.
+    /// The key and value lengths of an `op` request from the app's allows
+    /// as they are now, or the error that refuses it: an empty key is
+    /// `INVAL`, a key over [`KEY_MAX`] or a value over `VALUE_MAX` is
+    /// `SIZE`. Checked when the command arrives and again when the request
+    /// starts.
+    fn lengths(op: Op, kd: &GrantKernelData<'_>) -> Result<(usize, usize), ErrorCode> {
         let key_len = if op.has_key() {
             match kd.read_only_len(ro_allow::KEY) {
                 0 => return Err(ErrorCode::INVAL),
@@ -450,22 +418,72 @@ impl<'a, const VALUE_MAX: usize> KVStoreDriver<'a, VALUE_MAX> {
         if value_len > VALUE_MAX {
             return Err(ErrorCode::SIZE);
         }
-        app.key_len = kd.with_read_only(ro_allow::KEY, |key| {
-            let n = key.len().min(key_len);
-            app.key[..n].copy_from_slice(&key[..n]);
-            n
-        })?;
-        app.value_len = kd.with_read_only(ro_allow::VALUE, |value| {
-            let n = value.len().min(value_len);
-            app.value[..n].copy_from_slice(&value[..n]);
-            n
-        })?;
+        Ok((key_len, value_len))
+    }
+
+    /// Checks a command and queues its request: the grant records only
+    /// the operation and its ticket.
+    fn accept(&self, op: Op, app: &mut App, kd: &GrantKernelData<'_>) -> Result<(), ErrorCode> {
+        if app.status != Status::Idle {
+            return Err(ErrorCode::NOMEM);
+        }
+        if op.writes() && kd.storage_permissions().write_id().is_none() {
+            return Err(ErrorCode::INVAL);
+        }
+        Self::lengths(op, kd)?;
         let ticket = self.next_ticket.get();
         self.next_ticket.set(ticket.wrapping_add(1));
-        app.status = Status::Queued;
-        app.ticket = ticket;
-        app.op = Some(op);
+        *app = App {
+            status: Status::Queued,
+            ticket,
+            op: Some(op),
+        };
         Ok(())
+    }
+
+    /// Copies `pid`'s queued request out of its allows into the kernel
+    /// buffers and marks it running. `Ok(None)`: the app vanished or its
+    /// grant holds no request. `Err`: its allows no longer make a valid
+    /// request (the request is over; the caller answers it).
+    #[allow(clippy::type_complexity)]
+    fn load_request(
+        &self,
+        pid: ProcessId,
+        key_buf: &mut [u8],
+        value_buf: &mut [u8],
+    ) -> Result<Option<(Op, usize, usize, StoragePermissions)>, ErrorCode> {
+        let header = self.kv.header_size();
+        self.apps
+            .enter(pid, |app, kd| {
+                let Some(op) = app.op.filter(|_| app.status == Status::Queued) else {
+                    app.clear();
+                    return Ok(None);
+                };
+                let (key_len, value_len) = match Self::lengths(op, kd) {
+                    Ok(lengths) => lengths,
+                    Err(e) => {
+                        app.clear();
+                        return Err(e);
+                    }
+                };
+                // Both copies happen in this one kernel step: the app cannot
+                // run in between, so the store gets a whole key and value
+                // (as they are now), never a mix.
+                let copy = |to: &mut [u8], from: &[u8]| {
+                    to.iter_mut().zip(from).for_each(|(t, f)| *t = *f);
+                };
+                let key = kd.with_read_only(ro_allow::KEY, |k| copy(&mut key_buf[..key_len], k));
+                let value = kd.with_read_only(ro_allow::VALUE, |v| {
+                    copy(&mut value_buf[header..header + value_len], v)
+                });
+                if key.is_err() || value.is_err() {
+                    app.clear();
+                    return Ok(None);
+                }
+                app.status = Status::Running;
+                Ok(Some((op, key_len, value_len, kd.storage_permissions())))
+            })
+            .unwrap_or(Ok(None))
     }
 
     /// The app with the oldest queued request.
@@ -499,24 +517,23 @@ impl<'a, const VALUE_MAX: usize> KVStoreDriver<'a, VALUE_MAX> {
                 break; // cannot happen: nothing runs, so both are here
             };
             let header = self.kv.header_size();
-            // Copy the request into the kernel buffers; from here on it is
-            // running and is never started again.
-            let request = self.apps.enter(pid, |app, kd| {
-                app.status = Status::Running;
-                let n = app.key_len;
-                key_buf[..n].copy_from_slice(&app.key[..n]);
-                let v = app.value_len;
-                value_buf[header..header + v].copy_from_slice(&app.value[..v]);
-                (app.op, n, v, kd.storage_permissions())
-            });
-            let Ok((Some(op), key_len, value_len, permissions)) = request else {
-                // The app vanished between the two visits (or its request
-                // is unreadable): forget it.
-                let _ = self.apps.enter(pid, |app, _| app.clear());
-                self.key_buf.replace(key_buf);
-                self.value_buf.replace(value_buf);
-                continue;
-            };
+            // From here on the request is running and is never started
+            // again.
+            let (op, key_len, value_len, permissions) =
+                match self.load_request(pid, key_buf, value_buf) {
+                    Ok(Some(request)) => request,
+                    Ok(None) => {
+                        self.key_buf.replace(key_buf);
+                        self.value_buf.replace(value_buf);
+                        continue;
+                    }
+                    Err(e) => {
+                        self.key_buf.replace(key_buf);
+                        self.value_buf.replace(value_buf);
+                        self.complete(pid, Err(e), 0);
+                        continue;
+                    }
+                };
             let mut key = SubSliceMut::new(key_buf);
             key.slice(..key_len);
             let mut value = SubSliceMut::new(value_buf);

@@ -30,7 +30,7 @@ fn one_set_and_one_get_of_32_bytes() {
     let h = Harness::new(1, &StopFaultPolicy, &AllowAll);
     let grant = h
         .kernel
-        .create_grant::<App<V>>(DRIVER_NUM, ALLOW_COUNTS)
+        .create_grant::<App>(DRIVER_NUM, ALLOW_COUNTS)
         .unwrap();
     let flash = MockFlash::new(
         SimFlash::new(flashsim::Geometry {

@@ -35,7 +35,7 @@ fn rig_with<const V: usize>(apps: &[TbfBuilder]) -> Rig<V> {
     let mut h = Harness::new(apps.len().max(1), &StopFaultPolicy, &AllowAll);
     let grant = h
         .kernel
-        .create_grant::<App<V>>(DRIVER_NUM, ALLOW_COUNTS)
+        .create_grant::<App>(DRIVER_NUM, ALLOW_COUNTS)
         .unwrap();
     let kv = FakeKV::new(h.deferred);
     let header: &'static mut [u8; HEADER_SIZE] = Box::leak(Box::new([0; HEADER_SIZE]));
@@ -363,10 +363,19 @@ fn no_write_permission_is_inval_at_command_time() {
 }
 
 #[test]
-fn buffers_can_change_after_the_command() {
-    // p0 keeps the store busy; p1 and p2 change their buffers while their
-    // requests wait.
-    let r = rig(&[named("p0"), named("p1"), named("p2"), named("p3")]);
+fn requests_read_their_buffers_when_they_start() {
+    // p0 keeps the store busy; the others change their buffers while
+    // their requests wait. A request reads RO 0 / RO 1 when it starts, as
+    // upstream's driver does (the grant holds no copy), and a request whose
+    // buffers stopped making sense ends with that error and no store work.
+    let r = rig(&[
+        named("p0"),
+        named("p1"),
+        named("p2"),
+        named("p3"),
+        named("p4"),
+        named("p5"),
+    ]);
     r.kv.insert(b"k1", crc("p1"), b"one");
     r.kv.insert(b"k2", crc("p2"), b"two");
     r.kv.hold.set(true);
@@ -384,34 +393,50 @@ fn buffers_can_change_after_the_command() {
     p2.setup().key(b"k2").rw(8).command(GET, OK);
     p2.allow(3, 0, 0, 0).wait().read_rw(8);
     // p3: SET; then key and value memory change and RO 0/1 move: the
-    // request keeps what was allowed at command time.
+    // request stores what the allows hold when it starts.
     let mut p3 = r.app(3);
     p3.setup().key(b"k3").value(b"original").command(SET, OK);
     p3.write(KEY, b"zz").write(VALUE, b"XXXXXXXX");
     let other = p3.mem + OTHER;
     p3.write(OTHER, b"k9").allow(4, 0, other, 2);
     p3.allow(4, 1, other, 2).wait();
-    for s in [&mut p0, &mut p1, &mut p2, &mut p3] {
+    // p4: SET; then RO 0 is revoked: INVAL, nothing stored.
+    let mut p4 = r.app(4);
+    p4.setup().key(b"k4").value(b"four").command(SET, OK);
+    p4.allow(4, 0, 0, 0).wait();
+    // p5: SET; then RO 1 grows past the value limit: SIZE, nothing stored.
+    let mut p5 = r.app(5);
+    p5.setup().key(b"k5").value(b"five").command(SET, OK);
+    let value = p5.mem + VALUE;
+    p5.allow(4, 1, value, 504).wait();
+    let mut all = [&mut p0, &mut p1, &mut p2, &mut p3, &mut p4, &mut p5];
+    for s in all.iter_mut() {
         r.play(s);
     }
     r.run_until_idle();
     r.kv.release();
     r.run_until_idle();
-    for s in [&p0, &p1, &p2, &p3] {
+    for s in all.iter() {
         r.check_returns(s);
     }
     assert_eq!(r.upcalls(&p0), [DONE]);
     assert_eq!(r.upcalls(&p1), [up(None, 3)]);
     assert_eq!(r.upcalls(&p2), [up(Some(ErrorCode::SIZE), 3)]);
     assert_eq!(r.upcalls(&p3), [DONE]);
+    assert_eq!(r.upcalls(&p4), [up(Some(ErrorCode::INVAL), 0)]);
+    assert_eq!(r.upcalls(&p5), [up(Some(ErrorCode::SIZE), 0)]);
     assert_eq!(
         r.reads(&p1),
         [vec![0xCC; 8], b"one\xDD\xDD\xDD\xDD\xDD".to_vec()]
     );
     assert_eq!(r.reads(&p2), [vec![0xCC; 8]]);
-    assert_eq!(r.kv.stored(b"k3"), Some((crc("p3"), b"original".to_vec())));
-    assert_eq!(r.kv.raw(b"k9"), None);
-    assert_eq!(r.kv.raw(b"zz"), None);
+    assert_eq!(r.kv.stored(b"k9"), Some((crc("p3"), b"k9".to_vec())));
+    for gone in [&b"k3"[..], b"zz", b"k4", b"k5"] {
+        assert_eq!(r.kv.raw(gone), None);
+    }
+    // p4's and p5's requests never reached the store.
+    let log = r.kv.take_log();
+    assert!(!log.iter().any(|l| l.contains("k4") || l.contains("k5")), "{log:?}");
     r.assert_quiet();
 }
 
@@ -638,8 +663,9 @@ fn a_get_running_when_its_app_restarts_writes_nothing() {
 
 #[test]
 fn grant_data_zeroes_are_idle_and_garbage_never_panics() {
-    type A = App<503>;
-    assert_eq!(A::SIZE, 75 + 503);
+    type A = App;
+    // Status, ticket and operation: the request's bytes stay in the app.
+    assert_eq!(A::SIZE, 6);
     let zeroes = vec![0u8; A::SIZE];
     let mut out = vec![0xFFu8; A::SIZE];
     A::load(&zeroes).store(&mut out);
@@ -678,7 +704,7 @@ fn a_too_small_value_buffer_is_refused_without_a_panic() {
     let perms = leak(KVStorePermissions::new(kv, header));
     let grant = h
         .kernel
-        .create_grant::<App<503>>(DRIVER_NUM, ALLOW_COUNTS)
+        .create_grant::<App>(DRIVER_NUM, ALLOW_COUNTS)
         .unwrap();
     let e = KVStoreDriver::<503>::new(perms, grant, kv_fakes::array(), kv_fakes::buffer(511))
         .err()
@@ -697,7 +723,7 @@ fn a_too_small_value_buffer_is_refused_without_a_panic() {
     let h = Harness::new(1, &StopFaultPolicy, &AllowAll);
     let grant = h
         .kernel
-        .create_grant::<App<1000>>(DRIVER_NUM, ALLOW_COUNTS)
+        .create_grant::<App>(DRIVER_NUM, ALLOW_COUNTS)
         .unwrap();
     let d = KVStoreDriver::<1000>::new(perms, grant, kv_fakes::array(), kv_fakes::buffer(1009))
         .expect("exactly header + VALUE_MAX is enough");
@@ -709,7 +735,7 @@ fn the_driver_works_directly_over_the_permission_layer() {
     let mut h = Harness::new(1, &StopFaultPolicy, &AllowAll);
     let grant = h
         .kernel
-        .create_grant::<App<503>>(DRIVER_NUM, ALLOW_COUNTS)
+        .create_grant::<App>(DRIVER_NUM, ALLOW_COUNTS)
         .unwrap();
     let kv = FakeKV::new(h.deferred);
     let header: &'static mut [u8; HEADER_SIZE] = Box::leak(Box::new([0; HEADER_SIZE]));
