@@ -192,6 +192,17 @@ pub(crate) fn block_offset(
         .ok_or(GrantError::NoMemory)
 }
 
+/// Reads slot `n` of `kind` in a block.
+pub(crate) fn read_slot(
+    ram: &[u8],
+    block: usize,
+    info: &GrantInfo,
+    kind: SlotKind,
+    n: u32,
+) -> Option<(u32, u32)> {
+    Some(read_pair(ram, block + info.slot_offset(kind, n)?))
+}
+
 /// Replaces slot `n` of `kind` in a block, returning the previous pair.
 pub(crate) fn swap_slot(
     ram: &mut [u8],
@@ -418,6 +429,14 @@ impl GrantKernelData<'_> {
             }
         }
         Ok(f(&[]))
+    }
+
+    /// Read-write buffer `n` as an address range, if it is allowed and
+    /// still inside the process's own memory.
+    pub fn read_write_range(&self, n: u32) -> Option<crate::platform::Range> {
+        let (addr, len) = self.slot(SlotKind::ReadWrite, n).ok()?;
+        (len != 0 && self.process.in_app_ram(addr, len))
+            .then_some(crate::platform::Range { start: addr, len })
     }
 
     /// Length of read-write buffer `n`.

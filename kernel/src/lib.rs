@@ -22,6 +22,8 @@
 //! * [`storage_permissions`]: app identity ([`storage_permissions::ShortId`])
 //!   and the permissions on stored data, with the board policies that
 //!   assign them.
+//! * [`ipc`]: inter-process communication (driver `0x10000`, upstream's
+//!   semantics), with buffers shared through the protection unit.
 //! * [`hil`]: the hardware interface layers between chip drivers and
 //!   capsules: flash, key-value storage, hashing, UART and time.
 //! * [`utilities`]: sub-slices (buffers with an active window) and the POSIX
@@ -39,6 +41,7 @@ pub mod deferred_call;
 pub mod errorcode;
 pub mod grant;
 pub mod hil;
+pub mod ipc;
 mod kernel;
 pub mod platform;
 pub mod policy;

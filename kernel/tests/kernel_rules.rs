@@ -379,10 +379,7 @@ fn cortex_m_start_opens_32_bytes_for_the_initial_frame() {
     assert_eq!(p.stored_state().words[R0 + 3], m + 32, "a3 = initial break");
     assert_eq!(
         p.protection(),
-        ProcessProtection {
-            flash: p.flash(),
-            ram: Range { start: m, len: 32 },
-        }
+        ProcessProtection::new(p.flash(), Range { start: m, len: 32 })
     );
     h.script(
         0,
@@ -1368,10 +1365,7 @@ fn process_print_shows_identity_state_and_memory() {
     let p = h.process(0);
     assert_eq!(
         p.protection(),
-        ProcessProtection {
-            flash: p.flash(),
-            ram: Range { start: m, len: 64 },
-        }
+        ProcessProtection::new(p.flash(), Range { start: m, len: 64 })
     );
     let mut out = String::new();
     p.print(&mut out, h.cpu).unwrap();

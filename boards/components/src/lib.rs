@@ -27,6 +27,7 @@
 
 pub mod alarm;
 pub mod console;
+pub mod ipc;
 pub mod kv_stack;
 pub mod low_level_debug;
 

@@ -6,7 +6,8 @@
 //! are written once, in `board.toml`; `build.rs` turns them into this
 //! crate's constants and linker script, and the tools read the same file.
 //!
-//! Drivers: alarm (0), console (1), low-level debug (8) and key-value
+//! Drivers: alarm (0), console (1), low-level debug (8), IPC (0x10000,
+//! client buffers shared through the PMP) and key-value
 //! (0x50003) on a TicKV store in pflash unit 1 (`0x2200_0000`): its first
 //! `STORE_REGIONS` 256 KiB erase blocks. Apps get storage permissions from
 //! their TBF storage TLV, else self-only under their ShortId (TBF ShortId,
@@ -37,6 +38,7 @@ use components::console::ConsoleMemory;
 use components::kv_stack::{driver_value_len, KVStack, KVStackBuffers, KVStackMemory};
 use kernel::deferred_call::DeferredCalls;
 use kernel::hil::uart::{Configure, Parameters};
+use kernel::ipc::{self, Ipc};
 use kernel::platform::Platform;
 use kernel::policy::{RestartWithThreshold, TbfPermissionsFilter};
 use kernel::process::Process;
@@ -82,6 +84,7 @@ struct Drivers {
     alarm: &'static AlarmDriver<'static, Clint<'static>>,
     lldb: &'static LowLevelDebug<'static, LLDB_QUEUE>,
     kv: &'static KVStoreDriver<'static, VALUE_MAX>,
+    ipc: &'static Ipc,
 }
 
 impl SyscallDriverLookup for Drivers {
@@ -91,6 +94,7 @@ impl SyscallDriverLookup for Drivers {
             alarm::DRIVER_NUM => Some(self.alarm),
             low_level_debug::DRIVER_NUM => Some(self.lldb),
             kv_driver::DRIVER_NUM => Some(self.kv),
+            ipc::DRIVER_NUM => Some(self.ipc),
             _ => None,
         }
     }
@@ -103,6 +107,7 @@ static PLIC: StaticCell<Plic> = StaticCell::new();
 static CHIP: StaticCell<QemuVirt<'static>> = StaticCell::new();
 static PFLASH: StaticCell<Pflash<'static, MmioPflashBus>> = StaticCell::new();
 static PMP: StaticCell<Pmp> = StaticCell::new();
+static IPC: StaticCell<Option<Ipc>> = StaticCell::new();
 static PROCESSES: StaticCell<[Process; NUM_PROCS]> = StaticCell::new();
 static KERNEL: StaticCell<Kernel> = StaticCell::new();
 static CONSOLE: StaticCell<ConsoleMemory<KERNEL_OUT>> = StaticCell::new();
@@ -152,6 +157,8 @@ pub extern "C" fn main() -> ! {
             .expect("console");
     let alarm = components::alarm::alarm(ALARM.init(None), clint0, kernel).expect("alarm");
     let lldb = components::low_level_debug::low_level_debug(LLDB.init(None), kernel, console);
+    let pmp: &'static Pmp = PMP.init(Pmp::new());
+    let ipc = components::ipc::ipc(IPC.init(None), kernel, NUM_PROCS as u8, pmp).expect("ipc");
 
     // The key-value stack on pflash unit 1, and the kernel's boot counter.
     let kv_grant = kernel
@@ -187,6 +194,7 @@ pub extern "C" fn main() -> ! {
         alarm,
         lldb,
         kv: kv.driver,
+        ipc,
     });
 
     chip.initialize();
@@ -207,7 +215,6 @@ pub extern "C" fn main() -> ! {
     // this slice, and processes only through the PMP.
     let app_ram: &'static mut [u8] =
         unsafe { core::slice::from_raw_parts_mut(APP_RAM as *mut u8, APP_RAM_LEN) };
-    let pmp: &'static Pmp = PMP.init(Pmp::new());
     let policy = LoadPolicy {
         short_id: &TlvElseCrc,
         storage: &TlvElseSelfOnlyPolicy,

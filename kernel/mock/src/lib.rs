@@ -68,6 +68,10 @@ pub enum Step {
     /// Loads `len` bytes at `addr` into the read log (faults if not
     /// accessible).
     Read(u32, u32),
+    /// Asks the mock protection unit whether `[addr, addr + len)` is open
+    /// for writing right now (own RAM or a shared buffer), without
+    /// touching it; logs [`Event::Probe`].
+    Probe(u32, u32),
     /// Faults with this kind.
     Fault(FaultKind),
     /// Runs out of its timeslice.
@@ -157,6 +161,17 @@ pub enum Event {
         /// What was read.
         bytes: Vec<u8>,
     },
+    /// A [`Step::Probe`] asked about a range.
+    Probe {
+        /// RAM start of the process.
+        mem_start: u32,
+        /// The range asked about.
+        addr: u32,
+        /// Its length.
+        len: u32,
+        /// Whether it was open for writing.
+        open: bool,
+    },
     /// A memory access was refused (the mock MPU raised a fault).
     AccessFault {
         /// RAM start of the process.
@@ -245,6 +260,24 @@ impl MockBoundary {
                     mem_start: m,
                     frame,
                 } if *m == mem_start => Some(*frame),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// What the [`Step::Probe`]s of the process at `mem_start` found:
+    /// `(addr, len, open)`.
+    pub fn probes(&self, mem_start: u32) -> Vec<(u32, u32, bool)> {
+        self.events
+            .borrow()
+            .iter()
+            .filter_map(|e| match e {
+                Event::Probe {
+                    mem_start: m,
+                    addr,
+                    len,
+                    open,
+                } if *m == mem_start => Some((*addr, *len, *open)),
                 _ => None,
             })
             .collect()
@@ -370,6 +403,15 @@ impl UserspaceBoundary for MockBoundary {
                         }
                     }
                 }
+                Some(Step::Probe(addr, len)) => {
+                    let open = self.protection.get().is_some_and(|p| p.writable(addr, len));
+                    self.log(Event::Probe {
+                        mem_start: memory.start,
+                        addr,
+                        len,
+                        open,
+                    });
+                }
                 Some(Step::Read(addr, len)) => match self.check_access(memory, addr, len) {
                     Some(off) => self.log(Event::Read {
                         mem_start: memory.start,
@@ -406,6 +448,10 @@ impl MemoryProtection for MockBoundary {
 
     fn accessible_end(&self, mem_start: u32, brk: u32, limit: u32) -> Option<u32> {
         WordGranularProtection.accessible_end(mem_start, brk, limit)
+    }
+
+    fn can_share(&self, range: Range) -> bool {
+        WordGranularProtection::word_aligned(range)
     }
 
     fn configure(&self, protection: &ProcessProtection) {

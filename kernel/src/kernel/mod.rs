@@ -8,11 +8,11 @@ pub mod loading;
 use core::cell::Cell;
 use core::fmt;
 
-use crate::grant::{AllowCounts, Grant, GrantData, GrantInfo};
+use crate::grant::{self, AllowCounts, Grant, GrantData, GrantInfo, SlotKind};
 use crate::platform::arch::{
     FaultKind, ProcessMemory, SwitchReason, UpcallFrame, UserspaceBoundary,
 };
-use crate::platform::Platform;
+use crate::platform::{Platform, Range};
 use crate::policy::FaultAction;
 use crate::process::{Process, ProcessId, State};
 use crate::syscall::{ReturnRegisters, Syscall};
@@ -94,6 +94,30 @@ impl Kernel {
             .iter()
             .enumerate()
             .find_map(|(i, g)| g.get().filter(|g| g.driver == driver).map(|g| (i, g)))
+    }
+
+    /// The read-write buffer live process `pid` allows to `driver` in
+    /// slot `n`, if there is one inside its own memory.
+    pub(crate) fn read_write_allow(&self, pid: ProcessId, driver: u32, n: u32) -> Option<Range> {
+        let process = self.process(pid)?;
+        let (slot, info) = self.grant_slot(driver)?;
+        let (addr, len) = process
+            .with_ram(|ram| {
+                let block = grant::block_offset(process, ram, slot, &info, false).ok()?;
+                grant::read_slot(ram, block, &info, SlotKind::ReadWrite, n)
+            })
+            .flatten()?;
+        (len != 0 && process.in_app_ram(addr, len)).then_some(Range { start: addr, len })
+    }
+
+    /// Drops the shared buffers of `process` whose owner has died or
+    /// restarted, or no longer allows exactly that buffer in that slot.
+    fn drop_stale_shared(&self, process: &Process) {
+        if process.shared_buffers().iter().all(Option::is_none) {
+            return;
+        }
+        process
+            .retain_shared(|b| self.read_write_allow(b.owner, b.driver, b.allow) == Some(b.range));
     }
 
     fn grant_count(&self) -> usize {
@@ -364,6 +388,7 @@ impl Kernel {
     /// Switches to `process` once and handles why it came back. Returns
     /// whether the kernel may switch to it again in this timeslice.
     fn switch(&self, process: &Process, platform: &Platform<'_>) -> bool {
+        self.drop_stale_shared(process);
         platform.protection.configure(&process.protection());
         let mut state = process.stored_state();
         let reason = process.with_ram(|ram| {

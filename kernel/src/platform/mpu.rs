@@ -2,6 +2,12 @@
 
 use super::Range;
 
+/// How many buffers of other processes one process can be given access
+/// to at a time (IPC shares a client's buffer with a service). Every port
+/// must be able to open this many extra read-write ranges; see
+/// [`MemoryProtection::can_share`] for the shapes it accepts.
+pub const MAX_SHARED: usize = 4;
+
 /// What the memory protection unit opens to one process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ProcessProtection {
@@ -9,6 +15,31 @@ pub struct ProcessProtection {
     pub flash: Range,
     /// Read + write: `[mem_start, accessible_end)`.
     pub ram: Range,
+    /// Read + write: buffers of other processes shared with this one
+    /// (empty ranges are unused). Each passed
+    /// [`MemoryProtection::can_share`] when it was shared.
+    pub shared: [Range; MAX_SHARED],
+}
+
+impl ProcessProtection {
+    /// Flash and RAM only, nothing shared.
+    pub const fn new(flash: Range, ram: Range) -> ProcessProtection {
+        ProcessProtection {
+            flash,
+            ram,
+            shared: [Range { start: 0, len: 0 }; MAX_SHARED],
+        }
+    }
+
+    /// Whether `[addr, addr + len)` is open for writing: inside the RAM
+    /// range or inside one shared range.
+    pub fn writable(&self, addr: u32, len: u32) -> bool {
+        self.ram.contains_range(addr, len)
+            || self
+                .shared
+                .iter()
+                .any(|r| r.len != 0 && r.contains_range(addr, len))
+    }
 }
 
 /// Memory protection (RISC-V PMP, Cortex-M MPU).
@@ -30,6 +61,12 @@ pub trait MemoryProtection {
     /// the grant region), which refuses the break.
     fn accessible_end(&self, mem_start: u32, brk: u32, limit: u32) -> Option<u32>;
 
+    /// Whether the unit can open exactly `range` (no byte more) as an
+    /// extra read-write region of another process. A range it would have
+    /// to round (and so expose neighbouring memory) is refused; the
+    /// kernel then shares nothing.
+    fn can_share(&self, range: Range) -> bool;
+
     /// Opens exactly `protection` to userspace (and nothing else) for the
     /// next switch.
     fn configure(&self, protection: &ProcessProtection);
@@ -41,6 +78,15 @@ pub trait MemoryProtection {
 pub struct WordGranularProtection;
 
 impl WordGranularProtection {
+    /// Whether `range` is a non-empty run of whole words (what a unit of
+    /// 4-byte granularity can open exactly).
+    pub fn word_aligned(range: Range) -> bool {
+        range.len != 0
+            && range.start.is_multiple_of(4)
+            && range.len.is_multiple_of(4)
+            && range.start.checked_add(range.len).is_some()
+    }
+
     /// Place and round at 4-byte granularity (shared by ports without
     /// tighter constraints).
     pub fn place(window: Range, min_len: u32, fixed: Option<u32>) -> Option<Range> {
@@ -65,6 +111,10 @@ impl MemoryProtection for WordGranularProtection {
     fn accessible_end(&self, _mem_start: u32, brk: u32, limit: u32) -> Option<u32> {
         let end = brk.checked_add(3)? & !3;
         (end <= limit).then_some(end)
+    }
+
+    fn can_share(&self, range: Range) -> bool {
+        Self::word_aligned(range)
     }
 
     fn configure(&self, _: &ProcessProtection) {}

@@ -31,7 +31,7 @@ use core::fmt;
 use tock_cells::MapCell;
 
 use crate::platform::arch::{EntryRegisters, Fault, ProcessMemory, StoredState, UserspaceBoundary};
-use crate::platform::mpu::{MemoryProtection, ProcessProtection};
+use crate::platform::mpu::{MemoryProtection, ProcessProtection, MAX_SHARED};
 use crate::platform::Range;
 use crate::storage_permissions::{ShortId, StoragePermissions};
 use crate::syscall::Syscall;
@@ -110,6 +110,22 @@ pub struct DebugInfo {
     pub heap_start: Option<u32>,
 }
 
+/// A buffer of another process that this process has been given access
+/// to (IPC: a client's read-write allow shared with a service). It stays
+/// open only while the owner is alive and still allows exactly this range
+/// in that slot; the kernel checks before every switch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SharedBuffer {
+    /// The process whose memory it is.
+    pub owner: ProcessId,
+    /// The driver whose read-write allow slot holds the buffer.
+    pub driver: u32,
+    /// The read-write allow number.
+    pub allow: u32,
+    /// The buffer.
+    pub range: Range,
+}
+
 /// Why a process could not be created.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CreateError {
@@ -143,6 +159,7 @@ pub struct Process {
     storage: Cell<StoragePermissions>,
     fault: Cell<Option<Fault>>,
     debug: Cell<DebugInfo>,
+    shared: Cell<[Option<SharedBuffer>; MAX_SHARED]>,
 }
 
 impl Default for Process {
@@ -184,6 +201,7 @@ impl Process {
                 stack_start: None,
                 heap_start: None,
             }),
+            shared: Cell::new([None; MAX_SHARED]),
         }
     }
 
@@ -302,16 +320,68 @@ impl Process {
             .map_or(flash.start, |h| h.app_binary_start(flash.start))
     }
 
-    /// What the memory protection unit must open for this process.
+    /// What the memory protection unit must open for this process: its
+    /// flash, its accessible RAM and the buffers shared with it (as
+    /// recorded; the kernel drops stale ones before each switch).
     pub fn protection(&self) -> ProcessProtection {
         let mem = self.mem.get();
-        ProcessProtection {
-            flash: self.flash.get(),
-            ram: Range {
+        let mut p = ProcessProtection::new(
+            self.flash.get(),
+            Range {
                 start: mem.start,
                 len: self.accessible_end.get().saturating_sub(mem.start),
             },
+        );
+        for (out, b) in p.shared.iter_mut().zip(self.shared.get()) {
+            if let Some(b) = b {
+                *out = b.range;
+            }
         }
+        p
+    }
+
+    /// The buffers of other processes this process may access.
+    pub fn shared_buffers(&self) -> [Option<SharedBuffer>; MAX_SHARED] {
+        self.shared.get()
+    }
+
+    /// Records that this process may access `buffer`. A buffer already
+    /// recorded for the same owner and slot is replaced. `false` (nothing
+    /// changes) if all [`MAX_SHARED`] places are taken.
+    pub(crate) fn share(&self, buffer: SharedBuffer) -> bool {
+        let mut list = self.shared.get();
+        let same_slot = |b: &SharedBuffer| {
+            b.owner == buffer.owner && b.driver == buffer.driver && b.allow == buffer.allow
+        };
+        let place = list
+            .iter()
+            .position(|b| b.as_ref().is_some_and(same_slot))
+            .or_else(|| list.iter().position(Option::is_none));
+        match place {
+            Some(i) => {
+                list[i] = Some(buffer);
+                self.shared.set(list);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Keeps only the shared buffers for which `keep` holds; returns
+    /// whether any was dropped.
+    pub(crate) fn retain_shared(&self, keep: impl Fn(&SharedBuffer) -> bool) -> bool {
+        let mut list = self.shared.get();
+        let mut dropped = false;
+        for b in list.iter_mut() {
+            if b.as_ref().is_some_and(|b| !keep(b)) {
+                *b = None;
+                dropped = true;
+            }
+        }
+        if dropped {
+            self.shared.set(list);
+        }
+        dropped
     }
 
     // ----- creation, restart, termination --------------------------------
@@ -385,6 +455,7 @@ impl Process {
         let mem = self.mem.get();
         self.identifier.set(identifier);
         self.queue.set(TaskQueue::EMPTY);
+        self.shared.set([None; MAX_SHARED]);
         self.debug.set(DebugInfo::default());
         let kernel_break = self.queue_address();
         self.kernel_break.set(kernel_break);
@@ -445,6 +516,7 @@ impl Process {
         self.state.set(state);
         self.completion_code.set(completion_code);
         self.queue.set(TaskQueue::EMPTY);
+        self.shared.set([None; MAX_SHARED]);
         let table = self.grant_table_range();
         self.ram.map(|ram| {
             if let Some(t) = ram.get_mut(table.0..table.1) {
