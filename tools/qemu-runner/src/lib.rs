@@ -12,9 +12,10 @@
 //!   at offset `0x10_0000` and QEMU can boot the result.
 //! * [`suite`] is the list of tests `qemu-runner test` runs.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub mod scenarios;
@@ -74,15 +75,29 @@ pub struct Boot {
     pub timeout: Duration,
     /// More QEMU arguments (e.g. `-icount shift=0`).
     pub extra: Vec<String>,
+    /// Console input: each `(after, send)` writes `send` to QEMU's serial
+    /// input once `after` has appeared on the console (after the previous
+    /// pair's text), in order.
+    pub input: Vec<(String, String)>,
+    /// Stop QEMU (as at the timeout, but at once) a moment after this text
+    /// has appeared this many times: for apps that never end.
+    pub stop_after: Option<(String, usize)>,
 }
+
+/// How long QEMU keeps running after [`Boot::stop_after`]'s text, so that
+/// whatever would follow it is seen too.
+pub const STOP_GRACE: Duration = Duration::from_millis(300);
 
 /// What a run produced.
 #[derive(Clone, Debug)]
 pub struct Outcome {
     /// Everything QEMU wrote to the console (stdout and stderr).
     pub console: String,
-    /// The exit status, or `None` if QEMU was killed at the timeout.
+    /// The exit status, or `None` if QEMU was killed (at the timeout or on
+    /// [`Boot::stop_after`]).
     pub status: Option<i32>,
+    /// Whether it was stopped on [`Boot::stop_after`]'s text.
+    pub stopped: bool,
     /// How long it ran.
     pub elapsed: Duration,
 }
@@ -125,43 +140,93 @@ impl Boot {
         c
     }
 
-    /// Boots QEMU and waits for it to exit or for the timeout.
+    /// Boots QEMU and waits for it to exit, for the timeout, or for the
+    /// stop text; feeds the console input on the way.
     pub fn run(&self) -> std::io::Result<Outcome> {
         let start = Instant::now();
         let mut child = self
             .command()
-            .stdin(Stdio::null())
+            .stdin(if self.input.is_empty() {
+                Stdio::null()
+            } else {
+                Stdio::piped()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()?;
+        let mut stdin = child.stdin.take();
         let mut stdout = child.stdout.take().expect("piped stdout");
         let mut stderr = child.stderr.take().expect("piped stderr");
-        let out = std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = stdout.read_to_end(&mut buf);
-            buf
-        });
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let out = {
+            let seen = Arc::clone(&seen);
+            std::thread::spawn(move || {
+                let mut chunk = [0u8; 4096];
+                while let Ok(n) = stdout.read(&mut chunk) {
+                    if n == 0 {
+                        break;
+                    }
+                    if let Ok(mut s) = seen.lock() {
+                        s.extend_from_slice(&chunk[..n]);
+                    }
+                }
+            })
+        };
         let err = std::thread::spawn(move || {
             let mut buf = Vec::new();
             let _ = stderr.read_to_end(&mut buf);
             buf
         });
+        let console_now = || {
+            seen.lock()
+                .map(|s| String::from_utf8_lossy(&s).into_owned())
+                .unwrap_or_default()
+        };
+        let mut next_input = 0;
+        let mut input_from = 0;
+        let mut stop_at: Option<Instant> = None;
+        let mut stopped = false;
         let status = loop {
             if let Some(s) = child.try_wait()? {
                 break Some(s);
             }
-            if start.elapsed() >= self.timeout {
+            let killed_at = |when: Instant| Instant::now() >= when;
+            if start.elapsed() >= self.timeout || stop_at.is_some_and(killed_at) {
+                stopped = stop_at.is_some();
                 let _ = child.kill();
                 let _ = child.wait();
                 break None;
             }
+            if next_input < self.input.len() || (stop_at.is_none() && self.stop_after.is_some()) {
+                let text = console_now();
+                if let Some((after, send)) = self.input.get(next_input) {
+                    if let Some(i) = text.get(input_from..).and_then(|t| t.find(after.as_str())) {
+                        input_from += i + after.len();
+                        next_input += 1;
+                        if let Some(w) = stdin.as_mut() {
+                            let _ = w.write_all(send.as_bytes()).and_then(|()| w.flush());
+                        }
+                    }
+                }
+                if stop_at.is_none()
+                    && self
+                        .stop_after
+                        .as_ref()
+                        .is_some_and(|(t, n)| text.matches(t.as_str()).count() >= *n)
+                {
+                    stop_at = Some(Instant::now() + STOP_GRACE);
+                }
+            }
             std::thread::sleep(Duration::from_millis(5));
         };
-        let mut console = String::from_utf8_lossy(&out.join().unwrap_or_default()).into_owned();
+        drop(stdin);
+        let _ = out.join();
+        let mut console = console_now();
         console.push_str(&String::from_utf8_lossy(&err.join().unwrap_or_default()));
         Ok(Outcome {
             console,
             status: status.as_ref().and_then(ExitStatus::code),
+            stopped,
             elapsed: start.elapsed(),
         })
     }
@@ -187,6 +252,18 @@ pub struct Expect {
     /// `<app>: <n> checks of <n>, 0 failed`: every check the app declares
     /// (the number is written once, in the app) ran, and none failed.
     pub summaries: Vec<String>,
+    /// Blocks of app lines (see [`app_lines`]) that must each appear
+    /// exactly once as consecutive lines, in any order relative to each
+    /// other (for apps whose turns interleave differently from run to run).
+    pub blocks: Vec<Vec<String>>,
+    /// App lines that [`Expect::app_lines`] leaves out (lines starting
+    /// with one of these), for output whose length varies from run to run.
+    pub ignore_app_lines: Vec<String>,
+    /// Console input for the run (see [`Boot::input`]).
+    pub input: Vec<(String, String)>,
+    /// The run never ends by itself: it is stopped once this text has
+    /// appeared this many times (see [`Boot::stop_after`]), and must be.
+    pub stop_after: Option<(String, usize)>,
 }
 
 /// The problem with test app `app`'s summary line in `console`, if any.
@@ -284,22 +361,50 @@ impl Expect {
         for app in &self.summaries {
             problems.extend(summary_problem(text, app));
         }
+        let lines: Vec<&str> = app_lines(text)
+            .into_iter()
+            .filter(|l| {
+                !self
+                    .ignore_app_lines
+                    .iter()
+                    .any(|p| l.starts_with(p.as_str()))
+            })
+            .collect();
+        for block in &self.blocks {
+            let found = lines
+                .windows(block.len().max(1))
+                .filter(|w| w.iter().zip(block).all(|(a, b)| a == b))
+                .count();
+            if found != 1 {
+                problems.push(format!(
+                    "the block {block:?} appears {found} times as consecutive app lines, want 1"
+                ));
+            }
+        }
+        if let Some((stop, n)) = &self.stop_after {
+            if !outcome.stopped {
+                problems.push(format!("the run was not stopped on {stop:?} (x{n})"));
+            }
+        }
         if let Some(want) = &self.app_lines {
-            let got = app_lines(text);
+            let got = lines;
             if got != *want {
                 problems.push(format!("the apps printed {got:?}, want exactly {want:?}"));
             }
         }
         if outcome.status != self.status {
-            let show = |s: Option<i32>| {
-                s.map_or("killed at the timeout".to_string(), |c| {
-                    format!("exit status {c}")
-                })
+            let killed = if outcome.stopped {
+                "stopped on its stop text"
+            } else {
+                "killed at the timeout"
+            };
+            let show = |s: Option<i32>, killed: &str| {
+                s.map_or(killed.to_string(), |c| format!("exit status {c}"))
             };
             problems.push(format!(
                 "{}, want {}",
-                show(outcome.status),
-                show(self.status)
+                show(outcome.status, killed),
+                show(self.status, "killed")
             ));
         }
         problems
@@ -478,8 +583,40 @@ mod tests {
         Outcome {
             console: console.to_string(),
             status,
+            stopped: false,
             elapsed: Duration::ZERO,
         }
+    }
+
+    #[test]
+    fn blocks_stop_text_and_ignored_lines() {
+        let e = Expect {
+            blocks: vec![
+                vec!["2.000: a".into(), "Summary 2".into()],
+                vec!["1.000: b".into(), "Summary 1".into()],
+            ],
+            ignore_app_lines: vec!["Setting key".into()],
+            app_lines: Some(vec![
+                "1.000: b".into(),
+                "Summary 1".into(),
+                "2.000: a".into(),
+                "Summary 2".into(),
+            ]),
+            stop_after: Some(("Summary 2".into(), 1)),
+            ..Expect::default()
+        };
+        let text =
+            "qemu_rv32_virt: boot 1\n1.000: b\nSetting key 0\nSummary 1\n2.000: a\nSummary 2\n";
+        let mut o = outcome(&text, None);
+        // Not stopped on the text: killed at the timeout.
+        assert_eq!(e.check(&o).len(), 1, "{:?}", e.check(&o));
+        o.stopped = true;
+        assert_eq!(e.check(&o), Vec::<String>::new());
+        // A block split by another line, or twice, fails.
+        let split = text.replace("2.000: a\n", "2.000: a\nextra\n");
+        let mut o = outcome(&split, None);
+        o.stopped = true;
+        assert_eq!(e.check(&o).len(), 2, "{:?}", e.check(&o));
     }
 
     #[test]
@@ -489,8 +626,7 @@ mod tests {
             counts: vec![("x".into(), 2)],
             absent: vec!["panic".into()],
             status: Some(0),
-            app_lines: None,
-            summaries: Vec::new(),
+            ..Expect::default()
         };
         assert!(e.check(&outcome("a b c x x", Some(0))).is_empty());
         assert_eq!(e.check(&outcome("c a x x", Some(0))).len(), 1);

@@ -171,6 +171,18 @@ fn run_test(root: &Path, test: &Test, logs: &Path) -> Result<Verdict, String> {
                 Apps::FlashFile(file)
             }
         },
+        Install::FixtureTabs(dir, apps) => {
+            let tabs: Result<Vec<PathBuf>, String> =
+                apps.iter().map(|app| fixture(dir, app, "tab")).collect();
+            match tabs {
+                Err(why) => return Ok(Verdict::Skip(why)),
+                Ok(tabs) => {
+                    let file = logs.join(format!("{}.flash.bin", test.name));
+                    qemu_runner::tockloader_flash_file(&kernel, &tabs, &file)?;
+                    Apps::FlashFile(file)
+                }
+            }
+        }
         Install::FixtureTbf(dir, app) => match fixture(dir, app, "tbf") {
             Err(why) => return Ok(Verdict::Skip(why)),
             Ok(tbf) => Apps::Image(tbf),
@@ -205,6 +217,8 @@ fn run_test(root: &Path, test: &Test, logs: &Path) -> Result<Verdict, String> {
         pflash: Some(pflash),
         timeout: test.timeout,
         extra: test.qemu_args.iter().map(|a| a.to_string()).collect(),
+        input: test.expect.input.clone(),
+        stop_after: test.expect.stop_after.clone(),
     };
     let outcome = boot.run().map_err(|e| format!("cannot run QEMU: {e}"))?;
     let log = logs.join(format!("{}.log", test.name));
@@ -458,6 +472,8 @@ fn boot(
         pflash,
         timeout: Duration::from_secs(timeout),
         extra: Vec::new(),
+        input: Vec::new(),
+        stop_after: None,
     };
     let outcome = boot.run().map_err(|e| format!("cannot run QEMU: {e}"))?;
     print!("{}", outcome.console);

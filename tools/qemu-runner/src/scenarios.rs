@@ -79,6 +79,8 @@ impl Ctx {
             pflash: Some(store.to_path_buf()),
             timeout,
             extra: Vec::new(),
+            input: Vec::new(),
+            stop_after: None,
         };
         let outcome = boot.run().map_err(|e| format!("cannot run QEMU: {e}"))?;
         append(
