@@ -436,7 +436,10 @@ fn requests_read_their_buffers_when_they_start() {
     }
     // p4's and p5's requests never reached the store.
     let log = r.kv.take_log();
-    assert!(!log.iter().any(|l| l.contains("k4") || l.contains("k5")), "{log:?}");
+    assert!(
+        !log.iter().any(|l| l.contains("k4") || l.contains("k5")),
+        "{log:?}"
+    );
     r.assert_quiet();
 }
 

@@ -607,7 +607,7 @@ mod tests {
         };
         let text =
             "qemu_rv32_virt: boot 1\n1.000: b\nSetting key 0\nSummary 1\n2.000: a\nSummary 2\n";
-        let mut o = outcome(&text, None);
+        let mut o = outcome(text, None);
         // Not stopped on the text: killed at the timeout.
         assert_eq!(e.check(&o).len(), 1, "{:?}", e.check(&o));
         o.stopped = true;
