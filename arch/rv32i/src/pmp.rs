@@ -34,23 +34,54 @@ const R: u8 = 1 << 0;
 const W: u8 = 1 << 1;
 const X: u8 = 1 << 2;
 
-/// The PMP entries a process uses.
-pub const ENTRIES: usize = 4 + 2 * MAX_SHARED;
-
-/// The values of `pmpcfg0..2` and `pmpaddr0..11` for one process.
+/// Entries 0-3, the process's own flash and RAM: `pmpcfg0` and
+/// `pmpaddr0..3`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct PmpConfig {
-    /// `pmpcfg0..`: one configuration byte per entry, entry 0 lowest.
-    pub cfg: [u32; ENTRIES / 4],
-    /// `pmpaddr0..`: addresses shifted right by 2.
-    pub addr: [u32; ENTRIES],
+pub struct PmpBase {
+    /// `pmpcfg0`: one configuration byte per entry, entry 0 lowest.
+    pub cfg0: u32,
+    /// `pmpaddr0..3`: addresses shifted right by 2.
+    pub addr: [u32; 4],
 }
 
-impl PmpConfig {
-    /// Whether the entries of the shared buffers (4 and up) differ.
-    pub fn shared_differs(&self, other: &PmpConfig) -> bool {
-        self.cfg[1..] != other.cfg[1..] || self.addr[4..] != other.addr[4..]
+impl PmpBase {
+    /// Equality without a call to `memcmp` (`==` on the struct compiles to
+    /// one, a byte loop on this target: about 160 instructions on every
+    /// switch).
+    fn same(&self, other: &PmpBase) -> bool {
+        let mut diff = self.cfg0 ^ other.cfg0;
+        for (a, b) in self.addr.iter().zip(&other.addr) {
+            diff |= a ^ b;
+        }
+        diff == 0
     }
+}
+
+/// Entries 4-11, the shared buffers: `pmpcfg1`, `pmpcfg2` and
+/// `pmpaddr4..11`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct PmpShared {
+    /// `pmpcfg1`, `pmpcfg2`.
+    pub cfg: [u32; 2],
+    /// `pmpaddr4..11`, shifted right by 2.
+    pub addr: [u32; 2 * MAX_SHARED],
+}
+
+impl PmpShared {
+    /// Every shared entry off.
+    pub const OFF: PmpShared = PmpShared {
+        cfg: [0; 2],
+        addr: [0; 2 * MAX_SHARED],
+    };
+}
+
+/// The values of every PMP register a process uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct PmpConfig {
+    /// Entries 0-3.
+    pub base: PmpBase,
+    /// Entries 4-11.
+    pub shared: PmpShared,
 }
 
 fn entry_pair(range: Range, perms: u8) -> (u8, [u32; 2]) {
@@ -62,46 +93,76 @@ fn entry_pair(range: Range, perms: u8) -> (u8, [u32; 2]) {
     (TOR | perms, [start >> 2, end >> 2])
 }
 
+/// Entries 0-3 for a process's flash (read + execute) and RAM (read +
+/// write).
+pub fn base_for(flash: Range, ram: Range) -> PmpBase {
+    let (flash_cfg, flash_addr) = entry_pair(flash, R | X);
+    let (ram_cfg, ram_addr) = entry_pair(ram, R | W);
+    PmpBase {
+        cfg0: u32::from_le_bytes([0, flash_cfg, 0, ram_cfg]),
+        addr: [flash_addr[0], flash_addr[1], ram_addr[0], ram_addr[1]],
+    }
+}
+
+/// Entries 4-11 for the shared buffers (read + write; empty ones off).
+pub fn shared_for(shared: &[Range; MAX_SHARED]) -> PmpShared {
+    let mut bytes = [0u8; 2 * MAX_SHARED];
+    let mut addr = [0u32; 2 * MAX_SHARED];
+    for (k, range) in shared.iter().enumerate() {
+        let (cfg, pair) = entry_pair(*range, R | W);
+        bytes[2 * k + 1] = cfg;
+        addr[2 * k..2 * k + 2].copy_from_slice(&pair);
+    }
+    PmpShared {
+        cfg: [
+            u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]),
+            u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]),
+        ],
+        addr,
+    }
+}
+
 /// The PMP configuration that opens exactly `protection` to user mode.
 ///
 /// Ranges are truncated to whole words (the kernel only hands out
 /// word-aligned ranges and shares only whole words); an empty range leaves
 /// its entry off.
 pub fn config_for(protection: &ProcessProtection) -> PmpConfig {
-    let mut bytes = [0u8; ENTRIES];
-    let mut addr = [0u32; ENTRIES];
-    let ranges = [(protection.flash, R | X), (protection.ram, R | W)]
-        .into_iter()
-        .chain(protection.shared.iter().map(|r| (*r, R | W)));
-    for (k, (range, perms)) in ranges.enumerate() {
-        let (cfg, pair) = entry_pair(range, perms);
-        bytes[2 * k + 1] = cfg;
-        addr[2 * k..2 * k + 2].copy_from_slice(&pair);
+    PmpConfig {
+        base: base_for(protection.flash, protection.ram),
+        shared: shared_for(&protection.shared),
     }
-    let mut cfg = [0u32; ENTRIES / 4];
-    for (word, chunk) in cfg.iter_mut().zip(bytes.chunks_exact(4)) {
-        *word = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
-    }
-    PmpConfig { cfg, addr }
 }
 
-/// The PMP as the kernel's `MemoryProtection`.
+/// The PMP as the kernel's `MemoryProtection`. It remembers what it
+/// wrote and rewrites only the group of entries that changes: a switch
+/// between processes that share nothing touches entries 0-3 only, and
+/// none if the same process resumes.
 #[derive(Debug, Default)]
 pub struct Pmp {
-    last: Cell<Option<PmpConfig>>,
+    base: Cell<Option<PmpBase>>,
+    shared: Cell<Option<PmpShared>>,
+    /// Whether the shared entries are known to be all off (the common
+    /// case, checked without comparing them).
+    shared_off: Cell<bool>,
 }
 
 impl Pmp {
     /// A PMP driver; nothing is configured until the first process runs.
     pub const fn new() -> Pmp {
         Pmp {
-            last: Cell::new(None),
+            base: Cell::new(None),
+            shared: Cell::new(None),
+            shared_off: Cell::new(false),
         }
     }
 
     /// The configuration written last (for diagnostics).
     pub fn current(&self) -> Option<PmpConfig> {
-        self.last.get()
+        Some(PmpConfig {
+            base: self.base.get()?,
+            shared: self.shared.get()?,
+        })
     }
 }
 
@@ -119,18 +180,23 @@ impl MemoryProtection for Pmp {
     }
 
     fn configure(&self, protection: &ProcessProtection) {
-        let config = config_for(protection);
-        let last = self.last.get();
-        if last == Some(config) {
+        let base = base_for(protection.flash, protection.ram);
+        if !self.base.get().is_some_and(|b| b.same(&base)) {
+            #[cfg(all(target_arch = "riscv32", target_os = "none"))]
+            crate::trap::write_pmp_base(&base);
+            self.base.set(Some(base));
+        }
+        let nothing_shared = protection.shared.iter().all(|r| r.len == 0);
+        if nothing_shared && self.shared_off.get() {
             return;
         }
-        // Most switches involve no shared buffer: then only entries 0-3
-        // are written.
-        let with_shared = last.is_none_or(|l| l.shared_differs(&config));
-        #[cfg(all(target_arch = "riscv32", target_os = "none"))]
-        crate::trap::write_pmp(&config, with_shared);
-        let _ = with_shared;
-        self.last.set(Some(config));
+        let shared = shared_for(&protection.shared);
+        if self.shared.get() != Some(shared) {
+            #[cfg(all(target_arch = "riscv32", target_os = "none"))]
+            crate::trap::write_pmp_shared(&shared);
+            self.shared.set(Some(shared));
+        }
+        self.shared_off.set(nothing_shared);
     }
 }
 
@@ -151,9 +217,9 @@ mod tests {
             },
         );
         let c = config_for(&p);
-        assert_eq!(c.cfg, [0x0B00_0D00, 0, 0]);
+        assert_eq!(c.base.cfg0, 0x0B00_0D00);
         assert_eq!(
-            c.addr[..4],
+            c.base.addr,
             [
                 0x8010_0000 >> 2,
                 0x8011_0000 >> 2,
@@ -161,7 +227,7 @@ mod tests {
                 0x8030_0800 >> 2
             ]
         );
-        assert_eq!(c.addr[4..], [0; 8]);
+        assert_eq!(c.shared, PmpShared::OFF);
     }
 
     #[test]
@@ -177,8 +243,9 @@ mod tests {
             },
         );
         let c = config_for(&p);
-        assert_eq!(c.cfg, [0x0000_0D00, 0, 0]);
-        assert_eq!(c.addr[2..], [0; 10]);
+        assert_eq!(c.base.cfg0, 0x0000_0D00);
+        assert_eq!(c.base.addr[2..], [0, 0]);
+        assert_eq!(c.shared, PmpShared::OFF);
     }
 
     #[test]
@@ -212,11 +279,18 @@ mod tests {
         };
         let c = config_for(&p);
         // Entries 5 and 11 are TOR read + write; 7 and 9 (unused) are off.
-        assert_eq!(c.cfg, [0x0B00_0D00, 0x0000_0B00, 0x0B00_0000]);
-        assert_eq!(c.addr[4..6], [0x8031_0100 >> 2, 0x8031_0200 >> 2]);
-        assert_eq!(c.addr[6..10], [0; 4]);
-        assert_eq!(c.addr[10..], [0x8032_0000 >> 2, 0x8032_0004 >> 2]);
-        assert!(c.shared_differs(&config_for(&ProcessProtection::new(p.flash, p.ram))));
+        assert_eq!(c.base.cfg0, 0x0B00_0D00);
+        assert_eq!(c.shared.cfg, [0x0000_0B00, 0x0B00_0000]);
+        assert_eq!(c.shared.addr[..2], [0x8031_0100 >> 2, 0x8031_0200 >> 2]);
+        assert_eq!(c.shared.addr[2..6], [0; 4]);
+        assert_eq!(c.shared.addr[6..], [0x8032_0000 >> 2, 0x8032_0004 >> 2]);
+        // The unit remembers both groups; dropping the buffers turns the
+        // shared entries off again.
+        let pmp = Pmp::new();
+        pmp.configure(&p);
+        assert_eq!(pmp.current(), Some(c));
+        pmp.configure(&ProcessProtection::new(p.flash, p.ram));
+        assert_eq!(pmp.current().map(|c| c.shared), Some(PmpShared::OFF));
     }
 
     #[test]

@@ -26,7 +26,7 @@ use core::arch::{asm, global_asm};
 
 use kernel::platform::arch::{ProcessMemory, StoredState};
 
-use crate::pmp::PmpConfig;
+use crate::pmp::{PmpBase, PmpShared};
 
 global_asm!(
     r#"
@@ -211,13 +211,12 @@ pub fn run_user(state: &mut StoredState, memory: &mut ProcessMemory<'_>) {
     unsafe { _rv32i_switch_to_user(state.words.as_mut_ptr(), memory.ram.as_mut_ptr()) }
 }
 
-/// Writes the PMP entries 0-3, and with `shared` also entries 4-11 (the
-/// shared buffers).
-pub fn write_pmp(config: &PmpConfig, shared: bool) {
+/// Writes the PMP entries 0-3 (the process's flash and RAM).
+pub fn write_pmp_base(config: &PmpBase) {
     // SAFETY: writing PMP CSRs changes only what user mode may access;
     // entries are unlocked, so machine mode (this kernel) is unaffected.
-    // Each group's configuration is cleared before its addresses change,
-    // so no half-written entry is ever active.
+    // The group's configuration is cleared before its addresses change, so
+    // no half-written entry is ever active.
     unsafe {
         asm!(
             "csrw pmpcfg0, zero",
@@ -230,14 +229,15 @@ pub fn write_pmp(config: &PmpConfig, shared: bool) {
             a1 = in(reg) config.addr[1],
             a2 = in(reg) config.addr[2],
             a3 = in(reg) config.addr[3],
-            cfg = in(reg) config.cfg[0],
+            cfg = in(reg) config.cfg0,
             options(nostack),
         );
     }
-    if !shared {
-        return;
-    }
-    // SAFETY: as above, for entries 4-11.
+}
+
+/// Writes the PMP entries 4-11 (the shared buffers).
+pub fn write_pmp_shared(config: &PmpShared) {
+    // SAFETY: as for `write_pmp_base`, for entries 4-11.
     unsafe {
         asm!(
             "csrw pmpcfg1, zero",
@@ -252,16 +252,16 @@ pub fn write_pmp(config: &PmpConfig, shared: bool) {
             "csrw pmpaddr11, {a11}",
             "csrw pmpcfg1, {cfg1}",
             "csrw pmpcfg2, {cfg2}",
-            a4 = in(reg) config.addr[4],
-            a5 = in(reg) config.addr[5],
-            a6 = in(reg) config.addr[6],
-            a7 = in(reg) config.addr[7],
-            a8 = in(reg) config.addr[8],
-            a9 = in(reg) config.addr[9],
-            a10 = in(reg) config.addr[10],
-            a11 = in(reg) config.addr[11],
-            cfg1 = in(reg) config.cfg[1],
-            cfg2 = in(reg) config.cfg[2],
+            a4 = in(reg) config.addr[0],
+            a5 = in(reg) config.addr[1],
+            a6 = in(reg) config.addr[2],
+            a7 = in(reg) config.addr[3],
+            a8 = in(reg) config.addr[4],
+            a9 = in(reg) config.addr[5],
+            a10 = in(reg) config.addr[6],
+            a11 = in(reg) config.addr[7],
+            cfg1 = in(reg) config.cfg[0],
+            cfg2 = in(reg) config.cfg[1],
             options(nostack),
         );
     }

@@ -113,7 +113,7 @@ impl Kernel {
     /// Drops the shared buffers of `process` whose owner has died or
     /// restarted, or no longer allows exactly that buffer in that slot.
     fn drop_stale_shared(&self, process: &Process) {
-        if process.shared_buffers().iter().all(Option::is_none) {
+        if !process.has_shared() {
             return;
         }
         process

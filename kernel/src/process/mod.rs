@@ -160,6 +160,8 @@ pub struct Process {
     fault: Cell<Option<Fault>>,
     debug: Cell<DebugInfo>,
     shared: Cell<[Option<SharedBuffer>; MAX_SHARED]>,
+    /// Whether any entry of `shared` is set (checked on every switch).
+    sharing: Cell<bool>,
 }
 
 impl Default for Process {
@@ -202,6 +204,7 @@ impl Process {
                 heap_start: None,
             }),
             shared: Cell::new([None; MAX_SHARED]),
+            sharing: Cell::new(false),
         }
     }
 
@@ -332,12 +335,19 @@ impl Process {
                 len: self.accessible_end.get().saturating_sub(mem.start),
             },
         );
-        for (out, b) in p.shared.iter_mut().zip(self.shared.get()) {
-            if let Some(b) = b {
-                *out = b.range;
+        if self.sharing.get() {
+            for (out, b) in p.shared.iter_mut().zip(self.shared.get()) {
+                if let Some(b) = b {
+                    *out = b.range;
+                }
             }
         }
         p
+    }
+
+    /// Whether any buffer of another process is open to this one.
+    pub fn has_shared(&self) -> bool {
+        self.sharing.get()
     }
 
     /// The buffers of other processes this process may access.
@@ -361,6 +371,7 @@ impl Process {
             Some(i) => {
                 list[i] = Some(buffer);
                 self.shared.set(list);
+                self.sharing.set(true);
                 true
             }
             None => false,
@@ -380,6 +391,7 @@ impl Process {
         }
         if dropped {
             self.shared.set(list);
+            self.sharing.set(list.iter().any(Option::is_some));
         }
         dropped
     }
@@ -456,6 +468,7 @@ impl Process {
         self.identifier.set(identifier);
         self.queue.set(TaskQueue::EMPTY);
         self.shared.set([None; MAX_SHARED]);
+        self.sharing.set(false);
         self.debug.set(DebugInfo::default());
         let kernel_break = self.queue_address();
         self.kernel_break.set(kernel_break);
@@ -517,6 +530,7 @@ impl Process {
         self.completion_code.set(completion_code);
         self.queue.set(TaskQueue::EMPTY);
         self.shared.set([None; MAX_SHARED]);
+        self.sharing.set(false);
         let table = self.grant_table_range();
         self.ram.map(|ram| {
             if let Some(t) = ram.get_mut(table.0..table.1) {
