@@ -54,4 +54,6 @@ pub mod utilities;
 
 pub use errorcode::ErrorCode;
 pub use kernel::loading::{AppMemory, LoadEvent, LoadPolicy};
-pub use kernel::{CreateGrantError, Kernel, KERNEL_VERSION, MAX_GRANTS};
+pub use kernel::{
+    CreateGrantError, Kernel, DEFERRED_BUDGET, KERNEL_VERSION, MAX_GRANTS, SHORT_SLICE_DIVISOR,
+};

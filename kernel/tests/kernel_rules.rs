@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::num::NonZeroU32;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -212,6 +212,54 @@ fn padding_disabled_and_corrupt_tbfs_are_skipped() {
     );
     assert_eq!(h.process(0).name(), "ok");
     assert_eq!(h.process(1).state(), State::Unused);
+}
+
+#[test]
+fn no_two_processes_share_a_shortid() {
+    // A second app with the same package name (the same crc32 ShortId),
+    // and one claiming the first app's id in a ShortId TLV, are refused
+    // with a clear line; an app with another id still loads after them.
+    let first_id = crc32_posix(b"victim");
+    let tbfs = vec![
+        TbfBuilder::app("victim").build(),
+        TbfBuilder::app("victim").build(),
+        TbfBuilder::app("forger").short_id(first_id).build(),
+        TbfBuilder::app("other").build(),
+    ];
+    let at = flash_addresses(&tbfs);
+    let (h, _) = load_with(4, &StopFaultPolicy, &AllowAll, &tbfs, 0x10000);
+    let ev = &h.load_events;
+    assert_eq!(ev.len(), 4, "{:?}", h.load_log);
+    let id = ShortId::Fixed(NonZeroU32::new(first_id).unwrap());
+    for (i, name) in [(1, "victim"), (2, "forger")] {
+        assert_eq!(
+            ev[i],
+            LoadEvent::DuplicateShortId {
+                address: at[i],
+                name,
+                short_id: id,
+                holder: 0,
+            }
+        );
+        assert_eq!(
+            ev[i].to_string(),
+            format!(
+                "TBF at {:#010x} ('{name}') refused: shortid {first_id:#010x} is already process 0's",
+                at[i]
+            )
+        );
+    }
+    assert!(matches!(ev[0], LoadEvent::Loaded { index: 0, .. }));
+    // The refused apps took no slot and no RAM: "other" is process 1.
+    assert!(matches!(
+        ev[3],
+        LoadEvent::Loaded {
+            index: 1,
+            name: "other",
+            ..
+        }
+    ));
+    assert_eq!(h.kernel.process_ids().count(), 2);
 }
 
 #[test]
@@ -919,6 +967,71 @@ fn a_deferred_call_runs_before_the_next_process() {
     h.kernel.run_once(&platform);
     assert_eq!(h.returns(0), vec![[128, 0, 0, 0], [129, 1, 0, 0]]);
     assert_eq!(h.chip.sleeps.get(), 0);
+}
+
+/// Kernel work that schedules itself again `left` times: a long chain of
+/// split-phase steps (like a KV request's flash operations).
+struct Chain {
+    call: DeferredCall,
+    cpu: &'static MockBoundary,
+    left: Cell<u32>,
+    ran_after_switches: RefCell<Vec<u32>>,
+}
+
+impl DeferredCallClient for Chain {
+    fn handle_deferred_call(&self) {
+        self.ran_after_switches
+            .borrow_mut()
+            .push(self.cpu.switches.get());
+        if self.left.get() > 0 {
+            self.left.set(self.left.get() - 1);
+            self.call.set();
+        }
+    }
+}
+
+#[test]
+fn a_chain_of_deferred_work_cannot_starve_a_ready_process() {
+    let (h, _) = Harness::with_test_driver(4, &StopFaultPolicy, &AllowAll);
+    let call = h.deferred.allocate().unwrap();
+    let chain = leak(Chain {
+        call,
+        cpu: h.cpu,
+        left: Cell::new(200),
+        ran_after_switches: RefCell::new(Vec::new()),
+    });
+    call.set_client(chain);
+    let (h, n) = apps_into(h, &["spinner"]);
+    assert_eq!(n, 1);
+    // The spinner computes: each step is a timeslice's worth of work.
+    h.script(0, (0..100).map(|_| Step::Timeslice));
+    chain.call.set();
+    h.run(10_000);
+    let ran = chain.ran_after_switches.borrow();
+    assert_eq!(ran.len(), 201);
+    // Between two of the spinner's timeslices, at most DEFERRED_BUDGET
+    // steps of the chain ran (without the budget: all 201 before it ran).
+    let mut longest = 0;
+    let mut streak = 0;
+    for w in ran.windows(2) {
+        streak = if w[0] == w[1] { streak + 1 } else { 1 };
+        longest = longest.max(streak);
+    }
+    assert_eq!(longest, kernel::DEFERRED_BUDGET as usize, "{ran:?}");
+    assert!(ran[200] >= 200 / kernel::DEFERRED_BUDGET, "{ran:?}");
+    // While the chain waited, the spinner got short slices (the board's
+    // 10 ms cut by SHORT_SLICE_DIVISOR); once it was done, full ones.
+    let lengths = h.timer.lengths.borrow();
+    let short = 10_000 / kernel::SHORT_SLICE_DIVISOR;
+    let shorts = lengths.iter().take_while(|&&l| l == short).count();
+    assert!(
+        shorts >= 200 / kernel::DEFERRED_BUDGET as usize,
+        "{lengths:?}"
+    );
+    assert!(
+        lengths[shorts..].iter().all(|&l| l == 10_000),
+        "{lengths:?}"
+    );
 }
 
 #[test]

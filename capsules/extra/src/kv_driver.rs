@@ -22,7 +22,8 @@
 //! 1. command 0: `Success`; numbers other than 1-6: `NOSUPPORT`;
 //! 2. the grant cannot be allocated: `NOMEM`;
 //! 3. the app already has a request pending (waiting or running): `NOMEM`;
-//! 4. SET / ADD / UPDATE by an app without a write id: `INVAL`;
+//! 4. SET / ADD / UPDATE / garbage collect by an app without a write id:
+//!    `INVAL`;
 //! 5. commands 1-5: an empty (or missing) key in RO 0 is `INVAL` (it names
 //!    nothing, and the store would refuse it as an invalid argument); a
 //!    key longer than [`KEY_MAX`] is `SIZE`;
@@ -427,7 +428,10 @@ impl<'a, const VALUE_MAX: usize> KVStoreDriver<'a, VALUE_MAX> {
         if app.status != Status::Idle {
             return Err(ErrorCode::NOMEM);
         }
-        if op.writes() && kd.storage_permissions().write_id().is_none() {
+        // Garbage collection compacts and erases: only apps that may write
+        // may cause it.
+        let needs_write_id = op.writes() || op == Op::GarbageCollect;
+        if needs_write_id && kd.storage_permissions().write_id().is_none() {
             return Err(ErrorCode::INVAL);
         }
         Self::lengths(op, kd)?;

@@ -495,12 +495,15 @@ pub struct MockTimer {
     pub slice: Cell<Option<u32>>,
     /// Timeslices started.
     pub starts: Cell<u32>,
+    /// The lengths (µs) the timeslices were started with, in order.
+    pub lengths: std::cell::RefCell<Vec<u32>>,
     left: Cell<Option<u32>>,
 }
 
 impl SchedulerTimer for MockTimer {
-    fn start(&self, _us: u32) {
+    fn start(&self, us: u32) {
         self.starts.set(self.starts.get() + 1);
+        self.lengths.borrow_mut().push(us);
         self.left.set(self.slice.get());
     }
     fn reset(&self) {

@@ -51,6 +51,19 @@ pub enum LoadEvent<'a> {
         /// Its fixed RAM address, if any.
         fixed: Option<u32>,
     },
+    /// Another loaded process already has the same fixed ShortId: the
+    /// later app is refused, so no two running processes share an
+    /// identity (and so each other's stored data).
+    DuplicateShortId {
+        /// Address of the TBF.
+        address: u32,
+        /// Package name.
+        name: &'a str,
+        /// The ShortId the board's policy gave it.
+        short_id: ShortId,
+        /// The slot of the process that has it.
+        holder: usize,
+    },
     /// Every process slot is in use.
     NoSlot {
         /// Address of the TBF.
@@ -119,6 +132,15 @@ impl fmt::Display for LoadEvent<'_> {
                 } else {
                     ""
                 }
+            ),
+            LoadEvent::DuplicateShortId {
+                address,
+                name,
+                short_id,
+                holder,
+            } => write!(
+                f,
+                "TBF at {address:#010x} ('{name}') refused: shortid {short_id} is already process {holder}'s"
             ),
             LoadEvent::NoSlot { address } => write!(
                 f,
@@ -209,6 +231,21 @@ impl Kernel {
                 });
                 break;
             };
+            let short_id = policy.short_id.assign(&header);
+            let holder = short_id.id().and_then(|_| {
+                self.processes
+                    .iter()
+                    .position(|p| p.state() != State::Unused && p.short_id() == short_id)
+            });
+            if let Some(holder) = holder {
+                report(&LoadEvent::DuplicateShortId {
+                    address: item.address,
+                    name,
+                    short_id,
+                    holder,
+                });
+                continue;
+            }
             let needed = header
                 .minimum_ram_size()
                 .saturating_add(Process::kernel_overhead(grant_slots))
@@ -235,7 +272,6 @@ impl Kernel {
             let (mine, after) = after.split_at_mut(block.len as usize);
             rest = after;
             cursor = block.end();
-            let short_id = policy.short_id.assign(&header);
             let storage = policy.storage.permissions(&header, short_id);
             let identifier = self.new_identifier();
             match self.processes[index].create(

@@ -21,6 +21,19 @@ use crate::tbf::KernelVersion;
 /// Most grants (drivers with per-process state) a kernel can register.
 pub const MAX_GRANTS: usize = 32;
 
+/// Most deferred calls the main loop serves in a row while a process is
+/// ready to run: then a process runs before more deferred work, so a long
+/// chain of split-phase work (a KV request's flash steps) cannot starve
+/// processes. Interrupts are always served first. A process run because
+/// the budget ran out while deferred work waits gets a timeslice cut by
+/// [`SHORT_SLICE_DIVISOR`], so a computing process cannot slow kernel work
+/// down to a crawl either.
+pub const DEFERRED_BUDGET: u32 = 8;
+
+/// The timeslice of a process run between two bursts of deferred work is
+/// the board's timeslice divided by this.
+pub const SHORT_SLICE_DIVISOR: u32 = 10;
+
 /// The version of the userspace ABI this kernel implements (apps declare
 /// the version they need in their TBF). 2.3 is what upstream Tock master
 /// declares; apps requiring any 2.x up to it load (libtock-rs packs 2.0 or
@@ -46,6 +59,8 @@ pub struct Kernel {
     grants_finalized: Cell<bool>,
     next_identifier: Cell<usize>,
     next_to_run: Cell<usize>,
+    /// Deferred calls served since a process last ran.
+    deferred_streak: Cell<u32>,
 }
 
 impl Kernel {
@@ -57,6 +72,7 @@ impl Kernel {
             grants_finalized: Cell::new(false),
             next_identifier: Cell::new(0),
             next_to_run: Cell::new(0),
+            deferred_streak: Cell::new(0),
         }
     }
 
@@ -274,17 +290,25 @@ impl Kernel {
         self.processes.iter().any(Self::ready)
     }
 
-    /// One pass of the main loop: service interrupts, then deferred calls,
-    /// then run the next ready process (round robin) for one timeslice, or
-    /// sleep if there is nothing to do.
+    /// One pass of the main loop: service interrupts, then one deferred
+    /// call, or run the next ready process (round robin) for one timeslice,
+    /// or sleep if there is nothing to do. Deferred calls go first, but after
+    /// [`DEFERRED_BUDGET`] of them in a row a ready process runs once.
     pub fn run_once(&self, platform: &Platform<'_>) {
         if platform.chip.has_pending_interrupts() {
             platform.chip.service_pending_interrupts();
         }
         if platform.deferred.has_pending() {
-            platform.deferred.service_next();
-            return;
+            let streak = self.deferred_streak.get();
+            if streak < DEFERRED_BUDGET || !self.has_ready_process() {
+                self.deferred_streak.set(streak.saturating_add(1));
+                platform.deferred.service_next();
+                return;
+            }
         }
+        // A process let in while deferred work waits gets a short slice.
+        let short = self.deferred_streak.get() >= DEFERRED_BUDGET;
+        self.deferred_streak.set(0);
         let n = self.processes.len();
         let start = self.next_to_run.get();
         let next = (0..n)
@@ -293,7 +317,12 @@ impl Kernel {
         match next {
             Some(i) => {
                 self.next_to_run.set((i + 1) % n);
-                self.run_process(&self.processes[i], platform);
+                let slice = if short {
+                    (platform.timeslice_us / SHORT_SLICE_DIVISOR).max(1)
+                } else {
+                    platform.timeslice_us
+                };
+                self.run_process(&self.processes[i], platform, slice);
             }
             None => {
                 if !platform.chip.has_pending_interrupts() {
@@ -311,9 +340,11 @@ impl Kernel {
     }
 
     /// Runs `process` until it blocks, its timeslice ends or the kernel has
-    /// work (an interrupt or deferred call) to do.
-    fn run_process(&self, process: &Process, platform: &Platform<'_>) {
-        platform.timer.start(platform.timeslice_us);
+    /// work (an interrupt or deferred call) to do; it is switched to at
+    /// least once, whatever work is pending.
+    fn run_process(&self, process: &Process, platform: &Platform<'_>, timeslice_us: u32) {
+        platform.timer.start(timeslice_us);
+        let mut switched = false;
         loop {
             match process.state() {
                 State::Yielded => {
@@ -366,9 +397,12 @@ impl Kernel {
                     process.set_state(State::Runnable);
                 }
                 State::Runnable => {
-                    if platform.chip.has_pending_interrupts() || platform.deferred.has_pending() {
+                    let kernel_work =
+                        platform.chip.has_pending_interrupts() || platform.deferred.has_pending();
+                    if switched && kernel_work {
                         break;
                     }
+                    switched = true;
                     if !self.switch(process, platform) {
                         break;
                     }

@@ -87,6 +87,6 @@ fn main() -> u32 {
     );
 
     kernel_item_checks(&mut r, false);
-    r.kv("gc (needs no permission)", kv::gc(), Ok(()));
+    r.kv("gc needs a write id", kv::gc(), Err(NO_WRITE_ID));
     r.finish(CHECKS)
 }
