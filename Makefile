@@ -38,8 +38,9 @@ lint:
 	cd userland && $(CARGO) clippy --release -- -D warnings
 	cd boards && $(CARGO) fmt --all -- --check
 	# Boards one by one, each from its folder (its .cargo/config.toml
-	# names its target).
+	# names its target); qemu_rv32_virt also in its secure-apps build.
 	for b in $(BOARDS); do (cd boards/$$b && $(CARGO) clippy --release --features test-exit -- -D warnings) || exit 1; done
+	cd boards/qemu_rv32_virt && $(CARGO) clippy --release --features test-exit,secure-apps -- -D warnings
 
 unit:
 	$(CARGO) test --workspace

@@ -17,6 +17,9 @@
 //!   chooses.
 //! * [`tbf`]: a parser for the Tock Binary Format that never panics, and the
 //!   walk over an app flash area that decides which TBFs may be loaded.
+//! * [`credentials`]: what a board's credential checker says about a TBF
+//!   (signed by a trusted key or not, or refused), and what unsigned apps
+//!   get.
 //! * [`deferred_call`]: deferred calls, so that split-phase drivers finish
 //!   work from the main loop instead of calling their clients re-entrantly.
 //! * [`storage_permissions`]: app identity ([`storage_permissions::ShortId`])
@@ -37,6 +40,7 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod credentials;
 pub mod deferred_call;
 pub mod errorcode;
 pub mod grant;

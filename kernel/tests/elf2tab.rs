@@ -1,87 +1,18 @@
 //! Interoperability: parse a TBF produced by the real elf2tab.
 //!
-//! The test writes a tiny RV32 ELF by hand (no cross toolchain needed),
-//! packs it with `elf2tab` and checks every field our parser reads.
+//! The test packs a tiny RV32 ELF written by hand (no cross toolchain
+//! needed; `kernel_mock::elf2tab`) with `elf2tab` and checks every field
+//! our parser reads.
 //! `make setup` installs elf2tab; without it this test fails.
 
-use std::path::PathBuf;
-use std::process::Command;
-
 use kernel::tbf::{AppWalk, Footer, KernelVersion, Outcome, TbfHeader};
-
-const FLASH: u32 = 0x8010_0000;
-/// The binary (and entry point) sits after a 0x80-byte protected region,
-/// as libtock-rs links apps for QEMU virt.
-const ENTRY: u32 = FLASH + 0x80;
-const CODE_LEN: u32 = 16;
-
-/// A minimal ELF32 little-endian RISC-V executable: one executable PT_LOAD
-/// segment holding `.text` at `ENTRY`, and a section string table.
-fn tiny_elf() -> Vec<u8> {
-    const EHDR: u32 = 52;
-    const PHDR: u32 = 32;
-    const TEXT_OFF: u32 = 0x80;
-    const SHSTRTAB: &[u8] = b"\0.text\0.shstrtab\0";
-    let strtab_off = TEXT_OFF + CODE_LEN;
-    let shoff = (strtab_off + SHSTRTAB.len() as u32).next_multiple_of(4);
-
-    let mut e = Vec::new();
-    let h16 = |e: &mut Vec<u8>, v: u16| e.extend(v.to_le_bytes());
-    let h32 = |e: &mut Vec<u8>, v: u32| e.extend(v.to_le_bytes());
-    // ELF header.
-    e.extend([0x7F, b'E', b'L', b'F', 1, 1, 1, 0]);
-    e.extend([0; 8]);
-    h16(&mut e, 2); // ET_EXEC
-    h16(&mut e, 243); // EM_RISCV
-    h32(&mut e, 1); // EV_CURRENT
-    h32(&mut e, ENTRY);
-    h32(&mut e, EHDR); // program headers right after
-    h32(&mut e, shoff);
-    h32(&mut e, 0); // flags
-    h16(&mut e, EHDR as u16);
-    h16(&mut e, PHDR as u16);
-    h16(&mut e, 1);
-    h16(&mut e, 40);
-    h16(&mut e, 3);
-    h16(&mut e, 2); // section name table index
-    assert_eq!(e.len() as u32, EHDR);
-    // Program header: PT_LOAD, R+X.
-    for v in [1, TEXT_OFF, ENTRY, ENTRY, CODE_LEN, CODE_LEN, 5, 4] {
-        h32(&mut e, v);
-    }
-    e.resize(TEXT_OFF as usize, 0);
-    // .text: four `j .` instructions.
-    for _ in 0..CODE_LEN / 4 {
-        h32(&mut e, 0x0000_006F);
-    }
-    e.extend(SHSTRTAB);
-    e.resize(shoff as usize, 0);
-    // Section headers: null, .text, .shstrtab.
-    for v in [0u32; 10] {
-        h32(&mut e, v);
-    }
-    for v in [1, 1, 6, ENTRY, TEXT_OFF, CODE_LEN, 0, 0, 4, 0] {
-        h32(&mut e, v);
-    }
-    for v in [7, 3, 0, 0, strtab_off, SHSTRTAB.len() as u32, 0, 0, 1, 0] {
-        h32(&mut e, v);
-    }
-    e
-}
+use kernel_mock::elf2tab::{pack, CODE_LEN, ENTRY, FLASH};
 
 #[test]
 fn parses_a_tbf_made_by_elf2tab() {
-    let dir: PathBuf = std::env::temp_dir().join(format!("kernel-elf2tab-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let elf = dir.join("tiny.elf");
-    std::fs::write(&elf, tiny_elf()).unwrap();
-    let run = Command::new("elf2tab")
-        .current_dir(&dir)
-        .args([
-            "-o",
-            "tiny.tab",
-            "-n",
-            "tiny",
+    let tbf = pack(
+        "tiny",
+        &[
             "--stack",
             "1024",
             "--app-heap",
@@ -104,23 +35,9 @@ fn parses_a_tbf_made_by_elf2tab() {
             "--sha256",
             "--app-version",
             "3",
-        ])
-        .arg(&elf)
-        .output();
-    let output = match run {
-        Ok(output) => output,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&dir);
-            panic!("elf2tab is not available ({e}): run `make setup` (cargo install elf2tab)");
-        }
-    };
-    assert!(
-        output.status.success(),
-        "elf2tab failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let tbf = std::fs::read(dir.join("tiny.tbf")).unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
+        ],
+    )
+    .unwrap();
 
     let h = TbfHeader::parse(&tbf).unwrap();
     assert_eq!(h.total_size() as usize, tbf.len());

@@ -12,6 +12,7 @@ use std::num::NonZeroU32;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use common::TbfBuilder;
+use kernel::credentials::Trust;
 use kernel::deferred_call::{DeferredCall, DeferredCallClient};
 use kernel::grant::GrantError;
 use kernel::platform::arch::FaultKind;
@@ -131,6 +132,7 @@ fn loaded(
         ram: Range { start, len },
         short_id: ShortId::Fixed(id),
         storage: StoragePermissions::SelfOnly(id),
+        trust: Trust::Unverified,
     }
 }
 

@@ -215,7 +215,17 @@ pub extern "C" fn main() -> ! {
     // this slice, and processes only through the PMP.
     let app_ram: &'static mut [u8] =
         unsafe { core::slice::from_raw_parts_mut(APP_RAM as *mut u8, APP_RAM_LEN) };
+    // Identities: by default upstream's development policy (header TLVs
+    // taken as they are); with `secure-apps`, only apps signed by a key in
+    // board.toml get theirs.
+    #[cfg(not(feature = "secure-apps"))]
+    let policy = LoadPolicy::trusting(&TlvElseCrc, &TlvElseSelfOnlyPolicy);
+    #[cfg(feature = "secure-apps")]
+    let checker = app_credentials::TrustedKeys::new(&board::TRUSTED_KEYS);
+    #[cfg(feature = "secure-apps")]
     let policy = LoadPolicy {
+        credentials: &checker,
+        unsigned: kernel::credentials::UnsignedApps::NoIdentity,
         short_id: &TlvElseCrc,
         storage: &TlvElseSelfOnlyPolicy,
     };

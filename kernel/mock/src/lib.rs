@@ -15,6 +15,7 @@
 //! table, and a loop that runs the kernel until nothing is left to do.
 
 pub mod driver;
+pub mod elf2tab;
 pub mod flash;
 pub mod tbf;
 
@@ -640,14 +641,23 @@ impl Harness {
     /// (ShortId from the TLV else the package-name CRC; storage TLV else
     /// self-only). Returns the number of processes.
     pub fn load(&mut self, apps: &[Vec<u8>], flash_len: usize, ram_len: usize) -> usize {
+        let policy = LoadPolicy::trusting(&TlvElseCrc, &TlvElseSelfOnlyPolicy);
+        self.load_with(apps, flash_len, ram_len, &policy)
+    }
+
+    /// [`Harness::load`] with the board policy `policy` (credentials,
+    /// unsigned apps, identities).
+    pub fn load_with(
+        &mut self,
+        apps: &[Vec<u8>],
+        flash_len: usize,
+        ram_len: usize,
+        policy: &LoadPolicy<'_>,
+    ) -> usize {
         let mut flash: Vec<u8> = apps.concat();
         flash.resize(flash_len.max(flash.len()), 0xFF);
         let flash: &'static [u8] = Box::leak(flash.into_boxed_slice());
         let ram: &'static mut [u8] = Box::leak(vec![0u8; ram_len].into_boxed_slice());
-        let policy = LoadPolicy {
-            short_id: &TlvElseCrc,
-            storage: &TlvElseSelfOnlyPolicy,
-        };
         let mut events = Vec::new();
         let memory = AppMemory {
             flash,
@@ -655,13 +665,13 @@ impl Harness {
             ram,
             ram_start: RAM_START,
         };
-        let n = self.kernel.load_processes(
-            memory,
-            &policy,
-            self.cpu,
-            self.cpu,
-            &mut |e: &LoadEvent<'static>| events.push(*e),
-        );
+        let n =
+            self.kernel
+                .load_processes(memory, policy, self.cpu, self.cpu, &mut |e: &LoadEvent<
+                    'static,
+                >| {
+                    events.push(*e)
+                });
         self.load_log = events.iter().map(|e| format!("{e:?}")).collect();
         self.load_events = events;
         n

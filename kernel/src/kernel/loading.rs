@@ -5,6 +5,9 @@
 use core::fmt;
 
 use super::{Kernel, KERNEL_VERSION, MAX_GRANTS};
+use crate::credentials::{
+    CredentialsChecker, CredentialsError, NoCredentials, Trust, UnsignedApps,
+};
 use crate::platform::arch::UserspaceBoundary;
 use crate::platform::mpu::MemoryProtection;
 use crate::platform::Range;
@@ -31,6 +34,17 @@ pub enum LoadEvent<'a> {
         short_id: ShortId,
         /// Its storage permissions under the board's policy.
         storage: StoragePermissions,
+        /// What its credentials established.
+        trust: Trust,
+    },
+    /// The TBF's credentials refuse it (see [`CredentialsError`]).
+    BadCredentials {
+        /// Address of the TBF.
+        address: u32,
+        /// Package name.
+        name: &'a str,
+        /// Why.
+        error: CredentialsError,
     },
     /// The walk skipped or refused the TBF at `address`.
     Skipped {
@@ -93,15 +107,28 @@ impl fmt::Display for LoadEvent<'_> {
                 ram,
                 short_id,
                 storage,
-            } => write!(
-                f,
-                "process {index} '{name}' flash {:#010x}..{:#010x} ram {:#010x}..{:#010x} \
-                 shortid {short_id} storage {storage}",
-                flash.start,
-                flash.end(),
-                ram.start,
-                ram.end()
-            ),
+                trust,
+            } => {
+                write!(
+                    f,
+                    "process {index} '{name}' flash {:#010x}..{:#010x} ram {:#010x}..{:#010x} \
+                     shortid {short_id} storage {storage}",
+                    flash.start,
+                    flash.end(),
+                    ram.start,
+                    ram.end()
+                )?;
+                // Only a signature is worth a word: most apps are unsigned.
+                match trust {
+                    Trust::Signed { .. } => write!(f, " ({trust})"),
+                    Trust::Unverified => Ok(()),
+                }
+            }
+            LoadEvent::BadCredentials {
+                address,
+                name,
+                error,
+            } => write!(f, "TBF at {address:#010x} ('{name}') refused: {error}"),
             LoadEvent::Skipped { address, outcome } => {
                 fn name<'h>(h: &TbfHeader<'h>) -> &'h str {
                     h.package_name().unwrap_or("")
@@ -168,10 +195,44 @@ pub struct AppMemory {
 
 /// Board policies used while loading processes.
 pub struct LoadPolicy<'a> {
-    /// Assigns each process its ShortId.
+    /// Checks each TBF's credentials: a TBF it refuses is not loaded.
+    pub credentials: &'a dyn CredentialsChecker,
+    /// What apps the checker does not find signed by a trusted key get.
+    pub unsigned: UnsignedApps,
+    /// Assigns each process its ShortId (every app under
+    /// [`UnsignedApps::TrustHeaders`], signed apps only otherwise).
     pub short_id: &'a dyn ShortIdAssigner,
-    /// Decides each process's storage permissions.
+    /// Decides each process's storage permissions (likewise).
     pub storage: &'a dyn StoragePermissionsPolicy,
+}
+
+impl<'a> LoadPolicy<'a> {
+    /// Upstream Tock's development default: no credentials checked, header
+    /// TLVs taken as they are, with these identity policies.
+    pub fn trusting(
+        short_id: &'a dyn ShortIdAssigner,
+        storage: &'a dyn StoragePermissionsPolicy,
+    ) -> Self {
+        LoadPolicy {
+            credentials: &NoCredentials,
+            unsigned: UnsignedApps::TrustHeaders,
+            short_id,
+            storage,
+        }
+    }
+
+    /// The identity of an app with `header` and `trust`.
+    fn identity(&self, header: &TbfHeader<'static>, trust: Trust) -> (ShortId, StoragePermissions) {
+        match (trust, self.unsigned) {
+            (Trust::Unverified, UnsignedApps::NoIdentity) => {
+                (ShortId::LocallyUnique, StoragePermissions::null())
+            }
+            _ => {
+                let short_id = self.short_id.assign(header);
+                (short_id, self.storage.permissions(header, short_id))
+            }
+        }
+    }
 }
 
 impl Kernel {
@@ -221,6 +282,17 @@ impl Kernel {
                 }
             };
             let name = header.package_name().unwrap_or("");
+            let trust = match policy.credentials.check(item.bytes, &header) {
+                Ok(trust) => trust,
+                Err(error) => {
+                    report(&LoadEvent::BadCredentials {
+                        address: item.address,
+                        name,
+                        error,
+                    });
+                    continue;
+                }
+            };
             let Some(index) = self
                 .processes
                 .iter()
@@ -231,7 +303,7 @@ impl Kernel {
                 });
                 break;
             };
-            let short_id = policy.short_id.assign(&header);
+            let (short_id, storage) = policy.identity(&header, trust);
             let holder = short_id.id().and_then(|_| {
                 self.processes
                     .iter()
@@ -272,7 +344,6 @@ impl Kernel {
             let (mine, after) = after.split_at_mut(block.len as usize);
             rest = after;
             cursor = block.end();
-            let storage = policy.storage.permissions(&header, short_id);
             let identifier = self.new_identifier();
             match self.processes[index].create(
                 index,
@@ -298,6 +369,7 @@ impl Kernel {
                         ram: block,
                         short_id,
                         storage,
+                        trust,
                     });
                 }
                 Err(error) => report(&LoadEvent::StartFailed {

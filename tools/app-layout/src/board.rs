@@ -40,6 +40,42 @@ pub struct Store {
     pub program_unit: u32,
 }
 
+/// The keys whose signatures the board's `secure-apps` kernel trusts.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    /// ECDSA P-256 public keys, uncompressed SEC1 points in hex (130 hex
+    /// digits, starting `04`).
+    pub trusted_keys: Vec<String>,
+}
+
+impl Credentials {
+    /// The keys as bytes, each checked to be 65 bytes starting with 4.
+    pub fn keys(&self) -> Result<Vec<[u8; 65]>, LayoutError> {
+        self.trusted_keys
+            .iter()
+            .map(|hex| {
+                let bad = || {
+                    LayoutError(format!(
+                        "[credentials]: {hex:?} is not an uncompressed P-256 key (130 hex digits starting 04)"
+                    ))
+                };
+                if hex.len() != 130 || !hex.is_ascii() {
+                    return Err(bad());
+                }
+                let mut key = [0u8; 65];
+                for (i, b) in key.iter_mut().enumerate() {
+                    *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+                }
+                if key[0] != 4 {
+                    return Err(bad());
+                }
+                Ok(key)
+            })
+            .collect()
+    }
+}
+
 /// A board description.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -58,6 +94,8 @@ pub struct BoardFile {
     pub protected_size: u32,
     /// The key-value store, if the board has one.
     pub store: Option<Store>,
+    /// App credentials, if the board checks them.
+    pub credentials: Option<Credentials>,
 }
 
 impl BoardFile {
@@ -78,6 +116,9 @@ impl BoardFile {
         }
         if b.kernel.end() > Some(b.app_flash.start) && b.app_flash.end() > Some(b.kernel.start) {
             return Err(LayoutError("the kernel overlaps the app flash area".into()));
+        }
+        if let Some(c) = &b.credentials {
+            c.keys()?;
         }
         if let Some(s) = b.store {
             let bytes = u64::from(s.region_size) * u64::from(s.regions);

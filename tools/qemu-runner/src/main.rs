@@ -88,6 +88,8 @@ enum Cmd {
 enum Kernel {
     /// With the `test-exit` feature.
     Test,
+    /// With `test-exit` and `secure-apps` (app credentials checked).
+    Secure,
     /// The normal kernel.
     Run,
 }
@@ -96,6 +98,7 @@ impl Kernel {
     fn dir(self) -> &'static str {
         match self {
             Kernel::Test => "test",
+            Kernel::Secure => "secure",
             Kernel::Run => "run",
         }
     }
@@ -127,15 +130,18 @@ fn build_kernel(root: &Path, kernel: Kernel) -> Result<(), String> {
             root.join("target/boards").join(kernel.dir()),
         )
         .args(["build", "--quiet", "--release"]);
-    if let Kernel::Test = kernel {
-        c.args(["--features", "test-exit"]);
-    }
+    match kernel {
+        Kernel::Test => c.args(["--features", "test-exit"]),
+        Kernel::Secure => c.args(["--features", "test-exit,secure-apps"]),
+        Kernel::Run => &mut c,
+    };
     run_cmd(&mut c)
 }
 
 fn build_all(root: &Path) -> Result<(), String> {
     eprintln!("qemu-runner: building the kernels and the userland");
     build_kernel(root, Kernel::Test)?;
+    build_kernel(root, Kernel::Secure)?;
     build_kernel(root, Kernel::Run)?;
     run_cmd(Command::new("cargo").current_dir(root).args([
         "build",
@@ -283,6 +289,7 @@ fn test(
     let ctx = scenarios::Ctx {
         root: root.to_path_buf(),
         kernel: Kernel::Test.path(root),
+        secure_kernel: Kernel::Secure.path(root),
         logs: logs.clone(),
         power_cuts,
         power_cut_seed: power_cut_seed.unwrap_or_else(fresh_seed),

@@ -7,12 +7,16 @@ use std::time::Duration;
 
 use crate::{pflash_size, Apps, Boot, Outcome};
 
+mod signed;
+
 /// What a scenario needs from the runner.
 pub struct Ctx {
     /// The repository root.
     pub root: PathBuf,
     /// The test kernel (exits QEMU when no process is alive).
     pub kernel: PathBuf,
+    /// The test kernel built with `secure-apps` (checks app credentials).
+    pub secure_kernel: PathBuf,
     /// Where logs and store images go.
     pub logs: PathBuf,
     /// Power cuts to run.
@@ -29,6 +33,7 @@ impl Ctx {
         Ctx {
             root: self.root.clone(),
             kernel: self.kernel.clone(),
+            secure_kernel: self.secure_kernel.clone(),
             logs: self.logs.clone(),
             power_cuts: self.power_cuts,
             power_cut_seed: self.power_cut_seed,
@@ -69,12 +74,25 @@ impl Ctx {
         store: &Path,
         timeout: Duration,
     ) -> Result<Outcome, String> {
+        self.boot_with(log, &self.kernel, apps, store, timeout)
+    }
+
+    /// [`Ctx::boot_apps`] with another kernel (ignored for a flash file,
+    /// which holds its own).
+    fn boot_with(
+        &self,
+        log: &str,
+        kernel: &Path,
+        apps: Apps,
+        store: &Path,
+        timeout: Duration,
+    ) -> Result<Outcome, String> {
         let image = match &apps {
             Apps::Image(p) | Apps::FlashFile(p) => p.display().to_string(),
             Apps::None => "no apps".to_string(),
         };
         let boot = Boot {
-            kernel: self.kernel.clone(),
+            kernel: kernel.to_path_buf(),
             apps,
             pflash: Some(store.to_path_buf()),
             timeout,
@@ -192,6 +210,18 @@ pub fn all() -> Vec<Scenario> {
             about: "libtock-rs's kv reads key `a` provisioned on the host under the identity `tickv app-id` computes, installed both ways, across a reboot",
             run: libtock_rs_kv_provisioned,
             fixtures: Some(crate::suite::LIBTOCK_RS),
+        },
+        Scenario {
+            name: "signed-apps",
+            about: "on the secure-apps kernel a signed app keeps its data across boots; an unsigned copy of the same TBF gets no identity and cannot read or write it (the development kernel gives the copy everything)",
+            run: signed::signed_apps,
+            fixtures: None,
+        },
+        Scenario {
+            name: "libtock-c-secure-permissions",
+            about: "the secure-apps kernel does not honour the unsigned storage TLV of libtock-c's kv_no_read: no storage, its SET is refused and its test fails",
+            run: signed::libtock_c_unsigned_tlvs,
+            fixtures: Some(crate::suite::LIBTOCK_C),
         },
     ]
 }
