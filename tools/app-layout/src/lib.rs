@@ -35,6 +35,8 @@
 //! app_heap = 0
 //! kernel_heap = 1024
 //! # elf2tab_extra = ["--write_id", "17"]   (optional)
+//! # sign_with = "../tools/keys/k.p8"      (optional: elf2tab signs and
+//! #                                         hashes the TBF with this key)
 //!
 //! [images]                       # optional: named sets of apps
 //! apps = ["hello"]
@@ -107,6 +109,9 @@ pub struct AppSlot {
     pub kernel_heap: u32,
     /// Extra elf2tab arguments (storage permissions, ShortId, ...).
     pub elf2tab_extra: Vec<String>,
+    /// The ECDSA P-256 key (PKCS#8 DER) elf2tab signs the TBF with, if
+    /// any (written relative to the table's folder, held absolute).
+    pub sign_with: Option<std::path::PathBuf>,
 }
 
 impl AppSlot {
@@ -176,6 +181,20 @@ impl AppSlot {
         ]
         .into();
         args.extend(self.elf2tab_extra.iter().cloned());
+        if let Some(key) = &self.sign_with {
+            // Room for the 64-byte signature and the 32-byte hash, each
+            // with its 8 bytes of footer header.
+            args.extend(
+                [
+                    "--minimum-footer-size",
+                    "256",
+                    "--sha256",
+                    "--ecdsa-nist-p256-private",
+                ]
+                .map(String::from),
+            );
+            args.push(key.display().to_string());
+        }
         args
     }
 }
@@ -242,6 +261,8 @@ struct RawApp {
     kernel_heap: u32,
     #[serde(default)]
     elf2tab_extra: Vec<String>,
+    #[serde(default)]
+    sign_with: Option<String>,
 }
 
 /// The table as written.
@@ -287,6 +308,7 @@ impl Layout {
                 app_heap: a.app_heap,
                 kernel_heap: a.kernel_heap,
                 elf2tab_extra: a.elf2tab_extra,
+                sign_with: a.sign_with.map(|k| base.join(k)),
             })
             .collect();
         let mut images = Vec::new();
