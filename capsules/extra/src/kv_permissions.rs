@@ -32,9 +32,12 @@
 //!
 //! A stored value whose header is malformed (shorter than 9 bytes, a
 //! version other than 0, or a length field that disagrees with the stored
-//! length) is owned by nobody: every get, set, update and delete of it
-//! answers `NOSUPPORT`, for every caller including the kernel. Such items can
-//! only be removed below this layer (for example with the `tickv` CLI).
+//! length) is owned by nobody: every get, set and update of it answers
+//! `NOSUPPORT` for every caller, and so does a delete by anyone but the
+//! kernel. The kernel ([`StoragePermissions::Kernel`]) may delete it: the
+//! repair path for values a host tool or a bug wrote without a valid
+//! header (on an image, `tickv delete` removes them too). To apps such a
+//! value is absent, before and after.
 //!
 //! # How a modification is checked
 //!
@@ -165,6 +168,9 @@ enum Stored {
     Modifiable(u32),
     /// The key does not exist.
     Missing,
+    /// The stored header is malformed and the caller is the kernel, which
+    /// may delete (only delete) such a value.
+    Orphan,
 }
 
 /// [`KVPermissions`] over a [`KV`] store, keeping an owner id in a header
@@ -341,6 +347,9 @@ impl<'a> KVStorePermissions<'a> {
                 Some(h) if self.permissions.get().check_modify_permission(h.owner) => {
                     Ok(Stored::Modifiable(h.owner))
                 }
+                None if matches!(self.permissions.get(), StoragePermissions::Kernel) => {
+                    Ok(Stored::Orphan)
+                }
                 _ => Err(ErrorCode::NOSUPPORT),
             },
             Err(ErrorCode::NOSUPPORT) => Ok(Stored::Missing),
@@ -361,7 +370,7 @@ impl<'a> KVStorePermissions<'a> {
         let stored = self.stored_owner(result, header, stored_len);
         if op == Op::Delete {
             let outcome = match stored {
-                Ok(Stored::Modifiable(_)) => match self.kv.delete(key) {
+                Ok(Stored::Modifiable(_) | Stored::Orphan) => match self.kv.delete(key) {
                     Ok(()) => {
                         self.phase.set(Phase::Write(Op::Delete));
                         return;
@@ -385,7 +394,9 @@ impl<'a> KVStorePermissions<'a> {
         let started = match (stored, op, write_id) {
             (Ok(Stored::Modifiable(owner)), _, _) => self.start_write(op, false, key, value, owner),
             (Ok(Stored::Missing), Op::Set, Some(id)) => self.start_write(op, true, key, value, id),
-            (Ok(Stored::Missing), _, _) => Err((key, value, ErrorCode::NOSUPPORT)),
+            (Ok(Stored::Missing | Stored::Orphan), _, _) => {
+                Err((key, value, ErrorCode::NOSUPPORT))
+            }
             (Err(e), _, _) => Err((key, value, e)),
         };
         if let Err((key, value, e)) = started {

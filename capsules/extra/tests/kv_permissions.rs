@@ -208,7 +208,9 @@ fn get_missing_forbidden_and_malformed_are_all_nosupport() {
     assert!(buffers
         .iter()
         .all(|(start, b)| *start == HEADER_SIZE && b.iter().all(|&x| x == 0)));
-    // Malformed headers belong to nobody, not even the kernel.
+    // Malformed headers belong to nobody: apps and the kernel cannot read,
+    // set or update them, and apps cannot delete them; the kernel can (the
+    // repair path), and then the key is simply gone.
     let bad: [&[u8]; 4] = [
         b"",
         b"\x00\x01\x00",                           // shorter than a header
@@ -227,12 +229,18 @@ fn get_missing_forbidden_and_malformed_are_all_nosupport() {
                 s.set(b"k", b"v", p),
                 Done::Set(Err(NOSUPPORT), b"k".to_vec(), b"v".to_vec())
             );
-            assert_eq!(
-                s.delete(b"k", p),
-                Done::Delete(Err(NOSUPPORT), b"k".to_vec())
-            );
         }
+        assert_eq!(
+            s.delete(b"k", me()),
+            Done::Delete(Err(NOSUPPORT), b"k".to_vec())
+        );
         assert_eq!(s.kv.raw(b"k").as_deref(), Some(raw), "never modified");
+        assert_eq!(
+            s.delete(b"k", StoragePermissions::kernel()),
+            Done::Delete(Ok(()), b"k".to_vec())
+        );
+        assert_eq!(s.kv.raw(b"k"), None, "{raw:?}: the kernel repaired it");
+        assert_eq!(s.get(b"k", 4, me()), get_err(NOSUPPORT, 4));
     }
 }
 
