@@ -26,6 +26,11 @@
 //! | garbage collect | nothing (it changes no value) | - |
 //!
 //! Not-found and forbidden are indistinguishable: both answer `NOSUPPORT`.
+//!
+//! Requests with [`StoragePermissions::Kernel`] address the kernel's
+//! [`Namespace`], all others the apps' (the layer below maps the same key
+//! bytes to different stored keys): an app cannot create, read or squat a
+//! key the kernel uses, whatever its bytes.
 //! Items owned by id 0 (the kernel's) are reachable only with
 //! [`StoragePermissions::Kernel`]; that rule lives in
 //! [`StoragePermissions`] itself.
@@ -36,8 +41,12 @@
 //! `NOSUPPORT` for every caller, and so does a delete by anyone but the
 //! kernel. The kernel ([`StoragePermissions::Kernel`]) may delete it: the
 //! repair path for values a host tool or a bug wrote without a valid
-//! header (on an image, `tickv delete` removes them too). To apps such a
-//! value is absent, before and after.
+//! header (on an image, `tickv delete` removes them too). A kernel delete
+//! of a key missing from the kernel's namespace looks for it once more in
+//! the apps' namespace and deletes it there only if its header is
+//! malformed or it is owned by id 0 (a kernel item written before
+//! namespaces, or by upstream Tock); anything else answers `NOSUPPORT`. To
+//! apps such a value is absent, before and after.
 //!
 //! # How a modification is checked
 //!
@@ -90,7 +99,7 @@
 
 use core::cell::Cell;
 
-use kernel::hil::kv::{KVClient, KVPermissions, RefusedKeyValue, KV};
+use kernel::hil::kv::{KVClient, KVPermissions, Namespace, RefusedKeyValue, KV};
 use kernel::storage_permissions::StoragePermissions;
 use kernel::utilities::SubSliceMut;
 use kernel::ErrorCode;
@@ -101,6 +110,15 @@ pub const HEADER_SIZE: usize = 9;
 
 /// The only header version there is.
 pub const HEADER_VERSION: u8 = 0;
+
+/// The keys a request with `permissions` addresses: the kernel's own for
+/// [`StoragePermissions::Kernel`], the apps' for everyone else.
+fn namespace(permissions: &StoragePermissions) -> Namespace {
+    match permissions {
+        StoragePermissions::Kernel => Namespace::Kernel,
+        _ => Namespace::Apps,
+    }
+}
 
 /// The owner header stored in front of each value; see the
 /// [module docs](self) for the layout.
@@ -186,6 +204,9 @@ pub struct KVStorePermissions<'a> {
     window: Cell<(usize, usize)>,
     permissions: Cell<StoragePermissions>,
     phase: Cell<Phase>,
+    /// A kernel delete is looking for a broken value in the apps'
+    /// namespace (the repair path).
+    repairing: Cell<bool>,
 }
 
 /// Makes the window `[start - HEADER_SIZE, start + len)`: header room plus
@@ -217,6 +238,7 @@ impl<'a> KVStorePermissions<'a> {
             window: Cell::new((0, 0)),
             permissions: Cell::new(StoragePermissions::Null),
             phase: Cell::new(Phase::Idle),
+            repairing: Cell::new(false),
         }
     }
 
@@ -253,6 +275,7 @@ impl<'a> KVStorePermissions<'a> {
         op: Op,
         key: SubSliceMut<'static, u8>,
         permissions: StoragePermissions,
+        namespace: Namespace,
     ) -> Result<(), (SubSliceMut<'static, u8>, ErrorCode)> {
         let Some(header) = self.header_buf.take() else {
             // Lost to a misbehaving lower layer earlier: nothing can be
@@ -261,6 +284,7 @@ impl<'a> KVStorePermissions<'a> {
         };
         let mut header = SubSliceMut::new(header);
         header.slice(..HEADER_SIZE);
+        self.kv.set_namespace(namespace);
         match self.kv.get(key, header) {
             Ok(()) => {
                 self.permissions.set(permissions);
@@ -289,13 +313,14 @@ impl<'a> KVStorePermissions<'a> {
         };
         self.window.set(window);
         self.value.put(value);
-        self.start_check(op, key, permissions).map_err(|(key, e)| {
-            let value = self
-                .value
-                .take()
-                .unwrap_or_else(|| SubSliceMut::new(&mut []));
-            (key, value, e)
-        })
+        self.start_check(op, key, permissions, namespace(&permissions))
+            .map_err(|(key, e)| {
+                let value = self
+                    .value
+                    .take()
+                    .unwrap_or_else(|| SubSliceMut::new(&mut []));
+                (key, value, e)
+            })
     }
 
     /// Writes `header` in front of the caller's window and runs the lower
@@ -369,6 +394,24 @@ impl<'a> KVStorePermissions<'a> {
     ) {
         let stored = self.stored_owner(result, header, stored_len);
         if op == Op::Delete {
+            let kernel = matches!(self.permissions.get(), StoragePermissions::Kernel);
+            if kernel && matches!(stored, Ok(Stored::Missing)) && !self.repairing.get() {
+                // Not in the kernel's namespace: the kernel may still delete
+                // a broken (or kernel-owned) value in the apps' namespace,
+                // the repair path. Look there once.
+                self.repairing.set(true);
+                match self.start_check(Op::Delete, key, StoragePermissions::Kernel, Namespace::Apps)
+                {
+                    Ok(()) => return,
+                    Err((key, e)) => {
+                        self.repairing.set(false);
+                        self.phase.set(Phase::Idle);
+                        self.client.map(|c| c.delete_complete(Err(e), key));
+                        return;
+                    }
+                }
+            }
+            self.repairing.set(false);
             let outcome = match stored {
                 Ok(Stored::Modifiable(_) | Stored::Orphan) => match self.kv.delete(key) {
                     Ok(()) => {
@@ -394,9 +437,7 @@ impl<'a> KVStorePermissions<'a> {
         let started = match (stored, op, write_id) {
             (Ok(Stored::Modifiable(owner)), _, _) => self.start_write(op, false, key, value, owner),
             (Ok(Stored::Missing), Op::Set, Some(id)) => self.start_write(op, true, key, value, id),
-            (Ok(Stored::Missing | Stored::Orphan), _, _) => {
-                Err((key, value, ErrorCode::NOSUPPORT))
-            }
+            (Ok(Stored::Missing | Stored::Orphan), _, _) => Err((key, value, ErrorCode::NOSUPPORT)),
             (Err(e), _, _) => Err((key, value, e)),
         };
         if let Err((key, value, e)) = started {
@@ -489,6 +530,7 @@ impl<'a> KVPermissions<'a> for KVStorePermissions<'a> {
             Err(e) => return Err((key, value, e)),
         };
         widen(&mut value, window);
+        self.kv.set_namespace(namespace(&permissions));
         match self.kv.get(key, value) {
             Ok(()) => {
                 self.window.set(window);
@@ -527,6 +569,7 @@ impl<'a> KVPermissions<'a> for KVStorePermissions<'a> {
         };
         self.window.set(window);
         self.permissions.set(permissions);
+        self.kv.set_namespace(namespace(&permissions));
         self.start_write(Op::Add, true, key, value, owner)
     }
 
@@ -547,7 +590,7 @@ impl<'a> KVPermissions<'a> for KVStorePermissions<'a> {
         if self.is_busy() {
             return Err((key, ErrorCode::BUSY));
         }
-        self.start_check(Op::Delete, key, permissions)
+        self.start_check(Op::Delete, key, permissions, namespace(&permissions))
     }
 
     fn garbage_collect(&self) -> Result<(), ErrorCode> {

@@ -14,6 +14,14 @@
 //! | [`delete`](KV::delete) | [`KVSystem::invalidate_key`](kernel::hil::kv::KVSystem::invalidate_key) |
 //! | [`garbage_collect`](KV::garbage_collect) | [`KVSystem::garbage_collect`](kernel::hil::kv::KVSystem::garbage_collect) (no hashing) |
 //!
+//! # Namespaces
+//!
+//! A request in the kernel's [`Namespace`] (selected with
+//! [`KV::set_namespace`]) runs on the key's hash XORed with
+//! [`siphash::KERNEL_NAMESPACE`] (`kernelNS`; host tools do the same:
+//! `tickv --kernel`); the apps' namespace uses the hash as it is (what
+//! upstream Tock and tockloader store).
+//!
 //! No operation is built from two writes: a set or update never deletes
 //! first, so a power cut leaves the old or the new value.
 //!
@@ -40,7 +48,9 @@
 //! serialises several users. All completions come from callbacks of the
 //! layer below, never from inside a request.
 
-use kernel::hil::kv::{KVClient, KVSystemClient, KeyType, RefusedKeyValue, KV};
+use core::cell::Cell;
+
+use kernel::hil::kv::{KVClient, KVSystemClient, KeyType, Namespace, RefusedKeyValue, KV};
 use kernel::utilities::SubSliceMut;
 use kernel::ErrorCode;
 use tock_cells::{MapCell, OptionalCell, TakeCell};
@@ -67,6 +77,17 @@ pub struct KVStore<'a, K: KeyType + 'static = [u8; 8]> {
     op: OptionalCell<Op>,
     key: MapCell<SubSliceMut<'static, u8>>,
     value: MapCell<SubSliceMut<'static, u8>>,
+    /// The namespace of the next request ([`KV::set_namespace`]).
+    namespace: Cell<Namespace>,
+    /// The namespace of the running request.
+    op_namespace: Cell<Namespace>,
+}
+
+/// The stored key of `hashed` (a key's hash) in `namespace`, in place.
+pub fn namespaced(hashed: &mut [u8], namespace: Namespace) {
+    if namespace == Namespace::Kernel {
+        siphash::to_kernel_namespace(hashed);
+    }
 }
 
 impl<'a, K: KeyType + 'static> KVStore<'a, K> {
@@ -80,6 +101,8 @@ impl<'a, K: KeyType + 'static> KVStore<'a, K> {
             op: OptionalCell::empty(),
             key: MapCell::empty(),
             value: MapCell::empty(),
+            namespace: Cell::new(Namespace::Apps),
+            op_namespace: Cell::new(Namespace::Apps),
         }
     }
 
@@ -106,6 +129,7 @@ impl<'a, K: KeyType + 'static> KVStore<'a, K> {
         match self.kv.generate_key(key, hashed) {
             Ok(()) => {
                 self.op.set(op);
+                self.op_namespace.set(self.namespace.get());
                 Ok(())
             }
             Err((key, hashed, code)) => {
@@ -138,6 +162,7 @@ impl<'a, K: KeyType + 'static> KVStore<'a, K> {
     /// The key is hashed: runs `op` on the layer below.
     fn dispatch(&self, op: Op, hashed: &'static mut K) -> Result<(), ErrorCode> {
         let kv = self.kv;
+        namespaced(hashed.as_mut(), self.op_namespace.get());
         let back = |(key, value, code): (&'static mut K, SubSliceMut<'static, u8>, ErrorCode)| {
             self.hashed.replace(key);
             self.value.put(value);
@@ -217,6 +242,10 @@ impl<'a, K: KeyType + 'static> KVStore<'a, K> {
 impl<'a, K: KeyType + 'static> KV<'a> for KVStore<'a, K> {
     fn set_client(&self, client: &'a dyn KVClient) {
         self.client.set(client);
+    }
+
+    fn set_namespace(&self, namespace: Namespace) {
+        self.namespace.set(namespace);
     }
 
     fn get(

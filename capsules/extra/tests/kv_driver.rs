@@ -471,6 +471,12 @@ fn check_matrix<const V: usize>(r: &Rig<V>, s: &mut Script, e: &Expect) {
     for (k, held) in &e.stored {
         assert_eq!(&r.kv.stored(k), held, "app {app} key {k:?}");
     }
+    // Whatever the app did, the kernel's item is untouched.
+    for (k, _, v) in matrix_items("").iter().chain(&matrix_items("d")) {
+        if let Some((0, _)) = r.kv.kernel_stored(k) {
+            assert_eq!(r.kv.kernel_stored(k), Some((0, v.clone())), "app {app}");
+        }
+    }
     // No other app got anything.
     for other in (0..5).filter(|&o| o != app) {
         assert!(r.h.cpu.upcalls(r.h.mem_start(other)).is_empty());

@@ -208,40 +208,49 @@ fn get_missing_forbidden_and_malformed_are_all_nosupport() {
     assert!(buffers
         .iter()
         .all(|(start, b)| *start == HEADER_SIZE && b.iter().all(|&x| x == 0)));
-    // Malformed headers belong to nobody: apps and the kernel cannot read,
-    // set or update them, and apps cannot delete them; the kernel can (the
-    // repair path), and then the key is simply gone.
+    // Malformed headers belong to nobody: no app can read, set, update or
+    // delete them (and the kernel, in its own namespace, does not even see
+    // them). The kernel can delete them (the repair path: its delete looks
+    // in the apps' namespace when the key is not in its own), and then the
+    // key is simply gone.
     let bad: [&[u8]; 4] = [
         b"",
         b"\x00\x01\x00",                           // shorter than a header
         &[1, 1, 0, 0, 0, ME as u8, 0, 0, 0, b'x'], // version 1
         &[0, 2, 0, 0, 0, ME as u8, 0, 0, 0, b'x'], // length says 2, 1 stored
     ];
+    let kernel = StoragePermissions::kernel();
     for raw in bad {
         s.kv.insert_raw(b"k", raw);
-        for p in [me(), StoragePermissions::kernel()] {
-            assert_eq!(s.get(b"k", 4, p), get_err(NOSUPPORT, 4), "{raw:?}");
-            assert_eq!(
-                s.update(b"k", b"v", p),
-                Done::Update(Err(NOSUPPORT), b"k".to_vec(), b"v".to_vec())
-            );
-            assert_eq!(
-                s.set(b"k", b"v", p),
-                Done::Set(Err(NOSUPPORT), b"k".to_vec(), b"v".to_vec())
-            );
-        }
+        assert_eq!(s.get(b"k", 4, me()), get_err(NOSUPPORT, 4), "{raw:?}");
+        assert_eq!(
+            s.update(b"k", b"v", me()),
+            Done::Update(Err(NOSUPPORT), b"k".to_vec(), b"v".to_vec())
+        );
+        assert_eq!(
+            s.set(b"k", b"v", me()),
+            Done::Set(Err(NOSUPPORT), b"k".to_vec(), b"v".to_vec())
+        );
         assert_eq!(
             s.delete(b"k", me()),
             Done::Delete(Err(NOSUPPORT), b"k".to_vec())
         );
+        assert_eq!(s.get(b"k", 4, kernel), get_err(NOSUPPORT, 4), "{raw:?}");
         assert_eq!(s.kv.raw(b"k").as_deref(), Some(raw), "never modified");
-        assert_eq!(
-            s.delete(b"k", StoragePermissions::kernel()),
-            Done::Delete(Ok(()), b"k".to_vec())
-        );
+        s.kv.take_log();
+        assert_eq!(s.delete(b"k", kernel), Done::Delete(Ok(()), b"k".to_vec()));
+        // Its own namespace first, then the apps'.
+        assert_eq!(s.kv.take_log(), ["get k", "get k", "delete k"]);
         assert_eq!(s.kv.raw(b"k"), None, "{raw:?}: the kernel repaired it");
         assert_eq!(s.get(b"k", 4, me()), get_err(NOSUPPORT, 4));
     }
+    // A well-formed app value is not the kernel's to delete.
+    s.kv.insert(b"k", ME, b"mine");
+    assert_eq!(
+        s.delete(b"k", kernel),
+        Done::Delete(Err(NOSUPPORT), b"k".to_vec())
+    );
+    assert_eq!(s.kv.stored(b"k"), Some((ME, b"mine".to_vec())));
 }
 
 #[test]
@@ -395,22 +404,20 @@ fn no_write_id_is_inval_at_request_time_except_for_delete_and_get() {
 }
 
 #[test]
-fn kernel_items_are_reachable_only_by_the_kernel() {
+fn kernel_items_live_in_the_kernels_namespace() {
     let s = stack();
     let kernel = StoragePermissions::kernel();
     assert_eq!(
         s.set(b"k", b"kern", kernel),
         Done::Set(Ok(()), b"k".to_vec(), b"kern".to_vec())
     );
-    assert_eq!(s.kv.stored(b"k"), Some((0, b"kern".to_vec())));
-    // Even a list that names id 0 does not reach it.
+    assert_eq!(s.kv.kernel_stored(b"k"), Some((0, b"kern".to_vec())));
+    assert_eq!(s.kv.stored(b"k"), None, "not in the apps' namespace");
+    // Even a list that names id 0 does not reach it: to apps the key names
+    // nothing, and writing it creates the app's own value beside it.
     let greedy = StoragePermissions::listed(Some(id(ME)), &[0, ME], &[0, ME], true, true);
     for p in [me(), greedy] {
         assert_eq!(s.get(b"k", 4, p), get_err(NOSUPPORT, 4));
-        assert_eq!(
-            s.set(b"k", b"x", p),
-            Done::Set(Err(NOSUPPORT), b"k".to_vec(), b"x".to_vec())
-        );
         assert_eq!(
             s.update(b"k", b"x", p),
             Done::Update(Err(NOSUPPORT), b"k".to_vec(), b"x".to_vec())
@@ -420,7 +427,22 @@ fn kernel_items_are_reachable_only_by_the_kernel() {
             Done::Delete(Err(NOSUPPORT), b"k".to_vec())
         );
     }
+    assert_eq!(
+        s.add(b"k", b"app's", me()),
+        Done::Add(Ok(()), b"k".to_vec(), b"app's".to_vec())
+    );
+    assert_eq!(s.kv.stored(b"k"), Some((ME, b"app's".to_vec())));
+    assert_eq!(s.kv.kernel_stored(b"k"), Some((0, b"kern".to_vec())));
     assert_eq!(s.get(b"k", 4, kernel), get_ok(b"kern"));
+    assert_eq!(s.get(b"k", 5, me()), get_ok(b"app's"));
+    // An app that takes a key first does not keep the kernel from it (the
+    // squatting of issue 12): the kernel's add of a fresh key succeeds.
+    s.kv.insert(b"boot", ME, b"squat");
+    assert_eq!(
+        s.add(b"boot", b"1", kernel),
+        Done::Add(Ok(()), b"boot".to_vec(), b"1".to_vec())
+    );
+    assert_eq!(s.kv.kernel_stored(b"boot"), Some((0, b"1".to_vec())));
     // And the kernel reaches no app item.
     s.kv.insert(b"a", ME, b"app");
     assert_eq!(
@@ -437,7 +459,20 @@ fn kernel_items_are_reachable_only_by_the_kernel() {
     );
     assert_eq!(s.delete(b"k", kernel), Done::Delete(Ok(()), b"k".to_vec()));
     assert_eq!(s.kv.stored(b"a"), Some((ME, b"app".to_vec())));
-    assert_eq!(s.kv.raw(b"k"), None);
+    assert_eq!(s.kv.kernel_stored(b"k"), None);
+    assert_eq!(s.kv.stored(b"k"), Some((ME, b"app's".to_vec())));
+    // A kernel item from before namespaces (owner 0 in the apps' space):
+    // unreachable to apps, and the kernel can delete it.
+    s.kv.insert(b"old", 0, b"legacy");
+    assert_eq!(
+        s.get(b"old", 6, me()),
+        Done::Get(Err(NOSUPPORT), b"old".to_vec(), vec![0; 6], 0)
+    );
+    assert_eq!(
+        s.delete(b"old", kernel),
+        Done::Delete(Ok(()), b"old".to_vec())
+    );
+    assert_eq!(s.kv.raw(b"old"), None);
 }
 
 #[test]

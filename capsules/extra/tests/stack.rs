@@ -28,7 +28,7 @@ use components::kv_stack::{
 };
 use flashsim::{SimError, SimFlash, Snapshot};
 use kernel::hil::flash::{self, Flash, FlashClient, Geometry};
-use kernel::hil::kv::KVPermissions;
+use kernel::hil::kv::{KVPermissions, Namespace};
 use kernel::policy::{AllowAll, StopFaultPolicy};
 use kernel::process::State;
 use kernel::storage_permissions::StoragePermissions;
@@ -223,6 +223,14 @@ impl tickv::blocking::Flash for ImageCopy {
 /// The store on a copy of `flash`'s image, mounted.
 struct Image(Store<'static, 'static, ImageCopy>);
 
+/// The stored key of `key` in `namespace`.
+fn hashed(namespace: Namespace, key: &[u8]) -> u64 {
+    match namespace {
+        Namespace::Apps => tickv_key(key),
+        Namespace::Kernel => siphash::tickv_kernel_key(key),
+    }
+}
+
 impl Image {
     fn of(flash: &MockFlash) -> Image {
         let mut sim = SimFlash::new(G);
@@ -239,10 +247,27 @@ impl Image {
         Image(store)
     }
 
-    /// The (owner, value) stored under the unhashed `key`.
+    /// The (owner, value) stored under the apps' unhashed `key`.
     fn stored(&mut self, key: &[u8]) -> Option<(u32, Vec<u8>)> {
+        self.stored_in(Namespace::Apps, key)
+    }
+
+    /// The (owner, value) stored under the kernel's unhashed `key`.
+    fn kernel_stored(&mut self, key: &[u8]) -> Option<(u32, Vec<u8>)> {
+        self.stored_in(Namespace::Kernel, key)
+    }
+
+    /// Where an item owned by `owner` lives: the kernel's (0) or the apps'.
+    fn stored_for(&mut self, owner: u32, key: &[u8]) -> Option<(u32, Vec<u8>)> {
+        match owner {
+            0 => self.kernel_stored(key),
+            _ => self.stored(key),
+        }
+    }
+
+    fn stored_in(&mut self, namespace: Namespace, key: &[u8]) -> Option<(u32, Vec<u8>)> {
         let mut buf = vec![0; 1024];
-        match self.0.get(tickv_key(key), &mut buf) {
+        match self.0.get(hashed(namespace, key), &mut buf) {
             Ok(len) => {
                 let h = OwnerHeader::decode(&buf[..len], len).expect("an owner header");
                 Some((h.owner, buf[HEADER_SIZE..len].to_vec()))
@@ -261,7 +286,12 @@ impl Image {
             let Some(h) = info.header.filter(|h| h.kind == tickv::Kind::Value) else {
                 continue;
             };
-            if let Some(k) = keys.iter().find(|k| tickv_key(k) == h.key) {
+            let in_either = |k: &&&[u8]| {
+                [Namespace::Apps, Namespace::Kernel]
+                    .iter()
+                    .any(|&n| hashed(n, k) == h.key)
+            };
+            if let Some(k) = keys.iter().find(in_either) {
                 order.push(k.to_vec());
             }
         }
@@ -724,7 +754,7 @@ fn permission_matrix_over_the_real_store_with_a_kernel_owned_item() {
     let mut img = r.image();
     for p in &prefixes {
         for (k, owner, v) in matrix_items(p) {
-            assert_eq!(img.stored(&k), Some((owner, v)), "{k:?}");
+            assert_eq!(img.stored_for(owner, &k), Some((owner, v)), "{k:?}");
         }
     }
     r.assert_quiet();
@@ -746,6 +776,7 @@ fn permission_matrix_over_the_real_store_with_a_kernel_owned_item() {
         assert_eq!(got, expect, "kernel get {i}");
     }
     for (i, (k, _, _)) in row.iter().enumerate() {
+        // Only the kernel's own item is there to update.
         let modifiable = if i == 3 {
             Ok(())
         } else {
@@ -753,13 +784,18 @@ fn permission_matrix_over_the_real_store_with_a_kernel_owned_item() {
         };
         let got = r.kernel(|u, p| u.update(sub(k), value(b"KU"), p).map_err(|e| e.2));
         assert_eq!(got, Done::Update(modifiable, k.clone(), b"KU".to_vec()));
+        // The apps' items are not in the kernel's namespace: its add of
+        // their keys creates its own values beside them (and its delete
+        // then removes those); only its own item exists there already.
         let got = r.kernel(|u, p| u.add(sub(k), value(b"KA"), p).map_err(|e| e.2));
-        assert_eq!(
-            got,
-            Done::Add(Err(ErrorCode::NOSUPPORT), k.clone(), b"KA".to_vec())
-        );
+        let added = if i == 3 {
+            Err(ErrorCode::NOSUPPORT)
+        } else {
+            Ok(())
+        };
+        assert_eq!(got, Done::Add(added, k.clone(), b"KA".to_vec()));
         let got = r.kernel(|u, p| u.delete(sub(k), p).map_err(|e| e.1));
-        assert_eq!(got, Done::Delete(modifiable, k.clone()));
+        assert_eq!(got, Done::Delete(Ok(()), k.clone()));
     }
     let mut scripts: Vec<Script> = (0..5).map(|i| r.app(i)).collect();
     let expects: Vec<Expect> = scripts
@@ -779,7 +815,7 @@ fn permission_matrix_over_the_real_store_with_a_kernel_owned_item() {
     }
     for (i, (k, owner, v)) in row.iter().enumerate() {
         let left = (i != 3).then(|| (*owner, v.clone()));
-        assert_eq!(img.stored(k), left, "kernel row {i}");
+        assert_eq!(img.stored_for(*owner, k), left, "kernel row {i}");
     }
     r.assert_quiet();
 
@@ -809,6 +845,40 @@ fn permission_matrix_over_the_real_store_with_a_kernel_owned_item() {
 }
 
 // ----- (c) several apps and a kernel user at once ---------------------------
+
+#[test]
+fn an_app_cannot_squat_a_kernel_key() {
+    // The app adds the key the kernel is about to use, before the kernel
+    // writes it (on main before namespaces, the kernel's add then failed
+    // for good: the key existed and was not the kernel's).
+    let apps = [named("squatter")];
+    let r = boot(&apps, None);
+    let mut a = r.app(0);
+    a.setup()
+        .key(b"kernel-boot-count")
+        .value(b"mine")
+        .request(ADD);
+    r.run_all(&mut [&mut a]);
+    r.check(&a, &[DONE]);
+    let got = r.kernel(|u, p| {
+        u.add(sub(b"kernel-boot-count"), value(b"\x01"), p)
+            .map_err(|e| e.2)
+    });
+    assert_eq!(
+        got,
+        Done::Add(Ok(()), b"kernel-boot-count".to_vec(), b"\x01".to_vec())
+    );
+    let mut img = r.image();
+    assert_eq!(
+        img.kernel_stored(b"kernel-boot-count"),
+        Some((0, b"\x01".to_vec()))
+    );
+    assert_eq!(
+        img.stored(b"kernel-boot-count"),
+        Some((crc("squatter"), b"mine".to_vec()))
+    );
+    r.assert_quiet();
+}
 
 #[test]
 fn three_apps_and_a_kernel_user_fifo_one_upcall_each_and_nomem() {
@@ -881,7 +951,7 @@ fn three_apps_and_a_kernel_user_fifo_one_upcall_each_and_nomem() {
     let mut img = r.image();
     let all: [&[u8]; 5] = [b"K1", b"k0", b"k1", b"k2", b"K2"];
     assert_eq!(img.written(&all), [&b"K1"[..], b"k2", b"K2", b"k0", b"k1"]);
-    assert_eq!(img.stored(b"K2"), Some((0, b"kernel 2".to_vec())));
+    assert_eq!(img.kernel_stored(b"K2"), Some((0, b"kernel 2".to_vec())));
     r.assert_quiet();
 }
 

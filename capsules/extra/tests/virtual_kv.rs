@@ -322,7 +322,15 @@ fn kernel_users_and_app_users_share_the_store_under_their_permissions() {
         ra.take(),
         [Done::Get(Err(NOSUPPORT), b"cfg".to_vec(), vec![0; 11], 0)]
     );
-    assert_eq!(s.kv.stored(b"cfg"), Some((0, b"kernel data".to_vec())));
+    assert_eq!(
+        s.kv.kernel_stored(b"cfg"),
+        Some((0, b"kernel data".to_vec()))
+    );
+    assert_eq!(
+        s.kv.stored(b"cfg"),
+        None,
+        "the kernel's namespace is its own"
+    );
 }
 
 #[test]

@@ -151,6 +151,18 @@ pub trait KVSystemClient<K: KeyType> {
     fn garbage_collect_complete(&self, result: Result<(), ErrorCode>, freed_bytes: usize);
 }
 
+/// Which set of keys a request addresses. The same key bytes name
+/// different values in the two: an app can never create, read or squat a
+/// key of the kernel's, whatever bytes it uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Namespace {
+    /// The apps' keys (and those written by upstream Tock or tockloader).
+    #[default]
+    Apps,
+    /// The kernel's keys (owner 0).
+    Kernel,
+}
+
 /// A key-value store with unhashed, variable-length keys.
 ///
 /// Implemented by kv_store (over a [`KVSystem`]) and by the permission
@@ -159,6 +171,11 @@ pub trait KVSystemClient<K: KeyType> {
 pub trait KV<'a> {
     /// Sets the client that receives the completion callbacks.
     fn set_client(&self, client: &'a dyn KVClient);
+
+    /// Selects the [`Namespace`] of the requests that follow, until the
+    /// next call ([`Namespace::Apps`] until the first). A store without
+    /// namespaces ignores it.
+    fn set_namespace(&self, _namespace: Namespace) {}
 
     /// Copies the value stored under `key` to the start of the window of
     /// `value`. Completes with [`KVClient::get_complete`].

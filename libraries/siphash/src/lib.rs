@@ -120,3 +120,25 @@ pub fn digest(key: &[u8; 16], data: &[u8]) -> [u8; 8] {
 pub fn tickv_key(data: &[u8]) -> u64 {
     u64::from_be_bytes(digest(&[0; 16], data))
 }
+
+/// What a kernel key's hashed bytes are XORed with: the kernel's keys live
+/// in the apps' hashed-key space moved by this constant, so the same key
+/// bytes land on unrelated stored keys, and an app could reach a kernel key
+/// only by finding a key whose 64-bit hash hits one exactly. The bytes
+/// spell `kernelNS`.
+pub const KERNEL_NAMESPACE: [u8; 8] = *b"kernelNS";
+
+/// Moves hashed key bytes (as the store sees them) into the kernel's
+/// namespace, in place.
+pub fn to_kernel_namespace(hashed: &mut [u8]) {
+    for (h, n) in hashed.iter_mut().zip(KERNEL_NAMESPACE.iter().cycle()) {
+        *h ^= n;
+    }
+}
+
+/// The TicKV key of the kernel's key `data`.
+pub fn tickv_kernel_key(data: &[u8]) -> u64 {
+    let mut bytes = tickv_key(data).to_be_bytes();
+    to_kernel_namespace(&mut bytes);
+    u64::from_be_bytes(bytes)
+}

@@ -285,7 +285,7 @@ fn persistence(ctx: &Ctx) -> Result<Vec<String>, String> {
         ));
     }
     // The boot count: owner 0, a 4-byte little-endian 2.
-    let (code, count) = ctx.tickv(log, &store, &["get", "kernel-boot-count"])?;
+    let (code, count) = ctx.tickv(log, &store, &["get", "--kernel", "kernel-boot-count"])?;
     if code != 0 || !count.contains("owner  0x0") || !count.contains("value  hex:02000000") {
         problems.push(format!(
             "tickv get kernel-boot-count: {:?}, want owner 0, count 2",

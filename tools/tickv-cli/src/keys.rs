@@ -22,8 +22,14 @@ pub struct KeyArg {
 }
 
 impl KeyArg {
-    /// Resolves the KEY positional and the `--hash` option into one key.
-    pub fn resolve(name: Option<String>, hash: Option<String>) -> Result<KeyArg, CliError> {
+    /// Resolves the KEY positional and the `--hash` option into one key;
+    /// with `kernel`, a KEY names one of the kernel's keys (its namespace,
+    /// `siphash::tickv_kernel_key`).
+    pub fn resolve(
+        name: Option<String>,
+        hash: Option<String>,
+        kernel: bool,
+    ) -> Result<KeyArg, CliError> {
         match (name, hash) {
             (Some(_), Some(_)) => Err(CliError::usage(
                 "give the key either as KEY or as --hash, not both",
@@ -32,7 +38,11 @@ impl KeyArg {
                 "missing key: give KEY (a string, hashed with SipHash-2-4) or --hash 0x...",
             )),
             (Some(name), None) => Ok(KeyArg {
-                hash: hash_key(name.as_bytes()),
+                hash: if kernel {
+                    siphash::tickv_kernel_key(name.as_bytes())
+                } else {
+                    hash_key(name.as_bytes())
+                },
                 name: Some(name),
             }),
             (None, Some(h)) => Ok(KeyArg {

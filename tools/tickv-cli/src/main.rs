@@ -90,6 +90,10 @@ pub(crate) enum Command {
         /// header included), with nothing else.
         #[arg(long)]
         raw: bool,
+        /// KEY names one of the kernel's keys (the kernel's namespace:
+        /// values the kernel itself stores, such as `kernel-boot-count`).
+        #[arg(long)]
+        kernel: bool,
     },
     /// Insert or overwrite a key.
     #[command(
@@ -116,6 +120,10 @@ pub(crate) enum Command {
         /// app (a .tbf or .tab; see `app-id`), instead of --owner.
         #[arg(long, value_name = "APP", conflicts_with = "owner")]
         owner_app: Option<PathBuf>,
+        /// KEY names one of the kernel's keys (the kernel's namespace);
+        /// give the value `--owner 0` to make it the kernel's.
+        #[arg(long)]
+        kernel: bool,
     },
     /// Delete a key.
     Delete {
@@ -127,6 +135,10 @@ pub(crate) enum Command {
         /// Also compact until no old copy of the value remains in flash.
         #[arg(long)]
         secure: bool,
+        /// KEY names one of the kernel's keys (the kernel's namespace:
+        /// values the kernel itself stores, such as `kernel-boot-count`).
+        #[arg(long)]
+        kernel: bool,
     },
     /// List live keys with their size and owner.
     List,

@@ -197,6 +197,25 @@ fn string_keys_hash_like_the_kernel() {
 }
 
 #[test]
+fn kernel_keys_live_in_the_kernels_namespace() {
+    let img = small_store("kernel-ns.img");
+    ok(&img, &["set", "--kernel", "boots", "--owner", "0", "k"]);
+    ok(&img, &["set", "boots", "--owner", "5", "app"]);
+    // The same string names two keys: the kernel's hash is moved by the
+    // bytes `kernelNS` (what the kernel's kv_store does).
+    let kernel_hash = siphash::tickv_kernel_key(b"boots");
+    assert_ne!(kernel_hash, siphash::tickv_key(b"boots"));
+    let r = ok(&img, &["--json", "get", "--kernel", "boots"]);
+    assert_eq!(r.json()["key"], format!("{kernel_hash:#018x}"));
+    assert_eq!(r.json()["owner"], 0);
+    let r = ok(&img, &["--json", "get", "boots"]);
+    assert_eq!(r.json()["owner"], 5);
+    ok(&img, &["delete", "--kernel", "boots"]);
+    fails_unchanged(&img, &["get", "--kernel", "boots"], 4);
+    ok(&img, &["get", "boots"]);
+}
+
+#[test]
 fn json_output_shapes() {
     let img = Temp::new("json.img");
     let r = ok(&img, &["--json", "--create", "--regions", "4", "format"]);

@@ -325,6 +325,11 @@ pub fn matrix_gets(s: &mut Script, app: usize, items: &[Item], e: &mut Expect) {
 /// Scripts app `app` getting every item, then UPDATE, SET and ADD of each
 /// (INVAL at command time without a write id), then SET of the new key
 /// `{new}set` and ADD of `{new}add`.
+///
+/// The kernel's item `k` lives in the kernel's namespace: to an app its
+/// key names nothing, so UPDATE answers `NOSUPPORT`, and SET creates the
+/// app's own value under the same key bytes (ADD then finds it), while
+/// the kernel's value stays as it was (the callers check that).
 pub fn matrix_requests(s: &mut Script, app: usize, items: &[Item], new: &str) -> Expect {
     let mut e = Expect::default();
     s.setup().rw(16);
@@ -332,6 +337,19 @@ pub fn matrix_requests(s: &mut Script, app: usize, items: &[Item], new: &str) ->
     let has_write = write_id(app).is_some();
     for (i, (k, owner, v)) in items.iter().enumerate() {
         s.key(k).value(b"U");
+        if *owner == 0 {
+            if has_write {
+                s.request(UPDATE).value(b"S").request(SET).request(ADD);
+                e.upcalls.extend([NOSUPPORT, DONE, NOSUPPORT]);
+            } else {
+                for n in [UPDATE, SET, ADD] {
+                    s.command(n, fails(ErrorCode::INVAL));
+                }
+            }
+            let own = write_id(app).map(|id| (id, b"S".to_vec()));
+            e.stored.push((k.clone(), own));
+            continue;
+        }
         let modify = MODIFY[app][i] && has_write;
         if has_write {
             s.request(UPDATE);
@@ -377,8 +395,9 @@ pub fn matrix_deletes(s: &mut Script, app: usize, items: &[Item]) -> Expect {
         s.key(k).request(DELETE);
         let modify = MODIFY[app][i];
         e.upcalls.push(if modify { DONE } else { NOSUPPORT });
-        e.stored
-            .push((k.clone(), (!modify).then(|| (*owner, v.clone()))));
+        // The kernel's item is not in the apps' namespace at all.
+        let kept = (!modify && *owner != 0).then(|| (*owner, v.clone()));
+        e.stored.push((k.clone(), kept));
     }
     e
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use capsules_extra::kv_permissions::{OwnerHeader, HEADER_SIZE};
 use kernel::deferred_call::{DeferredCall, DeferredCallClient, DeferredCalls};
-use kernel::hil::kv::{KVClient, KVPermissions, RefusedKeyValue, KV};
+use kernel::hil::kv::{KVClient, KVPermissions, Namespace, RefusedKeyValue, KV};
 use kernel::storage_permissions::StoragePermissions;
 use kernel::utilities::SubSliceMut;
 use kernel::ErrorCode;
@@ -101,6 +101,18 @@ pub struct FakeKV {
     pending: RefCell<Option<Pending>>,
     client: Cell<Option<&'static dyn KVClient>>,
     deferred: Cell<Option<DeferredCall>>,
+    /// The namespace of the next request, and of the running one.
+    namespace: Cell<Namespace>,
+    op_namespace: Cell<Namespace>,
+}
+
+/// Where the fake keeps a key of `namespace`: kernel keys get a prefix no
+/// test key has (the real store moves their hashes instead).
+fn stored_key(namespace: Namespace, key: &[u8]) -> Vec<u8> {
+    match namespace {
+        Namespace::Apps => key.to_vec(),
+        Namespace::Kernel => [&b"\0kernel:"[..], key].concat(),
+    }
 }
 
 impl FakeKV {
@@ -118,6 +130,8 @@ impl FakeKV {
             pending: RefCell::new(None),
             client: Cell::new(None),
             deferred: Cell::new(None),
+            namespace: Cell::new(Namespace::Apps),
+            op_namespace: Cell::new(Namespace::Apps),
         });
         kv.deferred.set(Some(calls.register(kv).unwrap()));
         kv
@@ -145,7 +159,12 @@ impl FakeKV {
         self.entries.borrow().get(key).cloned()
     }
 
-    /// The (owner, value) stored under `key`, if well-formed.
+    /// The (owner, value) stored under the kernel's `key`, if well-formed.
+    pub fn kernel_stored(&self, key: &[u8]) -> Option<(u32, Vec<u8>)> {
+        self.stored(&stored_key(Namespace::Kernel, key))
+    }
+
+    /// The (owner, value) stored under the apps' `key`, if well-formed.
     pub fn stored(&self, key: &[u8]) -> Option<(u32, Vec<u8>)> {
         let raw = self.raw(key)?;
         let h = OwnerHeader::decode(&raw, raw.len())?;
@@ -190,7 +209,13 @@ impl FakeKV {
         };
         self.log.borrow_mut().push(text);
         self.current.set(n);
+        self.op_namespace.set(self.namespace.get());
         Ok(())
+    }
+
+    /// The key the running request addresses.
+    fn at(&self, key: &[u8]) -> Vec<u8> {
+        stored_key(self.op_namespace.get(), key)
     }
 
     fn accept(&self, p: Pending) {
@@ -225,7 +250,7 @@ impl DeferredCallClient for FakeKV {
         let client = self.client.get().unwrap();
         match p {
             Pending::Get(key, mut out) => {
-                let stored = self.raw(key.as_slice());
+                let stored = self.raw(&self.at(key.as_slice()));
                 let (result, len) = match (failure, stored) {
                     (Some(e), _) => (Err(e), 0),
                     (None, None) => (Err(ErrorCode::NOSUPPORT), 0),
@@ -243,19 +268,24 @@ impl DeferredCallClient for FakeKV {
                 client.get_complete(result, key, out, len);
             }
             Pending::Set(key, v) => {
-                let r = failure.map_or_else(|| self.write(key.as_slice(), v.as_slice(), None), Err);
+                let r = failure.map_or_else(
+                    || self.write(&self.at(key.as_slice()), v.as_slice(), None),
+                    Err,
+                );
                 client.set_complete(r, key, v);
             }
             Pending::Add(key, v) => {
                 let r = failure.map_or_else(
-                    || self.write(key.as_slice(), v.as_slice(), Some(false)),
+                    || self.write(&self.at(key.as_slice()), v.as_slice(), Some(false)),
                     Err,
                 );
                 client.add_complete(r, key, v);
             }
             Pending::Update(key, v) => {
-                let r = failure
-                    .map_or_else(|| self.write(key.as_slice(), v.as_slice(), Some(true)), Err);
+                let r = failure.map_or_else(
+                    || self.write(&self.at(key.as_slice()), v.as_slice(), Some(true)),
+                    Err,
+                );
                 client.update_complete(r, key, v);
             }
             Pending::Delete(key) => {
@@ -263,7 +293,7 @@ impl DeferredCallClient for FakeKV {
                     || {
                         self.entries
                             .borrow_mut()
-                            .remove(key.as_slice())
+                            .remove(&self.at(key.as_slice()))
                             .map(|_| ())
                             .ok_or(ErrorCode::NOSUPPORT)
                     },
@@ -284,6 +314,10 @@ type KeyValueResult = Result<(), RefusedKeyValue>;
 impl KV<'static> for FakeKV {
     fn set_client(&self, client: &'static dyn KVClient) {
         self.client.set(Some(client));
+    }
+
+    fn set_namespace(&self, namespace: Namespace) {
+        self.namespace.set(namespace);
     }
 
     fn get(&self, key: SubSliceMut<'static, u8>, v: SubSliceMut<'static, u8>) -> KeyValueResult {

@@ -19,8 +19,9 @@ pub(super) fn get(
     key: Option<String>,
     hash: Option<String>,
     raw: bool,
+    kernel: bool,
 ) -> Result<Outcome, CliError> {
-    let key = KeyArg::resolve(key, hash)?;
+    let key = KeyArg::resolve(key, hash, kernel)?;
     mount(st, window)?;
     let mut buf = vec![0u8; st.kv.max_value_len()];
     let len = st.get(key.hash, &mut buf).map_err(|e| match e {
@@ -62,6 +63,7 @@ pub(super) struct SetInput {
     pub(super) value_file: Option<std::path::PathBuf>,
     pub(super) hex: bool,
     pub(super) owner: Option<u64>,
+    pub(super) kernel: bool,
 }
 
 pub(super) fn read_value_file(path: &Path) -> Result<Vec<u8>, CliError> {
@@ -91,7 +93,7 @@ pub(super) fn set(
     } else {
         (input.key, input.value)
     };
-    let key = KeyArg::resolve(name, input.hash)?;
+    let key = KeyArg::resolve(name, input.hash, input.kernel)?;
     let text = match (value_arg, &input.value_file) {
         (Some(_), Some(_)) => {
             return Err(CliError::usage(
@@ -160,8 +162,9 @@ pub(super) fn delete(
     key: Option<String>,
     hash: Option<String>,
     secure: bool,
+    kernel: bool,
 ) -> Result<Outcome, CliError> {
-    let key = KeyArg::resolve(key, hash)?;
+    let key = KeyArg::resolve(key, hash, kernel)?;
     mount(st, window)?;
     let r = if secure {
         st.secure_delete(key.hash)

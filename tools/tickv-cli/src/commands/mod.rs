@@ -57,7 +57,12 @@ pub fn run(opts: &Options, dry_run: bool, cmd: Command) -> Result<Outcome, CliEr
     let mut st = store::build(&window, &mut bufs)?;
     let (mut outcome, writes) = match cmd {
         Command::Format => (format(&mut st, &window)?, true),
-        Command::Get { key, hash, raw } => (get(&mut st, &window, key, hash, raw)?, false),
+        Command::Get {
+            key,
+            hash,
+            raw,
+            kernel,
+        } => (get(&mut st, &window, key, hash, raw, kernel)?, false),
         Command::Set {
             key,
             value,
@@ -66,6 +71,7 @@ pub fn run(opts: &Options, dry_run: bool, cmd: Command) -> Result<Outcome, CliEr
             hex,
             owner,
             owner_app,
+            kernel,
         } => {
             let owner = match owner_app {
                 Some(app) => Some(u64::from(crate::app::write_id(&app)?)),
@@ -78,12 +84,16 @@ pub fn run(opts: &Options, dry_run: bool, cmd: Command) -> Result<Outcome, CliEr
                 value_file,
                 hex,
                 owner,
+                kernel,
             };
             (set(&mut st, &window, input)?, true)
         }
-        Command::Delete { key, hash, secure } => {
-            (delete(&mut st, &window, key, hash, secure)?, true)
-        }
+        Command::Delete {
+            key,
+            hash,
+            secure,
+            kernel,
+        } => (delete(&mut st, &window, key, hash, secure, kernel)?, true),
         Command::List => (list(&mut st, &window)?, false),
         Command::Dump { values } => (dump(&mut st, &window, values)?, false),
         Command::Fsck => (fsck(&mut st, &window)?, false),
