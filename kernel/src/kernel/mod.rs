@@ -388,12 +388,10 @@ impl Kernel {
                     let Some(task) = Self::find_task(process, |t| t.id == id, true) else {
                         break;
                     };
-                    let mut state = process.stored_state();
-                    platform.boundary.set_syscall_return(
-                        &mut state,
-                        &ReturnRegisters::yield_wait_for(task.args),
-                    );
-                    process.set_stored_state(state);
+                    let ret = ReturnRegisters::yield_wait_for(task.args);
+                    process.with_stored_state(|state| {
+                        platform.boundary.set_syscall_return(state, &ret)
+                    });
                     process.set_state(State::Runnable);
                 }
                 State::Runnable => {
@@ -424,16 +422,18 @@ impl Kernel {
     fn switch(&self, process: &Process, platform: &Platform<'_>) -> bool {
         self.drop_stale_shared(process);
         platform.protection.configure(&process.protection());
-        let mut state = process.stored_state();
-        let reason = process.with_ram(|ram| {
-            let mut memory = ProcessMemory {
-                ram,
-                start: process.memory().start,
-                accessible_end: process.accessible_end(),
-            };
-            platform.boundary.switch_to_process(&mut state, &mut memory)
-        });
-        process.set_stored_state(state);
+        let reason = process
+            .with_ram(|ram| {
+                let mut memory = ProcessMemory {
+                    ram,
+                    start: process.memory().start,
+                    accessible_end: process.accessible_end(),
+                };
+                process.with_stored_state(|state| {
+                    platform.boundary.switch_to_process(state, &mut memory)
+                })
+            })
+            .flatten();
         match reason {
             None => false,
             Some(SwitchReason::Syscall { class, args }) => match Syscall::decode(class, args) {
@@ -452,11 +452,10 @@ impl Kernel {
                 }
                 Ok(syscall) => {
                     if let Some(ret) = self.handle_syscall(process, syscall, platform) {
-                        let mut state = process.stored_state();
-                        platform
-                            .boundary
-                            .set_syscall_return(&mut state, &ret.encode());
-                        process.set_stored_state(state);
+                        let ret = ret.encode();
+                        process.with_stored_state(|state| {
+                            platform.boundary.set_syscall_return(state, &ret)
+                        });
                     }
                     // A yield keeps the timeslice: if an upcall is ready the
                     // loop delivers it at once; otherwise the loop ends.

@@ -152,7 +152,7 @@ pub struct Process {
     allow_high_water: Cell<u32>,
     queue: Cell<TaskQueue>,
     grant_slots: Cell<usize>,
-    stored: Cell<StoredState>,
+    stored: core::cell::RefCell<StoredState>,
     restart_count: Cell<u32>,
     completion_code: Cell<Option<u32>>,
     short_id: Cell<ShortId>,
@@ -189,7 +189,7 @@ impl Process {
             allow_high_water: Cell::new(0),
             queue: Cell::new(TaskQueue::EMPTY),
             grant_slots: Cell::new(0),
-            stored: Cell::new(StoredState::ZERO),
+            stored: core::cell::RefCell::new(StoredState::ZERO),
             restart_count: Cell::new(0),
             completion_code: Cell::new(None),
             short_id: Cell::new(ShortId::LocallyUnique),
@@ -307,12 +307,22 @@ impl Process {
 
     /// Saved CPU state.
     pub fn stored_state(&self) -> StoredState {
-        self.stored.get()
+        self.stored.try_borrow().map_or(StoredState::ZERO, |s| *s)
     }
 
     /// Replaces the saved CPU state (ports and tests).
     pub fn set_stored_state(&self, state: StoredState) {
-        self.stored.set(state)
+        if let Ok(mut s) = self.stored.try_borrow_mut() {
+            *s = state;
+        }
+    }
+
+    /// Runs `f` on the saved CPU state in place (the switch and the
+    /// syscall return use it: a copy of the 144-byte state each way cost
+    /// hundreds of instructions per system call). `None` only if the state
+    /// is already borrowed further up the stack.
+    pub fn with_stored_state<R>(&self, f: impl FnOnce(&mut StoredState) -> R) -> Option<R> {
+        self.stored.try_borrow_mut().ok().map(|mut s| f(&mut s))
     }
 
     /// The first address of the app binary (after the protected region).
@@ -510,7 +520,7 @@ impl Process {
             }));
         match result {
             Ok(state) => {
-                self.stored.set(state);
+                self.set_stored_state(state);
                 self.state.set(State::Runnable);
                 Ok(())
             }
@@ -814,6 +824,6 @@ impl Process {
         if let Some(code) = self.completion_code.get() {
             writeln!(out, "  exit code {code}")?;
         }
-        boundary.print_state(&self.stored.get(), out)
+        boundary.print_state(&self.stored_state(), out)
     }
 }
