@@ -158,7 +158,7 @@ pub struct Process {
     short_id: Cell<ShortId>,
     storage: Cell<StoragePermissions>,
     fault: Cell<Option<Fault>>,
-    debug: Cell<DebugInfo>,
+    debug: core::cell::RefCell<DebugInfo>,
     shared: Cell<[Option<SharedBuffer>; MAX_SHARED]>,
     /// Whether any entry of `shared` is set (checked on every switch).
     sharing: Cell<bool>,
@@ -195,7 +195,7 @@ impl Process {
             short_id: Cell::new(ShortId::LocallyUnique),
             storage: Cell::new(StoragePermissions::null()),
             fault: Cell::new(None),
-            debug: Cell::new(DebugInfo {
+            debug: core::cell::RefCell::new(DebugInfo {
                 syscalls: 0,
                 dropped_upcalls: 0,
                 timeslice_expirations: 0,
@@ -266,7 +266,9 @@ impl Process {
 
     /// Debug counters.
     pub fn debug_info(&self) -> DebugInfo {
-        self.debug.get()
+        self.debug
+            .try_borrow()
+            .map_or(DebugInfo::default(), |d| *d)
     }
 
     /// The whole TBF in flash.
@@ -479,7 +481,9 @@ impl Process {
         self.queue.set(TaskQueue::EMPTY);
         self.shared.set([None; MAX_SHARED]);
         self.sharing.set(false);
-        self.debug.set(DebugInfo::default());
+        if let Ok(mut d) = self.debug.try_borrow_mut() {
+            *d = DebugInfo::default();
+        }
         let kernel_break = self.queue_address();
         self.kernel_break.set(kernel_break);
         let initial = mem
@@ -563,9 +567,10 @@ impl Process {
     }
 
     pub(crate) fn update_debug(&self, f: impl FnOnce(&mut DebugInfo)) {
-        let mut d = self.debug.get();
-        f(&mut d);
-        self.debug.set(d);
+        // In place: the counters change on every system call.
+        if let Ok(mut d) = self.debug.try_borrow_mut() {
+            f(&mut d);
+        }
     }
 
     // ----- memory ------------------------------------------------------
@@ -772,7 +777,7 @@ impl Process {
         };
         let mem = self.mem.get();
         let flash = self.flash.get();
-        let d = self.debug.get();
+        let d = self.debug_info();
         writeln!(
             out,
             "process {:?} ({pid}): {:?}",
