@@ -61,6 +61,10 @@ pub struct Kernel {
     next_to_run: Cell<usize>,
     /// Deferred calls served since a process last ran.
     deferred_streak: Cell<u32>,
+    /// The process run (id, accessible end) the protection unit was last
+    /// configured for, when that run had no shared buffers: resuming it
+    /// unchanged needs no reconfiguration.
+    configured_for: Cell<Option<(ProcessId, u32)>>,
 }
 
 impl Kernel {
@@ -73,6 +77,7 @@ impl Kernel {
             next_identifier: Cell::new(0),
             next_to_run: Cell::new(0),
             deferred_streak: Cell::new(0),
+            configured_for: Cell::new(None),
         }
     }
 
@@ -421,7 +426,16 @@ impl Kernel {
     /// whether the kernel may switch to it again in this timeslice.
     fn switch(&self, process: &Process, platform: &Platform<'_>) -> bool {
         self.drop_stale_shared(process);
-        platform.protection.configure(&process.protection());
+        // The same run of the same process, with the same break and no
+        // shared buffers, resumes under the configuration it left with.
+        let this_run = process
+            .processid()
+            .filter(|_| !process.has_shared())
+            .map(|pid| (pid, process.accessible_end()));
+        if this_run.is_none() || this_run != self.configured_for.get() {
+            platform.protection.configure(&process.protection());
+            self.configured_for.set(this_run);
+        }
         let reason = process
             .with_ram(|ram| {
                 let mut memory = ProcessMemory {
