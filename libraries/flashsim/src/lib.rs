@@ -25,7 +25,8 @@
 //!   file (for example a QEMU pflash image), and every change is written
 //!   through at once.
 //!
-//! The simulator is deterministic (it never uses randomness) and does not
+//! The simulator is deterministic (the damage of a [`Tear::Weak`] or
+//! [`Tear::Random`] erase is drawn from the tear's seed) and does not
 //! allocate per operation: reads and programs cost `O(len)`, erases
 //! `O(region_size)`.
 //!
@@ -232,6 +233,28 @@ pub enum Tear {
     /// first `n` bytes of the region to `erase_value` (`n` clamped to
     /// `region_size`). The operation is counted as performed.
     Partial(usize),
+    /// An erase cut so that the region is left *weakly* erased, as real NOR
+    /// flash can be: every programmed bit outside the first `keep` bytes
+    /// independently reads back as 1 with probability `ones` / 256 (bits
+    /// that were 1 stay 1), and the first `keep` bytes (a region header,
+    /// say) are left as they were. Which bits flip is drawn from `seed`, so
+    /// a tear replays exactly. No word becomes unprogrammed: the region
+    /// must be erased again before any program. The erase is counted as
+    /// performed. A program torn this way is not performed (as
+    /// [`Tear::Before`]).
+    Weak {
+        /// Seed of the bits that flip.
+        seed: u64,
+        /// Bytes at the start of the region left untouched.
+        keep: usize,
+        /// Chance, in 256ths, that a programmed bit reads back as 1.
+        ones: u16,
+    },
+    /// An erase cut so that the region reads back as random bytes drawn
+    /// from the seed; every word of it counts as programmed. The erase is
+    /// counted as performed. A program torn this way is not performed (as
+    /// [`Tear::Before`]).
+    Random(u64),
 }
 
 /// A copy of the flash contents and wear state, taken with
@@ -392,6 +415,8 @@ pub struct SimFlash {
     counters: Counters,
     erase_counts: Vec<u32>,
     mutations: u64,
+    /// The mutation number of every erase that consumed power budget.
+    erase_log: Vec<u64>,
     powered: bool,
     cut: Option<Cut>,
     read_fault: Option<u64>,
@@ -542,6 +567,7 @@ impl SimFlash {
             counters: Counters::default(),
             erase_counts: vec![0; geometry.region_count],
             mutations: 0,
+            erase_log: Vec::new(),
             powered: true,
             cut: None,
             read_fault: None,
@@ -664,11 +690,11 @@ impl SimFlash {
                 self.apply_program(addr, data);
                 Ok(())
             }
-            Power::Torn(Tear::Before) => Err(SimError::PowerLoss),
             Power::Torn(Tear::Partial(n)) => {
                 self.apply_program(addr, &data[..n.min(data.len())]);
                 Err(SimError::PowerLoss)
             }
+            Power::Torn(_) => Err(SimError::PowerLoss),
         }
     }
 
@@ -728,6 +754,7 @@ impl SimFlash {
             return Err(SimError::Injected);
         }
         let size = self.geometry.region_size;
+        self.erase_log.push(self.mutations);
         match self.consume_power() {
             Power::Full => {
                 self.apply_erase(region, size);
@@ -738,6 +765,39 @@ impl SimFlash {
                 self.apply_erase(region, n.min(size));
                 Err(SimError::PowerLoss)
             }
+            Power::Torn(Tear::Weak { seed, keep, ones }) => {
+                let mut rng = Rng::new(seed);
+                let start = region * size + keep.min(size);
+                for b in &mut self.data[start..(region + 1) * size] {
+                    for bit in 0..8 {
+                        if rng.below(256) < ones as u64 {
+                            *b |= 1 << bit;
+                        }
+                    }
+                }
+                self.damaged_erase(region);
+                Err(SimError::PowerLoss)
+            }
+            Power::Torn(Tear::Random(seed)) => {
+                let mut rng = Rng::new(seed);
+                let (start, end) = (region * size, (region + 1) * size);
+                self.data[start..end].fill_with(|| rng.next() as u8);
+                let unit = self.geometry.program_unit;
+                self.programmed.set_range(start / unit, end / unit);
+                self.damaged_erase(region);
+                Err(SimError::PowerLoss)
+            }
+        }
+    }
+
+    /// Accounts an erase torn by [`Tear::Weak`] or [`Tear::Random`] (its
+    /// bytes already changed) and writes the region through to the file.
+    fn damaged_erase(&mut self, region: usize) {
+        let size = self.geometry.region_size;
+        self.erase_counts[region] = self.erase_counts[region].saturating_add(1);
+        self.counters.erases += 1;
+        if let Some(backing) = &self.backing {
+            backing.write_through(region * size, &self.data[region * size..][..size]);
         }
     }
 
@@ -790,6 +850,15 @@ impl SimFlash {
     /// then replays it with `cut_power_after(k, ..)` for each `k` below it.
     pub fn mutations(&self) -> u64 {
         self.mutations
+    }
+
+    /// Which of the [mutations](SimFlash::mutations) were erases: the
+    /// mutation number (counting from 0) of every erase since creation that
+    /// consumed power budget, in order. A power-cut sweep uses it to tear
+    /// erases in the ways only an erase can be torn ([`Tear::Weak`],
+    /// [`Tear::Random`]).
+    pub fn erase_mutations(&self) -> &[u64] {
+        &self.erase_log
     }
 
     /// Arms a power cut: the next `ops` programs/erases that consume budget

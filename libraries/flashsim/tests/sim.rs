@@ -342,6 +342,78 @@ fn torn_erase_erases_exact_prefix_and_keeps_straddling_word() {
 }
 
 #[test]
+fn weak_and_random_erase_tears() {
+    // Weak: only programmed bits flip back, the kept prefix is untouched,
+    // every word stays programmed, the same seed gives the same damage.
+    let weak = |seed| {
+        let mut f = flash();
+        f.program(64, &[0u8; 64]).unwrap();
+        f.program(128, &[0x5Au8; 4]).unwrap();
+        f.cut_power_after(
+            0,
+            Tear::Weak {
+                seed,
+                keep: 8,
+                ones: 128,
+            },
+        );
+        assert_eq!(f.erase(1), Err(SimError::PowerLoss));
+        f.power_on();
+        assert_eq!(f.erase_counts(), &[0, 1, 0, 0]);
+        assert_eq!(f.counters().erases, 1);
+        assert_eq!(f.erase_mutations(), &[2]);
+        f
+    };
+    let f = weak(3);
+    let img = f.image();
+    assert_eq!(img[64..72], [0; 8], "the kept prefix");
+    let ones: u32 = img[72..128].iter().map(|b| b.count_ones()).sum();
+    assert!(
+        ones > 56 * 8 / 4 && ones < 56 * 8 * 3 / 4,
+        "{ones} of 448 bits flipped"
+    );
+    assert_eq!(img[128..132], [0x5A; 4], "other regions untouched");
+    assert!((64..128).all(|a| f.is_programmed(a)));
+    assert_eq!(weak(3).image(), img);
+    assert_ne!(weak(4).image(), img);
+    let mut f = weak(5);
+    assert_eq!(f.program(100, &[0; 4]), Err(SimError::Rewrite));
+    // All bits flip with ones = 256: the region reads erased, yet must be
+    // erased again before a program.
+    f.program(0, &[0; 4]).unwrap();
+    f.cut_power_after(
+        0,
+        Tear::Weak {
+            seed: 1,
+            keep: 0,
+            ones: 256,
+        },
+    );
+    assert_eq!(f.erase(0), Err(SimError::PowerLoss));
+    f.power_on();
+    assert!(f.image()[..64].iter().all(|&b| b == 0xFF));
+    assert_eq!(f.program(0, &[0; 4]), Err(SimError::Rewrite));
+
+    // Random: the whole region is noise and programmed.
+    let mut f = flash();
+    f.cut_power_after(0, Tear::Random(9));
+    assert_eq!(f.erase(2), Err(SimError::PowerLoss));
+    f.power_on();
+    let noise = &f.image()[128..192];
+    assert!(noise.iter().filter(|&&b| b == 0xFF).count() < 8);
+    assert!(f.is_programmed(128) && f.is_programmed(191));
+    assert_eq!(f.counters().erases, 1);
+
+    // On a program these tears write nothing, like Before.
+    let mut f = flash();
+    f.cut_power_after(0, Tear::Random(1));
+    assert_eq!(f.program(0, &[0; 4]), Err(SimError::PowerLoss));
+    f.power_on();
+    assert!(!f.is_programmed(0));
+    assert_eq!(f.counters().programs, 0);
+}
+
+#[test]
 fn power_stays_off_until_power_on() {
     let mut f = flash();
     f.cut_power_after(2, Tear::Before);
@@ -703,6 +775,7 @@ fn matches_naive_model() {
                     (false, _) => 128,
                     (true, Tear::Before) => usize::MAX,
                     (true, Tear::Partial(n)) => n.min(128),
+                    (true, _) => unreachable!("only Before and Partial are drawn"),
                 };
                 if n != usize::MAX {
                     let s = r * 128;
@@ -722,6 +795,7 @@ fn matches_naive_model() {
                     (false, _) => len,
                     (true, Tear::Before) => 0,
                     (true, Tear::Partial(n)) => n.min(len),
+                    (true, _) => unreachable!("only Before and Partial are drawn"),
                 };
                 for w in 0..n.div_ceil(unit) {
                     let s = addr + w * unit;
