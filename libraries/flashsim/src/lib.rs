@@ -415,8 +415,9 @@ pub struct SimFlash {
     counters: Counters,
     erase_counts: Vec<u32>,
     mutations: u64,
-    /// The mutation number of every erase that consumed power budget.
-    erase_log: Vec<u64>,
+    /// The mutation number and region of every erase that consumed power
+    /// budget.
+    erase_log: Vec<(u64, usize)>,
     powered: bool,
     cut: Option<Cut>,
     read_fault: Option<u64>,
@@ -754,7 +755,7 @@ impl SimFlash {
             return Err(SimError::Injected);
         }
         let size = self.geometry.region_size;
-        self.erase_log.push(self.mutations);
+        self.erase_log.push((self.mutations, region));
         match self.consume_power() {
             Power::Full => {
                 self.apply_erase(region, size);
@@ -853,11 +854,11 @@ impl SimFlash {
     }
 
     /// Which of the [mutations](SimFlash::mutations) were erases: the
-    /// mutation number (counting from 0) of every erase since creation that
-    /// consumed power budget, in order. A power-cut sweep uses it to tear
-    /// erases in the ways only an erase can be torn ([`Tear::Weak`],
-    /// [`Tear::Random`]).
-    pub fn erase_mutations(&self) -> &[u64] {
+    /// mutation number (counting from 0) and the region of every erase
+    /// since creation that consumed power budget, in order. A power-cut
+    /// sweep uses it to tear erases in the ways only an erase can be torn
+    /// ([`Tear::Weak`], [`Tear::Random`]).
+    pub fn erase_mutations(&self) -> &[(u64, usize)] {
         &self.erase_log
     }
 

@@ -361,7 +361,7 @@ fn weak_and_random_erase_tears() {
         f.power_on();
         assert_eq!(f.erase_counts(), &[0, 1, 0, 0]);
         assert_eq!(f.counters().erases, 1);
-        assert_eq!(f.erase_mutations(), &[2]);
+        assert_eq!(f.erase_mutations(), &[(2, 1)]);
         f
     };
     let f = weak(3);

@@ -21,9 +21,58 @@ const TEARS: [Tear; 5] = [
     Tear::Partial(2100),
 ];
 
+/// How an erase, and only an erase, is torn besides `TEARS`: weakly (each
+/// programmed bit back to 1 with a chance of 1, 16 or 128 in 256, the
+/// region header kept or not) and into random bytes. The seed is the cut's
+/// number.
+fn erase_tears(seed: u64) -> [Tear; 7] {
+    let weak = |keep, ones| Tear::Weak { seed, keep, ones };
+    [
+        weak(0, 1),
+        weak(12, 1),
+        weak(0, 16),
+        weak(12, 16),
+        weak(0, 128),
+        weak(12, 128),
+        Tear::Random(seed),
+    ]
+}
+
+/// Whether a region image holds a value record of some key followed by a
+/// tombstone of the same key (format of `doc/tickv-format.md`; the walk
+/// stops at the first header that does not decode).
+fn value_then_tombstone(region: &[u8], unit: usize) -> bool {
+    let up = |n: usize| n.div_ceil(unit) * unit;
+    let mut off = up(12);
+    let mut values = std::collections::HashSet::new();
+    while off + 16 <= region.len() {
+        let meta = u16::from_be_bytes([region[off], region[off + 1]]);
+        let inv = u16::from_be_bytes([region[off + 2], region[off + 3]]);
+        if meta != !inv {
+            return false;
+        }
+        let key = u64::from_le_bytes(region[off + 4..off + 12].try_into().unwrap());
+        match meta >> 13 {
+            1 => {
+                values.insert(key);
+            }
+            2 if values.contains(&key) => return true,
+            2 => {}
+            _ => return false,
+        }
+        off += up(16 + (meta & 0x1FFF) as usize);
+    }
+    false
+}
+
 struct Sweep {
     cuts: u64,
     ok: u64,
+    /// Cuts with a weak or random erase tear.
+    erase_cuts: u64,
+    /// Erases of the workload whose region held a key's value and, after
+    /// it, its tombstone.
+    victims: u64,
 }
 
 fn sweep(
@@ -46,6 +95,8 @@ fn sweep(
     let mut snaps = Vec::with_capacity(ops);
     let mut models = Vec::with_capacity(ops + 1);
     let mut counts = Vec::with_capacity(ops);
+    let mut erases_at = Vec::with_capacity(ops);
+    let mut victims = 0;
     let mut model = Model::new();
     let mut gc_runs = 0u64;
     for cmd in &cmds {
@@ -54,6 +105,7 @@ fn sweep(
         snaps.push(s.flash.0.snapshot());
         models.push(model.clone());
         let before = s.flash.0.mutations();
+        let logged = s.flash.0.erase_mutations().len();
         let erases = s.flash.0.counters().erases;
         let (want, after) = cmd.expect(&model);
         let got = cmd.run(&mut s);
@@ -63,6 +115,13 @@ fn sweep(
         }
         gc_runs += s.flash.0.counters().erases - erases;
         counts.push(s.flash.0.mutations() - before);
+        let snap = snaps.last().unwrap().image();
+        let mut at = Vec::new();
+        for &(m, r) in &s.flash.0.erase_mutations()[logged..] {
+            at.push(m - before);
+            victims += value_then_tombstone(&snap[r * region..][..region], unit) as u64;
+        }
+        erases_at.push(at);
     }
     models.push(model);
     let total: u64 = counts.iter().sum();
@@ -72,11 +131,21 @@ fn sweep(
     assert!(gc_runs >= 20, "the workload must make GC run many times");
 
     let probe = 0x5EED_0000_0000_0001u64;
-    let mut result = Sweep { cuts: 0, ok: 0 };
+    let mut result = Sweep {
+        cuts: 0,
+        ok: 0,
+        erase_cuts: 0,
+        victims,
+    };
     let mut failures = 0;
     for (i, cmd) in cmds.iter().enumerate() {
         for j in 0..counts[i] {
-            for tear in TEARS {
+            let mut tears = TEARS.to_vec();
+            if erases_at[i].contains(&j) {
+                tears.extend(erase_tears(result.cuts));
+                result.erase_cuts += 7;
+            }
+            for tear in tears {
                 result.cuts += 1;
                 s.flash.0.restore(&snaps[i]);
                 s.reboot();
@@ -173,7 +242,7 @@ fn power_cut_sweep() {
             configs.push((seed + 200, 1024, 3, 4, 1500, 6, 200));
         }
     }
-    let (mut cuts, mut ok) = (0, 0);
+    let (mut cuts, mut ok, mut erase_cuts, mut victims) = (0, 0, 0, 0);
     for (seed, region, count, unit, ops, keys, max_len) in configs {
         let r = sweep(seed, region, count, unit, ops, keys, max_len);
         assert_eq!(
@@ -181,10 +250,19 @@ fn power_cut_sweep() {
             "configuration {seed} ({count} x {region} B, unit {unit}): {} of {} cuts recovered",
             r.ok, r.cuts
         );
+        assert!(
+            r.victims > 0,
+            "configuration {seed}: no erased region held a value and its tombstone"
+        );
         cuts += r.cuts;
         ok += r.ok;
+        erase_cuts += r.erase_cuts;
+        victims += r.victims;
     }
-    println!("power-cut sweep: {cuts} cuts, {ok} ok");
+    println!(
+        "power-cut sweep: {cuts} cuts, {ok} ok ({erase_cuts} of them weak or random erase tears; \
+         {victims} erased regions held a value and its tombstone)"
+    );
     assert_eq!(ok, cuts);
 }
 

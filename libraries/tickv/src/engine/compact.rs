@@ -14,6 +14,10 @@ pub(super) struct Compact {
     pub(super) scan: Scan,
     pub(super) relocated: u32,
     pub(super) used: u32,
+    /// A 256-bit filter of the keys of the value records scanned so far in
+    /// the victim: a tombstone whose key may have an older value here is
+    /// carried forward (see `poll`).
+    pub(super) seen: [u32; 8],
     pub(super) wait: bool,
 }
 
@@ -48,6 +52,7 @@ impl Compact {
             scan: Scan::idle(),
             relocated: 0,
             used: 0,
+            seen: [0; 8],
             wait: false,
         }
     }
@@ -80,16 +85,31 @@ impl Compact {
                 CompactState::Scanning => match tri!(self.scan.poll(c, io, ev)) {
                     Item::Rec => {
                         let (loc, h) = (self.scan.loc, self.scan.h);
-                        if h.kind == Kind::Value {
-                            match c.ix.get(h.key) {
-                                Some(l) if l == loc => self.st = CompactState::Place,
-                                Some(_) => {}
-                                None if c.ix.complete => {}
-                                None => self.st = CompactState::Verify(Body::new(loc, &h, false)),
-                            }
+                        let bit = (h.key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize;
+                        let word = &mut self.seen[bit / 32];
+                        let older = *word & (1 << (bit % 32)) != 0;
+                        let value = h.kind == Kind::Value;
+                        if value {
+                            *word |= 1 << (bit % 32);
                         }
-                        // Tombstones are dropped: the tail is the oldest
-                        // region, so nothing older remains for them to hide.
+                        // A tombstone hides only older records of its key,
+                        // and the victim is the oldest region: it is dropped
+                        // unless an older value of the key may lie in the
+                        // victim itself. Then it is carried forward (while
+                        // it is the key's newest record), because an
+                        // interrupted erase of the victim can destroy the
+                        // tombstone and leave that value readable.
+                        match c.ix.get(h.key) {
+                            Some(l) if l == loc => self.st = CompactState::Place,
+                            Some(_) => {}
+                            None if !value && !older => {}
+                            None if c.ix.complete => {
+                                if !value {
+                                    self.st = CompactState::Place;
+                                }
+                            }
+                            None => self.st = CompactState::Verify(Body::new(loc, &h, false)),
+                        }
                     }
                     Item::Bad(_) => {}
                     Item::End => {

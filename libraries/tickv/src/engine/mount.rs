@@ -46,9 +46,10 @@ pub(super) enum MountState {
         tail: Scan,
         /// Looking for a copy of `head.h` in the tail.
         want: bool,
-        torn: bool,
-        /// Checking the checksum of `head`'s current record.
+        /// Checking the checksum of `head`'s current record, or with
+        /// `orig` of its original in the tail.
         check: Option<Body>,
+        orig: bool,
     },
     Rollback(EraseInit),
     RegionHeader,
@@ -161,38 +162,47 @@ impl Mount {
                     head,
                     tail,
                     want,
-                    torn,
                     check,
+                    orig,
                 } => {
                     // Is every valid record in the head an identical copy
-                    // of a tail record, in order, with at most one torn copy
-                    // at the end?
+                    // of a valid tail record, in order? Records that fail
+                    // their CRC, or do not decode, stand for nothing: a
+                    // copy torn by the cut, or one damaged by an
+                    // interrupted rollback.
                     let copies = loop {
                         if let Some(body) = check {
                             let valid = tri!(body.poll(c, io, ev));
-                            if valid {
-                                *want = true;
-                            } else {
-                                *torn = true;
-                            }
                             *check = None;
+                            if *orig {
+                                // A copy counts only with its original
+                                // intact: an erase that began may have
+                                // damaged the tail without its header.
+                                *orig = false;
+                                if !valid {
+                                    break false;
+                                }
+                                *want = false;
+                            } else {
+                                *want = valid;
+                            }
                             continue;
                         }
                         if *want {
                             match tri!(tail.poll(c, io, ev)) {
-                                Item::Rec if tail.h == head.h => *want = false,
+                                Item::Rec if tail.h == head.h => {
+                                    *check = Some(Body::new(tail.loc, &tail.h, false));
+                                    *orig = true;
+                                }
                                 Item::Rec | Item::Bad(_) => {}
                                 Item::End => break false,
                             }
                             continue;
                         }
                         match tri!(head.poll(c, io, ev)) {
-                            Item::Rec if !*torn => {
-                                *check = Some(Body::new(head.loc, &head.h, false))
-                            }
-                            Item::Bad(true) if !*torn => *torn = true,
+                            Item::Rec => *check = Some(Body::new(head.loc, &head.h, false)),
+                            Item::Bad(_) => {}
                             Item::End => break true,
-                            _ => break false,
                         }
                     };
                     // The mutation feature exists to prove the power-cut
@@ -342,8 +352,8 @@ impl Mount {
                 head: scan(c.head),
                 tail: scan(c.tail),
                 want: false,
-                torn: false,
                 check: None,
+                orig: false,
             };
             return Poll::Ready(());
         }
