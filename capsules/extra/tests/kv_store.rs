@@ -158,13 +158,25 @@ fn a_full_store_is_nomem_and_gc_makes_room() {
     for i in 0..n / 2 {
         s.delete(&i.to_le_bytes()).unwrap();
     }
+    // The deletes' own compaction steps reclaim part of the space; the GC
+    // reclaims what is left in the oldest regions. Together they make room
+    // for as many values again, but for the tombstones' share.
     let freed = s.gc().unwrap();
-    assert!(freed >= (n / 2) as usize * 90, "{freed}");
-    assert_eq!(s.add(b"fits again", &[2; 90]), Ok(()));
+    assert!(freed > 0);
+    // It stopped at an oldest region with nothing to reclaim.
+    assert_eq!(s.gc(), Ok(0));
+    let mut refill = 0u32;
+    while s.add(&(5000 + refill).to_le_bytes(), &[2; 90]) == Ok(()) {
+        refill += 1;
+    }
+    assert!(
+        refill + 1 >= n / 2,
+        "{refill} of {} values fit again",
+        n / 2
+    );
     for i in n / 2..n {
         assert_eq!(s.value(&i.to_le_bytes()), Some(vec![i as u8; 90]));
     }
-    assert_eq!(s.gc(), Ok(0));
     check_flash(&s);
 }
 

@@ -103,13 +103,6 @@ impl<'x> Index<'x> {
         }
     }
 
-    /// Whether any indexed record lies in `[start, start + len)`.
-    pub fn any_in(&self, start: u32, len: u32) -> bool {
-        self.slots[..self.len]
-            .iter()
-            .any(|e| e.loc.wrapping_sub(start) < len)
-    }
-
     /// The smallest indexed key greater than `after` (or the smallest of all).
     #[cfg(feature = "inspect")]
     pub fn next_after(&self, after: Option<u64>) -> Option<(u64, u32)> {

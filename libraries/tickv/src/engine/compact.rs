@@ -5,6 +5,13 @@ use super::*;
 
 /// One compaction step: moves the tail's live records to the head, erases
 /// the tail and gives it a fresh header. Returns the bytes reclaimed.
+///
+/// Every step first walks the tail without writing (a dry run that
+/// decides liveness exactly as the step would) and goes ahead only if the bytes it reclaims are fewer
+/// than `below`, and not zero unless `cross` allows a step that reclaims
+/// nothing, and, with `fit`, if a record of that extent fits afterwards.
+/// Otherwise it returns 0 having changed nothing, with `dry` still set.
+/// The dry run leaves what the tail would reclaim in `Core::tail_gain`.
 #[derive(Clone, Copy)]
 pub(super) struct Compact {
     pub(super) st: CompactState,
@@ -18,6 +25,10 @@ pub(super) struct Compact {
     /// the victim: a tombstone whose key may have an older value here is
     /// carried forward (see `poll`).
     pub(super) seen: [u32; 8],
+    pub(super) dry: bool,
+    pub(super) cross: bool,
+    pub(super) fit: u32,
+    pub(super) below: u32,
     pub(super) wait: bool,
 }
 
@@ -43,16 +54,27 @@ pub(super) const NO_REC: StoredHeader = StoredHeader {
 };
 
 impl Compact {
-    #[inline(never)]
+    /// A step that runs whatever it reclaims.
     pub(super) fn new() -> Compact {
+        Compact::checked(true, 0, u32::MAX)
+    }
+
+    /// A step, checked first by a dry run (see above).
+    #[inline(never)]
+    pub(super) fn checked(cross: bool, fit: u32, below: u32) -> Compact {
         Compact {
-            st: CompactState::Start,
+            // The dry run needs no destination yet.
+            st: CompactState::Header,
             victim: 0,
             count: 0,
             scan: Scan::idle(),
             relocated: 0,
             used: 0,
             seen: [0; 8],
+            dry: true,
+            cross,
+            fit,
+            below,
             wait: false,
         }
     }
@@ -85,7 +107,8 @@ impl Compact {
                 CompactState::Scanning => match tri!(self.scan.poll(c, io, ev)) {
                     Item::Rec => {
                         let (loc, h) = (self.scan.loc, self.scan.h);
-                        let bit = (h.key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize;
+                        // Keys are hashes: their low byte will do.
+                        let bit = h.key as u8 as usize;
                         let word = &mut self.seen[bit / 32];
                         let older = *word & (1 << (bit % 32)) != 0;
                         let value = h.kind == Kind::Value;
@@ -114,6 +137,30 @@ impl Compact {
                     Item::Bad(_) => {}
                     Item::End => {
                         self.used = self.scan.off.min(c.g.region) - c.g.span;
+                        if self.dry {
+                            // Does a record of `fit` bytes fit after the
+                            // step? Copies fill the head, then at most one
+                            // more region; the erase frees one. Only when
+                            // the copies leave the head for the reserve
+                            // must the record fit beside them.
+                            let (room, free) = match c.used {
+                                1 => (c.g.usable, c.free() - 1),
+                                _ => (c.g.region - c.head_off, c.free()),
+                            };
+                            let fits = self.relocated <= room
+                                || free > 1
+                                || self.relocated + self.fit <= c.g.usable;
+                            let gain = self.used - self.relocated;
+                            c.tail_gain = Some(gain);
+                            if !fits || gain >= self.below || (gain == 0 && !self.cross) {
+                                return Poll::Ready(0);
+                            }
+                            self.dry = false;
+                            self.relocated = 0;
+                            self.seen = [0; 8];
+                            self.st = CompactState::Start;
+                            continue;
+                        }
                         self.st = CompactState::Erase(EraseInit::new(
                             self.victim,
                             self.count,
@@ -145,7 +192,10 @@ impl Compact {
                 }
                 CompactState::Place => {
                     let extent = c.g.extent(self.scan.h.len);
-                    if c.head_off + extent <= c.g.region {
+                    if self.dry {
+                        self.relocated += extent;
+                        self.st = CompactState::Scanning;
+                    } else if c.head_off + extent <= c.g.region {
                         self.st = CompactState::Copy(Copier {
                             src: self.scan.loc,
                             dst: c.addr(c.head, c.head_off),
@@ -184,6 +234,7 @@ impl Compact {
                         return Poll::Stop;
                     }
                     if init.erased {
+                        c.tail_gain = None;
                         // The victim's records are gone (its live ones were
                         // copied): it leaves the ring even if the header
                         // program failed; opening it later re-erases it.

@@ -211,6 +211,9 @@ impl<'x> TicKV<'x> {
         if needs_mount && !c.mounted {
             return Step::Done(Err(Error::NotMounted));
         }
+        if !needs_mount {
+            c.tail_gain = None;
+        }
         let max_value = c.g.max_value as usize;
         let write = |mode, kind, secure| -> Result<Running, Error> {
             let value: &[u8] = match (&io.value, kind) {
@@ -260,7 +263,6 @@ impl<'x> TicKV<'x> {
             Op::Delete(_) => write(Mode::Present, Kind::Tombstone, false),
             Op::SecureDelete(_) => write(Mode::Present, Kind::Tombstone, true),
             Op::GcStep | Op::GcFull => Ok(Running::Gc(Gc {
-                full: op == Op::GcFull,
                 left: if op == Op::GcFull { c.used + 1 } else { 1 },
                 freed: 0,
                 step: None,

@@ -99,10 +99,11 @@ pub(super) enum PutState {
     SecureFind(Find),
     Space,
     Open(Open),
+    /// Compaction steps: before the write (`steps` is 0), or after it, the
+    /// one that housekeeping asks for or those of a secure delete (`steps`
+    /// left).
     Gc(Compact),
     Write(Writer),
-    Early(Compact),
-    Secure(Compact),
 }
 
 impl Put {
@@ -169,8 +170,11 @@ impl Put {
                     // compaction before appending anything.
                     let finish = c.free() == 0;
                     if !self.gc_done && (finish || (c.dead() != Some(0) && c.space() < extent)) {
+                        // Unless it finishes a compaction, the step runs
+                        // only if the record then fits: a write that fails
+                        // erases nothing.
                         self.gc_done = true;
-                        self.st = PutState::Gc(Compact::new());
+                        self.st = PutState::Gc(Compact::checked(finish, extent, u32::MAX));
                         continue;
                     }
                     if finish {
@@ -202,8 +206,25 @@ impl Put {
                     self.st = PutState::Space;
                 }
                 PutState::Gc(g) => {
-                    tri!(g.poll(c, io, ev));
-                    self.st = PutState::Space;
+                    if let Poll::Stop = g.poll(c, io, ev) {
+                        // After the write it is durable: a failure of a
+                        // housekeeping step does not undo it. It is
+                        // counted, and the store stays consistent.
+                        if self.steps == 0 || self.secure || ev.err.take().is_none() {
+                            return Poll::Stop;
+                        }
+                        c.deferred_errors = c.deferred_errors.saturating_add(1);
+                        return Poll::Ready(Output::Done);
+                    }
+                    if self.steps == 0 {
+                        self.st = PutState::Space;
+                        continue;
+                    }
+                    self.steps -= 1;
+                    if self.steps == 0 {
+                        return Poll::Ready(Output::Done);
+                    }
+                    *g = Compact::new();
                 }
                 PutState::Write(w) => {
                     if let Poll::Stop = w.poll(c, io, ev) {
@@ -219,12 +240,14 @@ impl Put {
                     c.rec_bytes = c.rec_bytes.saturating_add(extent);
                     c.apply(self.key, self.kind, loc, extent, self.old);
                     if !self.secure {
-                        if self.gc_done || !c.wants_early_gc() {
-                            return Poll::Ready(Output::Done);
+                        match c.early_gc() {
+                            Some(below) if !self.gc_done => {
+                                self.steps = 1;
+                                self.st = PutState::Gc(Compact::checked(true, 0, below));
+                                continue;
+                            }
+                            _ => return Poll::Ready(Output::Done),
                         }
-                        self.gc_done = true;
-                        self.st = PutState::Early(Compact::new());
-                        continue;
                     }
                     // Find the newest region still holding any record of
                     // the key other than this tombstone (found after the
@@ -244,27 +267,7 @@ impl Put {
                     if self.steps == 0 {
                         return Poll::Ready(Output::Done);
                     }
-                    self.st = PutState::Secure(Compact::new());
-                }
-                PutState::Early(g) => {
-                    // The write is already durable: a failure of this
-                    // housekeeping step does not undo it. It is counted, and
-                    // the store stays consistent.
-                    if let Poll::Stop = g.poll(c, io, ev) {
-                        if ev.err.take().is_none() {
-                            return Poll::Stop;
-                        }
-                        c.deferred_errors = c.deferred_errors.saturating_add(1);
-                    }
-                    return Poll::Ready(Output::Done);
-                }
-                PutState::Secure(g) => {
-                    tri!(g.poll(c, io, ev));
-                    self.steps -= 1;
-                    if self.steps == 0 {
-                        return Poll::Ready(Output::Done);
-                    }
-                    *g = Compact::new();
+                    self.st = PutState::Gc(Compact::new());
                 }
             }
         }
@@ -274,7 +277,6 @@ impl Put {
 /// Garbage collection: one step, or until nothing is reclaimable.
 #[derive(Clone, Copy)]
 pub(super) struct Gc {
-    pub(super) full: bool,
     pub(super) left: u32,
     pub(super) freed: u32,
     pub(super) step: Option<Compact>,
@@ -286,22 +288,24 @@ impl Gc {
         loop {
             if let Some(step) = &mut self.step {
                 self.freed = self.freed.saturating_add(tri!(step.poll(c, io, ev)));
+                // A step that found nothing to reclaim in the oldest region
+                // (its dry run) changed nothing: stop there.
+                let skipped = step.dry;
                 self.step = None;
-                if !self.full {
+                if skipped {
                     return Poll::Ready(Output::Freed(self.freed as usize));
                 }
             }
-            // With exact accounting stop when nothing is dead; without it,
-            // compact each region that held records when the GC started.
-            let more = match c.dead() {
-                Some(d) => d > 0,
-                None => true,
-            };
-            if !more || self.left == 0 {
+            // Stop when nothing is dead, or after `left` steps: one for a
+            // GC step, one for each region that held records when a full GC
+            // started.
+            if c.dead() == Some(0) || self.left == 0 {
                 return Poll::Ready(Output::Freed(self.freed as usize));
             }
             self.left -= 1;
-            self.step = Some(Compact::new());
+            // Steps over a tail that reclaims nothing only while space is
+            // short, to reach the garbage beyond it.
+            self.step = Some(Compact::checked(c.space() < c.g.usable, 0, u32::MAX));
         }
     }
 }

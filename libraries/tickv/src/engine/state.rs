@@ -29,6 +29,10 @@ pub(super) struct Core<'x> {
     pub(super) deferred_errors: u32,
     /// Bytes moved per flash request (scratch length rounded to the unit).
     pub(super) chunk: u32,
+    /// What compacting the tail would reclaim, from the last dry run since
+    /// the tail last changed. Records that were dead stay dead until then,
+    /// so it is a lower bound.
+    pub(super) tail_gain: Option<u32>,
 }
 
 impl<'x> Core<'x> {
@@ -49,6 +53,7 @@ impl<'x> Core<'x> {
             corrupt: 0,
             deferred_errors: 0,
             chunk: 0,
+            tail_gain: None,
         }
     }
 
@@ -75,17 +80,28 @@ impl<'x> Core<'x> {
         (self.g.region - self.head_off) + self.free().saturating_sub(1) * self.g.usable
     }
 
-    /// Whether a write that needed no compaction should run one step after
-    /// its record is written: once less than a region of space is left while
-    /// the tail still holds live records. Compacting such a tail gains little,
-    /// so it is done early, one step per write, while the remaining space
-    /// absorbs the writes. A tail of garbage is left until space runs out, so
-    /// that pure churn erases no earlier than it must.
-    pub(super) fn wants_early_gc(&self) -> bool {
-        self.space() < self.g.usable
-            && self.used > 1
-            && self.dead() != Some(0)
-            && (!self.ix.complete || self.ix.any_in(self.g.addr(self.tail, 0), self.g.region))
+    /// Whether a write that needed no compaction should run a step after
+    /// its record is written, and the bound on what that step may reclaim
+    /// (see `Compact`). Compaction is otherwise left until a write needs
+    /// the space, when the oldest region has had the longest time to turn
+    /// into garbage. But a step makes at most one region's worth of room,
+    /// and a tail of live data makes none: with less than a region of
+    /// space left and garbage in the store, a tail that would reclaim less
+    /// than a quarter of a region's share of the free space (`(N - 1) *
+    /// usable - live` over `N`) is compacted at once, one step per write,
+    /// so that the ring reaches the garbage beyond it while writes still
+    /// fit.
+    pub(super) fn early_gc(&self) -> Option<u32> {
+        if self.space() >= self.g.usable || self.used < 2 || self.dead() == Some(0) {
+            return None;
+        }
+        let live = if self.ix.complete {
+            self.live_bytes
+        } else {
+            self.rec_bytes
+        };
+        let below = ((self.g.count - 1) * self.g.usable).saturating_sub(live) / self.g.count / 4;
+        self.tail_gain.is_none_or(|g| g < below).then_some(below)
     }
 
     /// Makes the index and the live byte count reflect a new record of
