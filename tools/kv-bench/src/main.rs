@@ -5,6 +5,7 @@
 //! the ROM probes, and writes `doc/benchmarks.md` and `doc/bench-*.svg`.
 
 mod device;
+mod fill;
 mod powercut;
 mod report;
 mod rom;
@@ -95,6 +96,8 @@ enum Job {
     Mixed(Kind),
     Space(Kind),
     Cut(Kind),
+    Fill(Kind, usize),
+    Beyond(Kind, usize),
 }
 
 enum Out {
@@ -104,6 +107,8 @@ enum Out {
     Mixed(workloads::Run),
     Space(workloads::Space),
     Cut(Kind, powercut::CutResult),
+    Fill(Box<fill::Fill>),
+    Beyond(Box<fill::Beyond>),
 }
 
 /// Everything measured, for the report.
@@ -118,6 +123,10 @@ pub struct Results {
     pub space: Vec<workloads::Space>,
     /// Power cuts, per store.
     pub cuts: Vec<(Kind, powercut::CutResult)>,
+    /// Steady overwrites per fill level, per store.
+    pub fill: Vec<fill::Fill>,
+    /// Gets and misses beyond the RAM index, per store and entries.
+    pub beyond: Vec<fill::Beyond>,
     /// ROM probes (or why they could not be built).
     pub rom: Result<rom::Report, String>,
     /// Seconds the whole run took.
@@ -142,6 +151,15 @@ fn run_all(o: &Options) -> Results {
             Job::Cut(Kind::Ours),
             Job::Cut(Kind::OursNoIndex),
         ]);
+    }
+    // The fill levels are targets too (doc/benchmarks.md).
+    for k in fill::FILL_STORES {
+        for p in fill::FILL_LEVELS {
+            jobs.push(Job::Fill(k, p));
+        }
+    }
+    for (k, e) in fill::BEYOND.into_iter().filter(|_| !o.check) {
+        jobs.push(Job::Beyond(k, e));
     }
     for &n in o.sizes.iter().rev().filter(|_| !o.check) {
         for k in stores::ALL {
@@ -189,6 +207,14 @@ fn run_all(o: &Options) -> Results {
                         format!("{} power cuts, {}", o.cuts, k.name()),
                         Out::Cut(k, powercut::run(k, o.cuts, 1)),
                     ),
+                    Job::Fill(k, p) => (
+                        format!("{p} % live, {}", k.name()),
+                        Out::Fill(Box::new(fill::fill(k, p, fill::capacity(k)))),
+                    ),
+                    Job::Beyond(k, e) => (
+                        format!("{e} entries for {} keys, {}", fill::BEYOND_KEYS, k.name()),
+                        Out::Beyond(Box::new(fill::beyond(k, e))),
+                    ),
                 };
                 let mut outs = outs.lock().expect("results");
                 outs.push(out);
@@ -207,6 +233,8 @@ fn run_all(o: &Options) -> Results {
         mixed: Vec::new(),
         space: Vec::new(),
         cuts: Vec::new(),
+        fill: Vec::new(),
+        beyond: Vec::new(),
         rom: Err("not built (--skip-rom)".into()),
         seconds: 0.0,
     };
@@ -222,12 +250,17 @@ fn run_all(o: &Options) -> Results {
             Out::Mixed(x) => r.mixed.push(x),
             Out::Space(x) => r.space.push(x),
             Out::Cut(k, x) => r.cuts.push((k, x)),
+            Out::Fill(x) => r.fill.push(*x),
+            Out::Beyond(x) => r.beyond.push(*x),
         }
     }
     r.peer.sort_by_key(|x| position(x.kind));
     r.mixed.sort_by_key(|x| position(x.kind));
     r.space.sort_by_key(|x| position(x.kind));
     r.cuts.sort_by_key(|x| position(x.0));
+    r.fill.sort_by_key(|x| (position(x.kind), x.percent));
+    r.beyond
+        .sort_by_key(|x| (position(x.kind), usize::MAX - x.entries));
     for (_, v) in &mut r.scale {
         v.sort_by_key(|x| position(x.kind));
     }

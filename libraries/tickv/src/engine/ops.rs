@@ -240,7 +240,7 @@ impl Put {
                     c.rec_bytes = c.rec_bytes.saturating_add(extent);
                     c.apply(self.key, self.kind, loc, extent, self.old);
                     if !self.secure {
-                        match c.early_gc() {
+                        match c.early_gc(extent) {
                             Some(below) if !self.gc_done => {
                                 self.steps = 1;
                                 self.st = PutState::Gc(Compact::checked(true, 0, below));

@@ -80,18 +80,20 @@ impl<'x> Core<'x> {
         (self.g.region - self.head_off) + self.free().saturating_sub(1) * self.g.usable
     }
 
-    /// Whether a write that needed no compaction should run a step after
-    /// its record is written, and the bound on what that step may reclaim
-    /// (see `Compact`). Compaction is otherwise left until a write needs
-    /// the space, when the oldest region has had the longest time to turn
-    /// into garbage. But a step makes at most one region's worth of room,
-    /// and a tail of live data makes none: with less than a region of
-    /// space left and garbage in the store, a tail that would reclaim less
-    /// than a quarter of a region's share of the free space (`(N - 1) *
-    /// usable - live` over `N`) is compacted at once, one step per write,
-    /// so that the ring reaches the garbage beyond it while writes still
-    /// fit.
-    pub(super) fn early_gc(&self) -> Option<u32> {
+    /// Whether a write of `extent` bytes that needed no compaction should
+    /// run a step after its record is written, and the bound on what that
+    /// step may reclaim (see `Compact`). Compaction is otherwise left until
+    /// a write needs the space, when the oldest region has had the longest
+    /// time to turn into garbage. But a write runs at most one step, and a
+    /// step on a tail of live data makes no room: with less than a region
+    /// of space left and garbage in the store, a tail is compacted at once,
+    /// one step per write, if it would reclaim less than a quarter of its
+    /// share of the free space (`(N - 1) * usable - live` over `N`), so
+    /// that the ring moves past cold data to the garbage beyond while
+    /// writes still fit. Not when that quarter is no larger than this
+    /// record: a store that full moves its ring only on demand (a tail
+    /// short of garbage there is more likely to gain some than to be cold).
+    pub(super) fn early_gc(&self, extent: u32) -> Option<u32> {
         if self.space() >= self.g.usable || self.used < 2 || self.dead() == Some(0) {
             return None;
         }
@@ -100,8 +102,9 @@ impl<'x> Core<'x> {
         } else {
             self.rec_bytes
         };
-        let below = ((self.g.count - 1) * self.g.usable).saturating_sub(live) / self.g.count / 4;
-        self.tail_gain.is_none_or(|g| g < below).then_some(below)
+        let share = ((self.g.count - 1) * self.g.usable).saturating_sub(live) / self.g.count;
+        let below = share / 4;
+        (below > extent && self.tail_gain.is_none_or(|g| g < below)).then_some(below)
     }
 
     /// Makes the index and the live byte count reflect a new record of

@@ -33,6 +33,26 @@ pub struct Ours {
     index_len: usize,
 }
 
+/// A write that runs out of space fails without erasing anything (the
+/// engine runs at most one compaction step in a write, and only if the
+/// record then fits): then, while anything may be reclaimable, the caller
+/// collects one step and tries again, at most once per region.
+fn with_gc(
+    store: &mut Store<'static, 'static, OurFlash>,
+    op: impl Fn(&mut Store<'static, 'static, OurFlash>) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let mut tries = store.stats().regions;
+    loop {
+        match op(store) {
+            Err(Error::NoSpace) if tries > 0 && store.stats().reclaimable != Some(0) => {
+                tries -= 1;
+                store.gc_step()?;
+            }
+            r => return r,
+        }
+    }
+}
+
 fn text(e: Error) -> String {
     format!("{e:?}")
 }
@@ -70,7 +90,7 @@ impl super::Kv for Ours {
         self.store.mount().map_err(text)
     }
     fn set(&mut self, key: u64, value: &[u8]) -> Result<(), String> {
-        self.store.set(key, value).map_err(text)
+        with_gc(&mut self.store, |s| s.set(key, value)).map_err(text)
     }
     fn get(&mut self, key: u64, out: &mut [u8]) -> Result<Option<usize>, String> {
         match self.store.get(key, out) {
@@ -80,7 +100,7 @@ impl super::Kv for Ours {
         }
     }
     fn delete(&mut self, key: u64) -> Result<(), String> {
-        match self.store.delete(key) {
+        match with_gc(&mut self.store, |s| s.delete(key)) {
             Ok(()) | Err(Error::NotFound) => Ok(()),
             Err(e) => Err(text(e)),
         }

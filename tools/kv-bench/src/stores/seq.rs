@@ -81,6 +81,8 @@ impl MultiwriteNorFlash for SsFlash {}
 pub const fn key_slots(keys: usize) -> usize {
     match keys {
         0..=100 => 100,
+        // Half the keys of the beyond-the-index workload.
+        500 => 500,
         101..=1000 => 1000,
         1001..=5000 => 5000,
         _ => 8192,
@@ -93,7 +95,9 @@ macro_rules! instances {
         $m!(
             (16, 100),
             (16, 1000),
+            (16, 5000),
             (64, 100),
+            (64, 500),
             (64, 1000),
             (64, 8192),
             (256, 5000)
