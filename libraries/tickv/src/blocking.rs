@@ -176,7 +176,8 @@ impl<'x, 's, F: Flash> Store<'x, 's, F> {
         self.freed(Op::GcStep)
     }
 
-    /// Compacts until nothing is reclaimable; returns the bytes reclaimed.
+    /// Compacts until nothing is reclaimable or the oldest region holds
+    /// nothing to reclaim (see `Op::GcFull`); returns the bytes reclaimed.
     pub fn gc_full(&mut self) -> Result<usize, Error> {
         self.freed(Op::GcFull)
     }

@@ -154,9 +154,11 @@ pub enum Op {
     /// Remove a key's value and compact until no byte of any of its old
     /// records remains in flash (may erase many regions).
     SecureDelete(u64),
-    /// One bounded compaction step (at most one erase).
+    /// One bounded compaction step (at most one erase), unless the oldest
+    /// region holds nothing to reclaim (then nothing is erased).
     GcStep,
-    /// Compact until no garbage remains.
+    /// Compact until no garbage remains or the oldest region holds nothing
+    /// to reclaim (at most one step per region in use, plus one).
     GcFull,
     #[cfg(feature = "inspect")]
     /// The smallest live key greater than the given one (or the smallest).

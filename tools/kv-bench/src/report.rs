@@ -157,7 +157,7 @@ fn tuning(o: &Options) -> String {
         (
             Kind::Ours,
             format!(
-                "`tickv::blocking::Store`; scratch buffer {} B; RAM index with one 12-byte entry per workload key (the space test: 8192 entries; beyond the index: 1000, 500 or 100 entries for 1000 keys). Puts use `set`, deletes `delete`; GC runs inside writes. A write that finds no room fails with `NoSpace` without erasing (the engine runs at most one compaction step in a write, and only if the record then fits): then, while anything may be reclaimable, the adapter runs one `gc_step` and retries, at most once per region (only at the highest fill levels).",
+                "`tickv::blocking::Store`; scratch buffer {} B; RAM index with one 12-byte entry per workload key (the space test: 8192 entries; beyond the index: 1000, 500 or 100 entries for 1000 keys). Puts use `set`, deletes `delete`; GC runs inside writes. A write that finds no room fails with `NoSpace` without erasing (the engine runs at most one compaction step in a write, and only if the record then fits): then, while anything may be reclaimable, the adapter runs one `gc_step` and retries, at most once per region.",
                 stores::OURS_SCRATCH
             ),
         ),
@@ -714,7 +714,7 @@ fn fill_section(m: &mut String, r: &Results) {
     let wrong: u64 = r.fill.iter().map(|f| f.phase.wrong).sum();
     let _ = writeln!(
         m,
-        "\nEvery key is read back after the overwrites: {wrong} wrong. Our writes that find no room fail without erasing; the adapter then runs `gc_step` and retries (see the tuning table), which happens only at 99 %.\n"
+        "\nEvery key is read back after the overwrites: {wrong} wrong. Our writes that find no room fail without erasing; the adapter then runs `gc_step` and retries (see the tuning table).\n"
     );
 }
 

@@ -152,7 +152,8 @@ pub(crate) enum Command {
     Fsck,
     /// Capacity, live/dead/free bytes, records and per-region erase counts.
     Stat,
-    /// Garbage-collect: compact until nothing is reclaimable.
+    /// Garbage-collect: compact until nothing is reclaimable or the oldest
+    /// region holds nothing to reclaim.
     Gc {
         /// Run one compaction step only (at most one erase).
         #[arg(long)]

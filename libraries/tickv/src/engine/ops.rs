@@ -274,7 +274,8 @@ impl Put {
     }
 }
 
-/// Garbage collection: one step, or until nothing is reclaimable.
+/// Garbage collection: one step, or until nothing is reclaimable or the
+/// oldest region holds nothing to reclaim.
 #[derive(Clone, Copy)]
 pub(super) struct Gc {
     pub(super) left: u32,
