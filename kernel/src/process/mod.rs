@@ -266,9 +266,7 @@ impl Process {
 
     /// Debug counters.
     pub fn debug_info(&self) -> DebugInfo {
-        self.debug
-            .try_borrow()
-            .map_or(DebugInfo::default(), |d| *d)
+        self.debug.try_borrow().map_or(DebugInfo::default(), |d| *d)
     }
 
     /// The whole TBF in flash.
