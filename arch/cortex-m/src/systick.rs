@@ -1,0 +1,105 @@
+//! SysTick, the core timer, as the kernel's [`SchedulerTimer`]: a one-shot
+//! countdown from the processor clock (the AST1030 has no reference
+//! clock). Its handler (`switch.rs`) stops it and raises a flag; a
+//! process running when it fires is preempted.
+//!
+//! The 24-bit counter bounds one shot: at 200 MHz, about 84 ms; longer
+//! requests are cut to that (a scheduler or a wake-up then simply comes
+//! back earlier).
+
+use kernel::platform::chip::SchedulerTimer;
+
+/// The largest reload value.
+pub const MAX_RELOAD: u32 = 0xFF_FFFF;
+
+/// The reload value for `us` microseconds at `hz`: at least 1, at most
+/// [`MAX_RELOAD`].
+pub fn reload_for(us: u32, hz: u32) -> u32 {
+    let ticks = u64::from(us) * u64::from(hz) / 1_000_000;
+    u32::try_from(ticks.clamp(1, u64::from(MAX_RELOAD))).unwrap_or(MAX_RELOAD)
+}
+
+/// SysTick clocked from the processor clock at `hz`.
+#[derive(Debug)]
+pub struct SysTick {
+    hz: u32,
+}
+
+impl SysTick {
+    /// SysTick on a core clocked at `hz`.
+    pub const fn new(hz: u32) -> Self {
+        SysTick { hz }
+    }
+
+    /// Fires once in `us` microseconds (bounded, see the module docs).
+    pub fn arm(&self, us: u32) {
+        let reload = reload_for(us, self.hz);
+        #[cfg(all(target_arch = "arm", target_os = "none"))]
+        {
+            use core::sync::atomic::Ordering;
+            crate::switch::CM_SYSTICK_FIRED.store(0, Ordering::Relaxed);
+            // SAFETY: SysTick is a core peripheral owned by this driver;
+            // stop, load, clear the count, start with the interrupt on and
+            // the processor clock as the source.
+            unsafe {
+                let syst = &*cortex_m::peripheral::SYST::PTR;
+                syst.csr.write(0);
+                syst.rvr.write(reload);
+                syst.cvr.write(0);
+                syst.csr.write(0b111);
+            }
+        }
+        #[cfg(not(all(target_arch = "arm", target_os = "none")))]
+        let _ = reload;
+    }
+
+    /// Stops the timer and forgets that it fired.
+    pub fn stop(&self) {
+        #[cfg(all(target_arch = "arm", target_os = "none"))]
+        {
+            use core::sync::atomic::Ordering;
+            // SAFETY: as in `arm`: stopping the counter.
+            unsafe { (*cortex_m::peripheral::SYST::PTR).csr.write(0) };
+            crate::switch::CM_SYSTICK_FIRED.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the timer fired since it was last armed.
+    pub fn fired(&self) -> bool {
+        #[cfg(all(target_arch = "arm", target_os = "none"))]
+        {
+            use core::sync::atomic::Ordering;
+            crate::switch::CM_SYSTICK_FIRED.load(Ordering::Relaxed) != 0
+        }
+        #[cfg(not(all(target_arch = "arm", target_os = "none")))]
+        false
+    }
+}
+
+impl SchedulerTimer for SysTick {
+    fn start(&self, us: u32) {
+        self.arm(us);
+    }
+
+    fn reset(&self) {
+        self.stop();
+    }
+
+    fn expired(&self) -> bool {
+        self.fired()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reloads() {
+        assert_eq!(reload_for(10_000, 200_000_000), 2_000_000);
+        assert_eq!(reload_for(0, 200_000_000), 1);
+        assert_eq!(reload_for(1_000_000, 200_000_000), MAX_RELOAD);
+        assert_eq!(reload_for(u32::MAX, u32::MAX), MAX_RELOAD);
+        assert_eq!(reload_for(1, 1_000_000), 1);
+    }
+}
