@@ -1,6 +1,8 @@
 //! The NS16550A UART: the serial port of QEMU's RISC-V `virt` machine,
 //! of the AST1030's UARTs and of many other chips. A chip crate gives the
-//! register block's address, the input clock and the interrupt wiring.
+//! register block ([`UartRegisters`], registers one byte apart, or
+//! [`UartRegisters32`], four bytes apart), the input clock and the
+//! interrupt wiring.
 //!
 //! [`Uart16550`] implements the kernel's [`uart`] HIL,
 //! interrupt-driven:
@@ -78,6 +80,72 @@ register_structs! {
         (0x8 => @END),
     }
 }
+
+register_structs! {
+    /// The same registers four bytes apart (a 16550 on a 32-bit bus with a
+    /// register shift of 2, as the AST1030's UARTs): each register is the
+    /// low byte of its word.
+    pub UartRegisters32 {
+        (0x00 => data: ReadWrite<u8>),
+        (0x01 => _pad0),
+        (0x04 => ier: ReadWrite<u8, IER::Register>),
+        (0x05 => _pad1),
+        (0x08 => iir_fcr: Aliased<u8, IIR::Register, FCR::Register>),
+        (0x09 => _pad2),
+        (0x0C => lcr: ReadWrite<u8, LCR::Register>),
+        (0x0D => _pad3),
+        (0x10 => mcr: ReadWrite<u8, MCR::Register>),
+        (0x11 => _pad4),
+        (0x14 => lsr: ReadOnly<u8, LSR::Register>),
+        (0x15 => _pad5),
+        (0x20 => @END),
+    }
+}
+
+/// A 16550 register block, whatever the spacing of its registers
+/// ([`UartRegisters`]: one byte apart; [`UartRegisters32`]: four).
+pub trait Registers: 'static {
+    /// Receive buffer / transmit holding (divisor low with `LCR.DLAB`).
+    fn data(&self) -> &ReadWrite<u8>;
+    /// Interrupt enable (divisor high with `LCR.DLAB`).
+    fn ier(&self) -> &ReadWrite<u8, IER::Register>;
+    /// Interrupt identification / FIFO control.
+    fn iir_fcr(&self) -> &Aliased<u8, IIR::Register, FCR::Register>;
+    /// Line control.
+    fn lcr(&self) -> &ReadWrite<u8, LCR::Register>;
+    /// Modem control.
+    fn mcr(&self) -> &ReadWrite<u8, MCR::Register>;
+    /// Line status.
+    fn lsr(&self) -> &ReadOnly<u8, LSR::Register>;
+}
+
+/// Implements [`Registers`] for a register block with the usual names.
+macro_rules! registers_impl {
+    ($($block:ty),*) => {$(
+        impl Registers for $block {
+            fn data(&self) -> &ReadWrite<u8> {
+                &self.data
+            }
+            fn ier(&self) -> &ReadWrite<u8, IER::Register> {
+                &self.ier
+            }
+            fn iir_fcr(&self) -> &Aliased<u8, IIR::Register, FCR::Register> {
+                &self.iir_fcr
+            }
+            fn lcr(&self) -> &ReadWrite<u8, LCR::Register> {
+                &self.lcr
+            }
+            fn mcr(&self) -> &ReadWrite<u8, MCR::Register> {
+                &self.mcr
+            }
+            fn lsr(&self) -> &ReadOnly<u8, LSR::Register> {
+                &self.lsr
+            }
+        }
+    )*};
+}
+
+registers_impl!(UartRegisters, UartRegisters32);
 
 register_bitfields![u8,
     IER [
@@ -168,13 +236,13 @@ register_bitfields![u8,
 
 /// Writes `bytes` to the UART at `regs`, waiting for the transmit FIFO to
 /// empty before each group of [`FIFO_DEPTH`] bytes. Needs no interrupts.
-fn write_blocking_to(regs: &UartRegisters, bytes: &[u8]) {
+fn write_blocking_to<R: Registers>(regs: &R, bytes: &[u8]) {
     for chunk in bytes.chunks(FIFO_DEPTH) {
-        while !regs.lsr.is_set(LSR::TX_EMPTY) {
+        while !regs.lsr().is_set(LSR::TX_EMPTY) {
             core::hint::spin_loop();
         }
         for &byte in chunk {
-            regs.data.set(byte);
+            regs.data().set(byte);
         }
     }
 }
@@ -188,23 +256,23 @@ fn write_blocking_to(regs: &UartRegisters, bytes: &[u8]) {
 /// let _ = writeln!(out, "panic: {info}");
 /// ```
 #[derive(Clone, Copy, Debug)]
-pub struct BlockingWriter {
-    regs: StaticRef<UartRegisters>,
+pub struct BlockingWriter<R: Registers = UartRegisters> {
+    regs: StaticRef<R>,
 }
 
-impl BlockingWriter {
+impl<R: Registers> BlockingWriter<R> {
     /// A writer on the UART at `regs`.
-    pub const fn new(regs: StaticRef<UartRegisters>) -> Self {
+    pub const fn new(regs: StaticRef<R>) -> Self {
         BlockingWriter { regs }
     }
 
     /// Writes `bytes`, polling.
     pub fn write_bytes(&self, bytes: &[u8]) {
-        write_blocking_to(&self.regs, bytes);
+        write_blocking_to(&*self.regs, bytes);
     }
 }
 
-impl fmt::Write for BlockingWriter {
+impl<R: Registers> fmt::Write for BlockingWriter<R> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         self.write_bytes(s.as_bytes());
         Ok(())
@@ -212,8 +280,8 @@ impl fmt::Write for BlockingWriter {
 }
 
 /// The interrupt-driven 16550 driver; see the [module docs](self).
-pub struct Uart16550<'a> {
-    regs: StaticRef<UartRegisters>,
+pub struct Uart16550<'a, R: Registers = UartRegisters> {
+    regs: StaticRef<R>,
     clock_hz: u32,
     deferred: DeferredCall,
     tx_client: OptionalCell<&'a dyn TransmitClient>,
@@ -234,18 +302,14 @@ pub struct Uart16550<'a> {
     rx_cancelled: Cell<bool>,
 }
 
-impl<'a> Uart16550<'a> {
+impl<'a, R: Registers> Uart16550<'a, R> {
     /// A driver for the UART at `regs`, clocked at `clock_hz` (use
     /// 3,686,400 Hz for the `virt` machine's UART0), completing aborts
     /// from `deferred`.
     /// Bind the deferred call with
     /// [`register_deferred_call`](Self::register_deferred_call) once the
     /// driver is `'static`.
-    pub const fn new(
-        regs: StaticRef<UartRegisters>,
-        clock_hz: u32,
-        deferred: DeferredCall,
-    ) -> Self {
+    pub const fn new(regs: StaticRef<R>, clock_hz: u32, deferred: DeferredCall) -> Self {
         Uart16550 {
             regs,
             clock_hz,
@@ -272,11 +336,11 @@ impl<'a> Uart16550<'a> {
     /// usable without interrupts (panic handler, early debug output).
     /// Interleaves with a transmission in flight rather than waiting for it.
     pub fn write_blocking(&self, bytes: &[u8]) {
-        write_blocking_to(&self.regs, bytes);
+        write_blocking_to(&*self.regs, bytes);
     }
 
     /// A polling [`fmt::Write`] on this UART.
-    pub fn blocking_writer(&self) -> BlockingWriter {
+    pub fn blocking_writer(&self) -> BlockingWriter<R> {
         BlockingWriter::new(self.regs)
     }
 
@@ -287,7 +351,7 @@ impl<'a> Uart16550<'a> {
     pub fn handle_interrupt(&self) {
         // Reading IIR acknowledges a pending "transmit FIFO empty"
         // interrupt; the rest is decided from the line status below.
-        let _ = self.regs.iir_fcr.get();
+        let _ = self.regs.iir_fcr().get();
         self.service_receive();
         self.service_transmit();
     }
@@ -295,14 +359,14 @@ impl<'a> Uart16550<'a> {
     /// Puts as many bytes of the transmission as fit into the transmit
     /// FIFO, if it is empty.
     fn fill_fifo(&self) {
-        if !self.regs.lsr.is_set(LSR::TX_EMPTY) {
+        if !self.regs.lsr().is_set(LSR::TX_EMPTY) {
             return;
         }
         let (pos, len) = (self.tx_pos.get(), self.tx_len.get());
         let end = len.min(pos + FIFO_DEPTH);
         self.tx_buffer.map(|buf| {
             for &byte in buf.get(pos..end).unwrap_or(&[]) {
-                self.regs.data.set(byte);
+                self.regs.data().set(byte);
             }
         });
         self.tx_pos.set(end);
@@ -312,7 +376,7 @@ impl<'a> Uart16550<'a> {
         if self.tx_buffer.is_none() || self.tx_cancelled.get() {
             return;
         }
-        if !self.regs.lsr.is_set(LSR::TX_EMPTY) {
+        if !self.regs.lsr().is_set(LSR::TX_EMPTY) {
             return;
         }
         if self.tx_pos.get() < self.tx_len.get() {
@@ -320,7 +384,7 @@ impl<'a> Uart16550<'a> {
             return;
         }
         // Every byte went through the FIFO.
-        self.regs.ier.modify(IER::TX_EMPTY::CLEAR);
+        self.regs.ier().modify(IER::TX_EMPTY::CLEAR);
         let len = self.tx_len.get();
         if let Some(buf) = self.tx_buffer.take() {
             self.tx_client
@@ -335,7 +399,7 @@ impl<'a> Uart16550<'a> {
         // At most one FIFO's worth per interrupt: a stuck "data ready"
         // cannot keep the kernel here.
         for _ in 0..FIFO_DEPTH {
-            let lsr = self.regs.lsr.extract();
+            let lsr = self.regs.lsr().extract();
             let error = if lsr.is_set(LSR::BREAK) {
                 uart::Error::Break
             } else if lsr.is_set(LSR::FRAMING_ERROR) {
@@ -350,7 +414,7 @@ impl<'a> Uart16550<'a> {
             if error != uart::Error::None {
                 if error != uart::Error::Overrun && lsr.is_set(LSR::DATA_READY) {
                     // The byte at the head of the FIFO is the bad one.
-                    let _ = self.regs.data.get();
+                    let _ = self.regs.data().get();
                 }
                 self.finish_receive(Err(ErrorCode::FAIL), error);
                 return;
@@ -358,7 +422,7 @@ impl<'a> Uart16550<'a> {
             if !lsr.is_set(LSR::DATA_READY) {
                 return;
             }
-            let byte = self.regs.data.get();
+            let byte = self.regs.data().get();
             let pos = self.rx_pos.get();
             self.rx_buffer.map(|buf| {
                 if let Some(slot) = buf.get_mut(pos) {
@@ -375,7 +439,7 @@ impl<'a> Uart16550<'a> {
 
     fn finish_receive(&self, rcode: Result<(), ErrorCode>, error: uart::Error) {
         self.regs
-            .ier
+            .ier()
             .modify(IER::RX_DATA::CLEAR + IER::LINE_STATUS::CLEAR);
         let len = self.rx_pos.get();
         if let Some(buf) = self.rx_buffer.take() {
@@ -393,7 +457,7 @@ impl<'a> Uart16550<'a> {
     }
 }
 
-impl Configure for Uart16550<'_> {
+impl<R: Registers> Configure for Uart16550<'_, R> {
     /// Programs the divisor and line format, enables and empties the FIFOs
     /// (receive interrupt at 1 byte) and sets DTR, RTS and OUT2.
     /// `NOSUPPORT` for hardware flow control and for a baud rate whose
@@ -412,10 +476,10 @@ impl Configure for Uart16550<'_> {
         let [low, high] = divisor.to_le_bytes();
 
         let regs = &self.regs;
-        regs.ier.set(0);
-        regs.lcr.write(LCR::DLAB::SET);
-        regs.data.set(low);
-        regs.ier.set(high);
+        regs.ier().set(0);
+        regs.lcr().write(LCR::DLAB::SET);
+        regs.data().set(low);
+        regs.ier().set(high);
         let width = match params.width {
             Width::Six => LCR::WORD_LENGTH::Six,
             Width::Seven => LCR::WORD_LENGTH::Seven,
@@ -430,17 +494,17 @@ impl Configure for Uart16550<'_> {
             Parity::Odd => LCR::PARITY_ENABLE::SET + LCR::EVEN_PARITY::CLEAR,
             Parity::Even => LCR::PARITY_ENABLE::SET + LCR::EVEN_PARITY::SET,
         };
-        regs.lcr.write(width + stop + parity);
-        regs.iir_fcr.write(
+        regs.lcr().write(width + stop + parity);
+        regs.iir_fcr().write(
             FCR::ENABLE::SET + FCR::RX_RESET::SET + FCR::TX_RESET::SET + FCR::RX_TRIGGER::One,
         );
-        regs.mcr
+        regs.mcr()
             .write(MCR::DTR::SET + MCR::RTS::SET + MCR::OUT2::SET);
         Ok(())
     }
 }
 
-impl<'a> Transmit<'a> for Uart16550<'a> {
+impl<'a, R: Registers> Transmit<'a> for Uart16550<'a, R> {
     fn set_transmit_client(&self, client: &'a dyn TransmitClient) {
         self.tx_client.set(client);
     }
@@ -461,7 +525,7 @@ impl<'a> Transmit<'a> for Uart16550<'a> {
         self.tx_pos.set(0);
         self.tx_cancelled.set(false);
         self.fill_fifo();
-        self.regs.ier.modify(IER::TX_EMPTY::SET);
+        self.regs.ier().modify(IER::TX_EMPTY::SET);
         Ok(())
     }
 
@@ -470,7 +534,7 @@ impl<'a> Transmit<'a> for Uart16550<'a> {
             return Ok(());
         }
         if !self.tx_cancelled.get() {
-            self.regs.ier.modify(IER::TX_EMPTY::CLEAR);
+            self.regs.ier().modify(IER::TX_EMPTY::CLEAR);
             self.tx_cancelled.set(true);
             self.deferred.set();
         }
@@ -478,7 +542,7 @@ impl<'a> Transmit<'a> for Uart16550<'a> {
     }
 }
 
-impl<'a> Receive<'a> for Uart16550<'a> {
+impl<'a, R: Registers> Receive<'a> for Uart16550<'a, R> {
     fn set_receive_client(&self, client: &'a dyn ReceiveClient) {
         self.rx_client.set(client);
     }
@@ -499,7 +563,7 @@ impl<'a> Receive<'a> for Uart16550<'a> {
         self.rx_pos.set(0);
         self.rx_cancelled.set(false);
         self.regs
-            .ier
+            .ier()
             .modify(IER::RX_DATA::SET + IER::LINE_STATUS::SET);
         Ok(())
     }
@@ -510,7 +574,7 @@ impl<'a> Receive<'a> for Uart16550<'a> {
         }
         if !self.rx_cancelled.get() {
             self.regs
-                .ier
+                .ier()
                 .modify(IER::RX_DATA::CLEAR + IER::LINE_STATUS::CLEAR);
             self.rx_cancelled.set(true);
             self.deferred.set();
@@ -519,7 +583,7 @@ impl<'a> Receive<'a> for Uart16550<'a> {
     }
 }
 
-impl DeferredCallClient for Uart16550<'_> {
+impl<R: Registers> DeferredCallClient for Uart16550<'_, R> {
     /// Completes aborted transfers.
     fn handle_deferred_call(&self) {
         if self.tx_cancelled.get() {
@@ -547,7 +611,7 @@ impl DeferredCallClient for Uart16550<'_> {
     }
 }
 
-impl kernel::platform::DebugOutput for Uart16550<'_> {
+impl<R: Registers> kernel::platform::DebugOutput for Uart16550<'_, R> {
     /// Formats straight to the UART, polling (see
     /// [`write_blocking`](Uart16550::write_blocking)).
     fn write_fmt(&self, args: fmt::Arguments<'_>) {

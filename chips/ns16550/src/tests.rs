@@ -329,3 +329,21 @@ fn blocking_writes() {
     kernel::platform::DebugOutput::write_fmt(s.uart, format_args!("ok!"));
     assert_eq!(s.mem[DATA].get(), b'!');
 }
+
+#[test]
+fn registers_four_bytes_apart() {
+    let (regs, mem) = fake::registers::<UartRegisters32, u8>();
+    assert_eq!(mem.len(), 0x20);
+    let calls: &'static DeferredCalls<1> = Box::leak(Box::new(DeferredCalls::new()));
+    let uart: Uart16550<'_, UartRegisters32> =
+        Uart16550::new(regs, 24_000_000, calls.allocate().unwrap());
+    // Line status at 0x14: transmitter empty.
+    mem[0x14].set(0x20);
+    uart.write_blocking(b"k");
+    assert_eq!(mem[0].get(), b'k', "data at 0x00");
+    uart.configure(kernel::hil::uart::Parameters::default())
+        .unwrap();
+    assert_eq!(mem[0x0C].get() & 0x03, 0x03, "8 data bits in LCR at 0x0C");
+    assert_ne!(mem[0x10].get(), 0, "MCR at 0x10");
+    assert_eq!(mem[3].get(), 0, "nothing between the registers");
+}
