@@ -178,6 +178,16 @@ impl Frequency for Freq32KHz {
     }
 }
 
+/// 1 MHz (the AST1030's timers on their external clock).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Freq1MHz;
+
+impl Frequency for Freq1MHz {
+    fn frequency() -> u32 {
+        1_000_000
+    }
+}
+
 /// 10 MHz (the QEMU `virt` machine's `mtime`).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Freq10MHz;
