@@ -5,7 +5,7 @@
 
 CARGO ?= cargo
 # The boards (folders under boards/ with a kernel), linted one by one.
-BOARDS := qemu_rv32_virt
+BOARDS := qemu_rv32_virt qemu_ast1030
 
 .PHONY: all setup run host-demo test lint unit fuzz-check qemu userland soak bench fuzz doc clean
 

@@ -16,6 +16,9 @@
 //! | [`alarm`] | the alarm driver (0) over a `hil::time::Alarm` |
 //! | [`low_level_debug`] | the low-level debug driver (8), printing through the console |
 //! | [`kv_stack`] | the key-value stack, from `hil::flash` to the 0x50003 driver |
+//! | [`loading`] | the process loading walk with the QEMU boards' identity and storage policies |
+//! | [`boot_counter`] | a kernel user of the store counting boots in a kernel-owned item |
+//! | [`test_exit`] | the QEMU boards' test mode: report how processes ended, exit with a status |
 //!
 //! The board adds its drivers to a
 //! [`SyscallDriverLookup`](kernel::syscall_driver::SyscallDriverLookup),
@@ -26,10 +29,13 @@
 #![forbid(unsafe_code)]
 
 pub mod alarm;
+pub mod boot_counter;
 pub mod console;
 pub mod ipc;
 pub mod kv_stack;
+pub mod loading;
 pub mod low_level_debug;
+pub mod test_exit;
 
 use kernel::deferred_call::DeferredCall;
 use kernel::CreateGrantError;

@@ -12,7 +12,7 @@
 //! `STORE_REGIONS` 256 KiB erase blocks. Apps get storage permissions from
 //! their TBF storage TLV, else self-only under their ShortId (TBF ShortId,
 //! else crc32 of the package name). The kernel counts boots in a
-//! kernel-owned item ([`boot_counter`]). Processes that fault are restarted
+//! kernel-owned item (`components::boot_counter`). Processes that fault are restarted
 //! up to three times, then stopped. With the
 //! `test-exit` feature the kernel exits QEMU once no process is alive; the
 //! exit status is the number of processes that did not end cleanly (a
@@ -21,10 +21,7 @@
 #![no_std]
 #![no_main]
 
-mod boot_counter;
 mod io;
-#[cfg(feature = "test-exit")]
-mod test_exit;
 
 use core::fmt::Write;
 
@@ -33,7 +30,7 @@ use capsules_core::console::{self, Console};
 use capsules_core::low_level_debug::{self, LowLevelDebug};
 use capsules_extra::kv_driver::{self, KVStoreDriver};
 use capsules_extra::tickv::Config as StoreConfig;
-use capsules_extra::virtual_kv::KVUser;
+use components::boot_counter::BootCounterMemory;
 use components::console::ConsoleMemory;
 use components::kv_stack::{driver_value_len, KVStack, KVStackBuffers, KVStackMemory};
 use kernel::deferred_call::DeferredCalls;
@@ -44,8 +41,7 @@ use kernel::policy::{RestartWithThreshold, TbfPermissionsFilter};
 use kernel::process::Process;
 use kernel::storage_permissions::{TlvElseCrc, TlvElseSelfOnlyPolicy};
 use kernel::syscall_driver::{SyscallDriver, SyscallDriverLookup};
-use kernel::tbf::Outcome;
-use kernel::{AppMemory, Kernel, LoadEvent, LoadPolicy};
+use kernel::{AppMemory, Kernel, LoadPolicy};
 use qemu_rv32_virt_chip::chip::QemuVirt;
 use qemu_rv32_virt_chip::clint::{self, Clint};
 use qemu_rv32_virt_chip::pflash::{MmioPflashBus, Pflash};
@@ -118,10 +114,7 @@ static KV_SCRATCH: StaticCell<[u8; 512]> = StaticCell::new();
 static KV_INDEX: StaticCell<[tickv::IndexEntry; INDEX_ENTRIES]> = StaticCell::new();
 static KV_VALUE: StaticCell<[u8; driver_value_len(VALUE_MAX)]> = StaticCell::new();
 static DRIVERS: StaticCell<Drivers> = StaticCell::new();
-static BOOT_COUNTER: StaticCell<boot_counter::BootCounter> = StaticCell::new();
-static BOOT_COUNTER_USER: StaticCell<Option<KVUser<'static>>> = StaticCell::new();
-static BOOT_COUNTER_KEY: StaticCell<[u8; boot_counter::KEY.len()]> = StaticCell::new();
-static BOOT_COUNTER_VALUE: StaticCell<[u8; boot_counter::VALUE_BUF]> = StaticCell::new();
+static BOOT_COUNTER: StaticCell<BootCounterMemory> = StaticCell::new();
 
 /// Reset continues here from `_start` (rv32i).
 #[no_mangle]
@@ -180,14 +173,12 @@ pub extern "C" fn main() -> ! {
         },
     )
     .expect("key-value stack");
-    let counter: &'static boot_counter::BootCounter =
-        BOOT_COUNTER.init(boot_counter::BootCounter::new(
-            console,
-            BOOT_COUNTER_KEY.init([0; boot_counter::KEY.len()]),
-            BOOT_COUNTER_VALUE.init([0; boot_counter::VALUE_BUF]),
-        ));
-    let counter_user = kv.add_kernel_user(BOOT_COUNTER_USER.init(None), counter);
-    counter.set_store(counter_user);
+    let (counter, counter_user) = components::boot_counter::boot_counter(
+        BOOT_COUNTER.init(BootCounterMemory::new()),
+        "qemu_rv32_virt",
+        console,
+        &kv,
+    );
 
     let drivers: &'static Drivers = DRIVERS.init(Drivers {
         console,
@@ -235,12 +226,14 @@ pub extern "C" fn main() -> ! {
         ram: app_ram,
         ram_start: APP_RAM,
     };
-    let loaded = kernel.load_processes(memory, &policy, &Rv32i, pmp, &mut |event| {
-        report_load(console, event)
-    });
-    let _ = writeln!(
-        console.kernel_writer(),
-        "qemu_rv32_virt: {loaded} process(es) loaded"
+    components::loading::load_processes(
+        "qemu_rv32_virt",
+        kernel,
+        console,
+        memory,
+        &policy,
+        &Rv32i,
+        pmp,
     );
 
     let platform = Platform {
@@ -260,22 +253,15 @@ pub extern "C" fn main() -> ! {
         kernel.run_once(&platform);
         #[cfg(feature = "test-exit")]
         if kernel.process_ids().next().is_none() {
-            test_exit::finish(kernel, console, clint0, calls, &platform, &|| {
-                counter_user.is_busy() || kv.permissions.is_busy() || kv.tickv.busy()
-            });
+            components::test_exit::finish(
+                "qemu_rv32_virt",
+                kernel,
+                console,
+                clint0,
+                &platform,
+                &|| counter_user.is_busy() || kv.permissions.is_busy() || kv.tickv.busy(),
+                qemu_rv32_virt_chip::test_exit::exit,
+            );
         }
     }
-}
-
-/// Reports one TBF of the loading walk on the console.
-fn report_load(console: &Console<'static>, event: &LoadEvent<'static>) {
-    // Padding between fixed-address apps is expected: no line.
-    if let LoadEvent::Skipped {
-        outcome: Outcome::Padding,
-        ..
-    } = event
-    {
-        return;
-    }
-    let _ = writeln!(console.kernel_writer(), "qemu_rv32_virt: {event}");
 }

@@ -95,6 +95,15 @@ pub fn exit_failure(code: u16) -> ! {
     TestExit::new(SIFIVE_TEST).exit_failure(code)
 }
 
+/// Exits QEMU with status `code` (0 is success; RISC-V targets only).
+#[cfg(all(target_arch = "riscv32", target_os = "none"))]
+pub fn exit(code: u16) -> ! {
+    match code {
+        0 => exit_success(),
+        n => exit_failure(n),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,7 @@
 //!
 //! At boot it reads the key [`KEY`] with the kernel's storage permissions
 //! (owner id 0, which no app can read or modify), adds one and writes it
-//! back, then prints `qemu_rv32_virt: boot <n>`. A missing item counts as
+//! back, then prints `<board>: boot <n>`. A missing item counts as
 //! 0; any other error is printed and the count is left alone. It shows
 //! kernel-owned and app-owned items sharing one store through the mux.
 
@@ -26,6 +26,7 @@ pub const VALUE_BUF: usize = capsules_extra::kv_permissions::HEADER_SIZE + 4;
 
 /// The boot counter; see the module docs.
 pub struct BootCounter {
+    name: &'static str,
     store: OptionalCell<&'static KVUser<'static>>,
     console: &'static Console<'static>,
     key: MapCell<SubSliceMut<'static, u8>>,
@@ -34,15 +35,17 @@ pub struct BootCounter {
 }
 
 impl BootCounter {
-    /// A counter printing on `console`, with buffers for the key and the
-    /// value.
+    /// A counter printing on `console` (its lines start with the board's
+    /// `name`), with buffers for the key and the value.
     pub fn new(
+        name: &'static str,
         console: &'static Console<'static>,
         key: &'static mut [u8; KEY.len()],
         value: &'static mut [u8; VALUE_BUF],
     ) -> BootCounter {
         key.copy_from_slice(KEY);
         BootCounter {
+            name,
             store: OptionalCell::empty(),
             console,
             key: MapCell::new(SubSliceMut::new(key)),
@@ -57,7 +60,7 @@ impl BootCounter {
     }
 
     fn say(&self, args: core::fmt::Arguments<'_>) {
-        let _ = self.console.kernel_writer().write_fmt(args);
+        let _ = write!(self.console.kernel_writer(), "{}: {args}", self.name);
     }
 
     /// Starts reading the count (requests wait for the store's mount).
@@ -73,9 +76,7 @@ impl BootCounter {
         if let Err((key, value, e)) = store.get(key, value, StoragePermissions::kernel()) {
             self.key.replace(key);
             self.value.replace(value);
-            self.say(format_args!(
-                "qemu_rv32_virt: boot counter: cannot read ({e:?})\n"
-            ));
+            self.say(format_args!("boot counter: cannot read ({e:?})\n"));
         }
     }
 
@@ -95,9 +96,7 @@ impl BootCounter {
         if let Err((key, value, e)) = store.set(key, value, StoragePermissions::kernel()) {
             self.key.replace(key);
             self.value.replace(value);
-            self.say(format_args!(
-                "qemu_rv32_virt: boot counter: cannot write ({e:?})\n"
-            ));
+            self.say(format_args!("boot counter: cannot write ({e:?})\n"));
         }
     }
 
@@ -123,7 +122,7 @@ impl KVClient for BootCounter {
             Err(ErrorCode::NOSUPPORT) => 0,
             other => {
                 self.say(format_args!(
-                    "qemu_rv32_virt: boot counter: unreadable ({other:?}, {full_len} bytes)\n"
+                    "boot counter: unreadable ({other:?}, {full_len} bytes)\n"
                 ));
                 self.give_back(key, value);
                 return;
@@ -142,10 +141,8 @@ impl KVClient for BootCounter {
     ) {
         self.give_back(key, value);
         match (result, self.count.get()) {
-            (Ok(()), Some(n)) => self.say(format_args!("qemu_rv32_virt: boot {n}\n")),
-            (r, _) => self.say(format_args!(
-                "qemu_rv32_virt: boot counter: not stored ({r:?})\n"
-            )),
+            (Ok(()), Some(n)) => self.say(format_args!("boot {n}\n")),
+            (r, _) => self.say(format_args!("boot counter: not stored ({r:?})\n")),
         }
     }
 
@@ -172,4 +169,52 @@ impl KVClient for BootCounter {
     }
 
     fn garbage_collect_complete(&self, _: Result<(), ErrorCode>, _: usize) {}
+}
+
+/// The memory of a [`BootCounter`] and its store user, allocated by the
+/// board (a `StaticCell`).
+pub struct BootCounterMemory {
+    counter: Option<BootCounter>,
+    user: Option<KVUser<'static>>,
+    key: [u8; KEY.len()],
+    value: [u8; VALUE_BUF],
+}
+
+impl BootCounterMemory {
+    /// Empty memory.
+    pub const fn new() -> Self {
+        BootCounterMemory {
+            counter: None,
+            user: None,
+            key: [0; KEY.len()],
+            value: [0; VALUE_BUF],
+        }
+    }
+}
+
+impl Default for BootCounterMemory {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Builds a boot counter printing on `console` as `name`, as a kernel user
+/// of `kv`'s mux; returns it and its store user. Call
+/// [`BootCounter::start`] after mounting the store.
+pub fn boot_counter<const VALUE_MAX: usize>(
+    memory: &'static mut BootCounterMemory,
+    name: &'static str,
+    console: &'static Console<'static>,
+    kv: &crate::kv_stack::KVStack<VALUE_MAX>,
+) -> (&'static BootCounter, &'static KVUser<'static>) {
+    let BootCounterMemory {
+        counter,
+        user,
+        key,
+        value,
+    } = memory;
+    let counter: &'static BootCounter = counter.insert(BootCounter::new(name, console, key, value));
+    let user = kv.add_kernel_user(user, counter);
+    counter.set_store(user);
+    (counter, user)
 }

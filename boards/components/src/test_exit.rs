@@ -1,0 +1,77 @@
+//! Test mode of the QEMU boards (their `test-exit` feature): once no
+//! process is alive, report how each ended and leave QEMU with the number
+//! that did not end cleanly, through the board's exit device.
+
+use core::fmt::Write;
+
+use capsules_core::console::Console;
+use kernel::hil::time::{ConvertTicks, Ticks, Time};
+use kernel::platform::Platform;
+use kernel::process::State;
+use kernel::Kernel;
+
+/// How a board leaves QEMU with a status (0 = success).
+pub type Exit = fn(u16) -> !;
+
+/// Every process has ended: prints one line per process and a summary
+/// (each starting with the board's `name`), lets the storage finish
+/// (`storage_busy`) and the console drain for at most a second of
+/// `clock`, then calls `exit` with the number of processes that faulted
+/// or exited with a non-zero code.
+pub fn finish<T: Time>(
+    name: &str,
+    kernel: &Kernel,
+    console: &Console<'static>,
+    clock: &T,
+    platform: &Platform<'_>,
+    storage_busy: &dyn Fn() -> bool,
+    exit: Exit,
+) -> ! {
+    let mut failed: u32 = 0;
+    for p in kernel.processes() {
+        let mut w = console.kernel_writer();
+        let _ = match (p.state(), p.completion_code()) {
+            (State::Terminated, Some(code)) => {
+                write!(w, "{name}: process '{}' exited with code {code}", p.name())
+            }
+            (State::Terminated, None) => write!(
+                w,
+                "{name}: process '{}' ended without an exit code",
+                p.name()
+            ),
+            (State::Faulted, _) => write!(w, "{name}: process '{}' faulted", p.name()),
+            _ => continue,
+        };
+        let _ = writeln!(w, ", {} restart(s)", p.restart_count());
+        if p.state() == State::Faulted || p.completion_code() != Some(0) {
+            failed += 1;
+        }
+    }
+    let _ = writeln!(
+        console.kernel_writer(),
+        "{name}: all processes ended, {failed} not cleanly"
+    );
+    // Let the storage finish (a kernel user may still be writing) and the
+    // console drain, servicing interrupts and deferred calls without ever
+    // sleeping; then give the UART FIFO time to empty.
+    let start = clock.now();
+    let second: T::Ticks = clock.ticks_from_ms(1000);
+    let passed = |limit: T::Ticks| clock.now().wrapping_sub(start) >= limit;
+    while storage_busy()
+        || console.kernel_pending() > 0
+        || platform.deferred.has_pending()
+        || platform.chip.has_pending_interrupts()
+    {
+        if passed(second) {
+            break;
+        }
+        if platform.chip.has_pending_interrupts() {
+            platform.chip.service_pending_interrupts();
+        }
+        platform.deferred.service_next();
+    }
+    let start = clock.now();
+    let drain: T::Ticks = clock.ticks_from_ms(2);
+    while clock.now().wrapping_sub(start) < drain {}
+    exit(u16::try_from(failed).unwrap_or(u16::MAX))
+}
