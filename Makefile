@@ -36,6 +36,11 @@ lint:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --quiet
 	cd userland && $(CARGO) fmt --all -- --check
 	cd userland && $(CARGO) clippy --release -- -D warnings
+	# The apps of the Cortex-M board, for its target and slot table.
+	cd userland && TOCK_LAYOUT=$(CURDIR)/userland/layout-qemu_ast1030.toml \
+		CARGO_TARGET_DIR=$(CURDIR)/target/userland/qemu_ast1030/cargo \
+		$(CARGO) clippy --release --target thumbv7em-none-eabi \
+		$$(sed -n 's/^name = "\(.*\)"/-p \1/p' layout-qemu_ast1030.toml) -- -D warnings
 	cd boards && $(CARGO) fmt --all -- --check
 	# Boards one by one, each from its folder (its .cargo/config.toml
 	# names its target); qemu_rv32_virt also in its secure-apps build.

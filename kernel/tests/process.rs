@@ -404,6 +404,41 @@ fn brk_limits_and_zero_fill() {
     );
 }
 
+/// With a coarse protection unit (an MPU's subregions) the bytes just
+/// above a lowered break stay accessible; growing the break again must
+/// still hand them back zeroed.
+#[test]
+fn regrown_memory_is_zeroed_under_coarse_protection() {
+    let (h, _) = two_apps();
+    h.cpu.granularity.set(Some(256));
+    h.script(
+        0,
+        [
+            sys::memop(0, RAM_START + 64),
+            Step::Write(RAM_START + 60, vec![9, 9, 9, 9]),
+            sys::memop(1, (-32i32) as u32),
+            // Still accessible (rounded to 256 bytes): the write lands.
+            Step::Write(RAM_START + 40, vec![7, 7, 7, 7]),
+            sys::memop(1, 32),
+            Step::Read(RAM_START + 60, 4),
+            Step::Read(RAM_START + 40, 4),
+        ],
+    );
+    h.run(100);
+    let r = h.returns(0);
+    assert_eq!(
+        r[1],
+        [129, RAM_START + 64, 0, 0],
+        "sbrk answers the old break"
+    );
+    assert_eq!(r[2], [129, RAM_START + 32, 0, 0]);
+    assert_eq!(
+        h.cpu.reads(h.mem_start(0)),
+        vec![vec![0; 4], vec![0; 4]],
+        "both zeroed by the regrow"
+    );
+}
+
 #[test]
 fn processes_cannot_touch_memory_beyond_their_break() {
     let (h, _) = two_apps();

@@ -26,21 +26,25 @@ for c in rustfmt clippy llvm-tools; do
         rustup component add --toolchain "${channel}" "${c}"
     fi
 done
-# Targets: Cortex-M (kv-bench ROM probes, the nRF52840 and the kernel's
-# no_std check) and RV32 (the QEMU board and userland apps).
-for t in thumbv7em-none-eabihf riscv32imac-unknown-none-elf; do
+# Targets: Cortex-M (the qemu_ast1030 board and its apps, soft-float;
+# kv-bench ROM probes and the kernel's no_std check, hard-float) and RV32
+# (the qemu_rv32_virt board and its apps).
+for t in thumbv7em-none-eabi thumbv7em-none-eabihf riscv32imac-unknown-none-elf; do
     if ! rustup target list --toolchain "${channel}" --installed | grep -q "^${t}\$"; then
         say "adding target ${t}"
         rustup target add --toolchain "${channel}" "${t}"
     fi
 done
 
-# QEMU for the RISC-V board, from bookworm-backports (bookworm's own 7.2
-# conflicts with the preinstalled backports qemu-utils; see
-# doc/platforms.md).
-if ! command -v qemu-system-riscv32 >/dev/null 2>&1; then
+# QEMU for the RISC-V and Cortex-M boards, from bookworm-backports
+# (bookworm's own 7.2 conflicts with the preinstalled backports qemu-utils;
+# see doc/platforms.md).
+qemu_missing=()
+command -v qemu-system-riscv32 >/dev/null 2>&1 || qemu_missing+=(qemu-system-riscv)
+command -v qemu-system-arm >/dev/null 2>&1 || qemu_missing+=(qemu-system-arm)
+if [ "${#qemu_missing[@]}" -gt 0 ]; then
     if ! command -v apt-get >/dev/null 2>&1; then
-        echo "setup: qemu-system-riscv32 missing and no apt-get: install QEMU >= 8 yourself" >&2
+        echo "setup: ${qemu_missing[*]} missing and no apt-get: install QEMU >= 8 yourself" >&2
         exit 1
     fi
     if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
@@ -50,10 +54,10 @@ if ! command -v qemu-system-riscv32 >/dev/null 2>&1; then
         printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
             "${uri}" | as_root tee /etc/apt/sources.list.d/backports.sources >/dev/null
     fi
-    say "installing qemu-system-riscv from bookworm-backports"
+    say "installing ${qemu_missing[*]} from bookworm-backports"
     as_root apt-get -o DPkg::Lock::Timeout=600 -qq update
     as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -qq install -y \
-        --no-install-recommends -t bookworm-backports qemu-system-riscv >/dev/null
+        --no-install-recommends -t bookworm-backports "${qemu_missing[@]}" >/dev/null
 fi
 
 # A C++ compiler: libFuzzer (libfuzzer-sys) is C++ (the fuzz run of make
@@ -87,4 +91,4 @@ if [ "$(tockloader --version 2>/dev/null | tail -n 1)" != "${want_tockloader}" ]
         exit 1
     fi
 fi
-say "ready (Rust ${channel}, elf2tab ${want_elf2tab}, tockloader ${want_tockloader}, $(qemu-system-riscv32 --version | head -n 1))"
+say "ready (Rust ${channel}, elf2tab ${want_elf2tab}, tockloader ${want_tockloader}, $(qemu-system-riscv32 --version | head -n 1), qemu-system-arm too)"

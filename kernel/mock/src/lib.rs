@@ -191,6 +191,9 @@ pub struct MockBoundary {
     /// Bytes accessible before the first instruction (0 = RISC-V style,
     /// 32 = Cortex-M style).
     pub initial_accessible: Cell<u32>,
+    /// The break's granularity in bytes, like a coarse MPU (`None`: 4
+    /// bytes, like RISC-V PMP).
+    pub granularity: Cell<Option<u32>>,
     /// Switches performed.
     pub switches: Cell<u32>,
 }
@@ -448,7 +451,14 @@ impl MemoryProtection for MockBoundary {
     }
 
     fn accessible_end(&self, mem_start: u32, brk: u32, limit: u32) -> Option<u32> {
-        WordGranularProtection.accessible_end(mem_start, brk, limit)
+        match self.granularity.get() {
+            None => WordGranularProtection.accessible_end(mem_start, brk, limit),
+            Some(g) => {
+                let n = brk.checked_sub(mem_start)?;
+                let end = mem_start.checked_add(n.div_ceil(g).checked_mul(g)?)?;
+                (end <= limit).then_some(end)
+            }
+        }
     }
 
     fn can_share(&self, range: Range) -> bool {

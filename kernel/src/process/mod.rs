@@ -623,7 +623,10 @@ impl Process {
 
     /// Moves the break (memop 0). Refused with NOMEM below the allow
     /// high-water mark or `mem_start`, or if the accessible memory would
-    /// reach the grant region. Growing zero-fills the new memory.
+    /// reach the grant region. Growing zero-fills the new memory: from the
+    /// old break to the new accessible end (with a coarse protection unit
+    /// the bytes just above a lowered break stay accessible; they are the
+    /// process's again only once zeroed).
     pub(crate) fn brk(
         &self,
         new_break: u32,
@@ -641,9 +644,15 @@ impl Process {
             .accessible_end(mem.start, new_break, limit)
             .ok_or(ErrorCode::NOMEM)?;
         let old_access = self.accessible_end.get();
-        if accessible > old_access {
+        let old_break = self.app_break.get();
+        let zero_from = if new_break > old_break {
+            old_break.min(old_access)
+        } else {
+            old_access
+        };
+        if accessible > zero_from {
             let (a, b) = self
-                .ram_offsets(old_access, accessible - old_access)
+                .ram_offsets(zero_from, accessible - zero_from)
                 .ok_or(ErrorCode::NOMEM)?;
             self.ram
                 .map(|ram| ram[a..b].fill(0))

@@ -23,7 +23,10 @@ const USAGE: &str = "usage:
   app-image apps [--layout L]
   app-image images [--layout L]
   app-image elf2tab-args [--layout L] APP
-  app-image linker-script [--layout L] APP";
+  app-image linker-script [--layout L] APP
+  app-image arch [--layout L]
+  app-image target [--layout L]
+  app-image out-dir [--layout L]";
 
 fn main() -> ExitCode {
     match run(std::env::args().skip(1).collect()) {
@@ -106,6 +109,13 @@ fn run(args: Vec<String>) -> Result<String, String> {
             .map(|a| format!("{a}\n"))
             .collect()),
         "linker-script" => Ok(one_app()?.linker_script(&layout.board)),
+        // elf2tab's architecture name and the Rust target of the apps.
+        "arch" => Ok(format!("{}\n", layout.board.arch)),
+        "target" => app_layout::board::app_target(&layout.board.arch)
+            .map(|t| format!("{t}\n"))
+            .ok_or_else(|| format!("no Rust target for architecture {}", layout.board.arch)),
+        // Where build.sh puts this board's apps, under target/userland/.
+        "out-dir" => Ok(format!("{}\n", app_layout::out_dir(&layout.board.name))),
         "pack" | "check" => {
             if args.rest.is_empty() {
                 return Err(format!("no TBF or TAB given\n{USAGE}"));

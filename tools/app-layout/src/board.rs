@@ -76,6 +76,33 @@ impl Credentials {
     }
 }
 
+/// How QEMU runs a board (`[qemu]`).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Qemu {
+    /// The QEMU program (`qemu-system-riscv32`).
+    pub binary: String,
+    /// Arguments that select and set up the machine (`-M virt ...`).
+    pub machine: Vec<String>,
+    /// The `-drive` options of the store image, without `file=`
+    /// (`if=pflash,unit=1,format=raw`).
+    pub store_drive: String,
+    /// The Rust target the kernel is built for.
+    pub kernel_target: String,
+    /// tockloader's board name for flash files of this board, if
+    /// tockloader knows the board.
+    pub tockloader_board: Option<String>,
+}
+
+/// The Rust target of apps for elf2tab's architecture name `arch`.
+pub fn app_target(arch: &str) -> Option<&'static str> {
+    match arch {
+        "rv32imac" => Some("riscv32imac-unknown-none-elf"),
+        "cortex-m4" => Some("thumbv7em-none-eabi"),
+        _ => None,
+    }
+}
+
 /// A board description.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -92,6 +119,10 @@ pub struct BoardFile {
     pub app_ram: Area,
     /// Bytes from a TBF's start to its binary.
     pub protected_size: u32,
+    /// Frequency of the alarm driver's clock (what apps measure time in).
+    pub alarm_hz: u32,
+    /// How QEMU runs the board, if it is a QEMU board.
+    pub qemu: Option<Qemu>,
     /// The key-value store, if the board has one.
     pub store: Option<Store>,
     /// App credentials, if the board checks them.
@@ -99,6 +130,12 @@ pub struct BoardFile {
 }
 
 impl BoardFile {
+    /// The Rust target of apps for this board's architecture (`None` for
+    /// an architecture we build no apps for).
+    pub fn app_target(&self) -> Option<&'static str> {
+        app_target(&self.arch)
+    }
+
     /// Parses and checks a description.
     pub fn parse(text: &str) -> Result<BoardFile, LayoutError> {
         let b: BoardFile = toml::from_str(text).map_err(|e| LayoutError(e.to_string()))?;

@@ -509,7 +509,35 @@ pub fn build_script() {
         .unwrap_or_else(|e| panic!("app-layout: cannot write {}: {e}", script.display()));
     println!("cargo:rustc-link-search={}", runtime.display());
     println!("cargo:rustc-link-arg-bins=-T{}", script.display());
+    // What apps may know of their board (`tockrt::board_u32!`): an
+    // address inside the kernel (never the process's) and the alarm's
+    // clock.
+    let file = BoardFile::load(&layout.board_file).unwrap_or_else(|e| panic!("app-layout: {e}"));
+    println!(
+        "cargo:rustc-env=TOCK_KERNEL_RAM={:#x}",
+        file.kernel.start.saturating_add(KERNEL_PROBE_OFFSET)
+    );
+    println!("cargo:rustc-env=TOCK_ALARM_HZ={}", file.alarm_hz);
 }
+
+/// The folder under `target/userland/` with a board's apps: the default
+/// board's at the top (as before other boards existed), every other
+/// board's in a folder named after it.
+pub fn out_dir(board: &str) -> String {
+    if board == DEFAULT_BOARD {
+        String::new()
+    } else {
+        format!("{board}/")
+    }
+}
+
+/// The board tools use when none is named.
+pub const DEFAULT_BOARD: &str = "qemu_rv32_virt";
+
+/// Apps probe kernel memory this far into the kernel image (not at its
+/// start: on a kernel at address 0 that would be the null pointer, which
+/// system calls treat specially).
+pub const KERNEL_PROBE_OFFSET: u32 = 0x1000;
 
 #[cfg(test)]
 mod tests {

@@ -16,7 +16,9 @@
 //!
 //! What the crate provides, bottom up:
 //!
-//! * [`syscall`]: the `ecall` wrappers for the eight system call classes,
+//! * [`syscall`]: the system call wrappers (RISC-V `ecall`, Cortex-M
+//!   `svc`; the instructions are in the private `arch` module) for the
+//!   eight system call classes,
 //!   [`ErrorCode`] and [`SyscallReturn`] (every return variant decoded), the
 //!   three kinds of yield, command and exit.
 //! * [`share`]: subscribe and allow, scoped: a closure runs while the
@@ -37,14 +39,15 @@
 //!   [`startup`].
 //!
 //! There is no heap. All `unsafe` code lives in `syscall`, `share`,
-//! `probe` and `runtime`.
+//! `probe`, `runtime` and `arch`.
 
 #![no_std]
 
-#[cfg(not(target_arch = "riscv32"))]
-compile_error!("tockrt supports RISC-V (rv32) apps only");
+#[cfg(not(any(target_arch = "riscv32", target_arch = "arm")))]
+compile_error!("tockrt supports RISC-V (rv32) and Cortex-M apps only");
 
 pub mod alarm;
+mod arch;
 pub mod console;
 pub mod kv;
 pub mod low_level_debug;
@@ -56,6 +59,51 @@ pub mod syscall;
 
 pub use runtime::{linked, startup, Linked, RtHeader, Startup, EXIT_NO_MEMORY, PANIC_EXIT_CODE};
 pub use syscall::{ErrorCode, SyscallReturn};
+
+/// A number the app's build script learned from its board description
+/// (`tools/app-layout`): `board_u32!("TOCK_ALARM_HZ")` (the alarm's
+/// clock) or `board_u32!("TOCK_KERNEL_RAM")` (an address inside the
+/// kernel, never the process's). A constant expression.
+#[macro_export]
+macro_rules! board_u32 {
+    ($name:literal) => {
+        $crate::parse_u32(env!($name))
+    };
+}
+
+/// Parses a decimal or `0x` hexadecimal `u32` at compile time (for
+/// [`board_u32!`]); a malformed number fails the build.
+pub const fn parse_u32(text: &str) -> u32 {
+    let b = text.as_bytes();
+    let (radix, mut i) = if b.len() > 2 && b[0] == b'0' && (b[1] == b'x' || b[1] == b'X') {
+        (16, 2)
+    } else {
+        (10, 0)
+    };
+    let mut value: u32 = 0;
+    while i < b.len() {
+        let c = b[i];
+        let digit = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' if radix == 16 => c - b'a' + 10,
+            b'A'..=b'F' if radix == 16 => c - b'A' + 10,
+            b'_' => {
+                i += 1;
+                continue;
+            }
+            _ => panic!("board_u32!: not a number"),
+        };
+        value = match value.checked_mul(radix) {
+            Some(v) => match v.checked_add(digit as u32) {
+                Some(v) => v,
+                None => panic!("board_u32!: too large"),
+            },
+            None => panic!("board_u32!: too large"),
+        };
+        i += 1;
+    }
+    value
+}
 
 /// What `main` may return: the exit code it stands for.
 pub trait ExitCode {

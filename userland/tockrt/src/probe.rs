@@ -10,8 +10,6 @@
 //! any register the kernel did not keep: everything but a0 and the
 //! registers after it that the answer's variant uses.
 
-use core::arch::asm;
-
 use crate::share::raw;
 use crate::syscall::{class, SyscallReturn};
 
@@ -60,19 +58,7 @@ pub unsafe fn allow_userspace_readable(
 /// Loads the word at `addr` with a plain `lw`. An address the process may
 /// not read faults it (which is what the fault tests want).
 pub fn load_word(addr: u32) -> u32 {
-    let value: u32;
-    // SAFETY: a load changes nothing; the asm block is opaque to Rust, so
-    // reading memory that is not a Rust object is not undefined behaviour,
-    // and a fault ends the process.
-    unsafe {
-        asm!(
-            "lw {value}, 0({addr})",
-            addr = in(reg) addr,
-            value = lateout(reg) value,
-            options(nostack, readonly, preserves_flags),
-        );
-    }
-    value
+    crate::arch::load_word(addr)
 }
 
 /// Stores `value` at `addr` with a plain `sw`.
@@ -82,15 +68,8 @@ pub fn load_word(addr: u32) -> u32 {
 /// `addr` must be word-aligned memory of the process that no Rust object
 /// occupies (for instance between the initial break and the current one).
 pub unsafe fn store_word(addr: u32, value: u32) {
-    // SAFETY: the caller's contract.
-    unsafe {
-        asm!(
-            "sw {value}, 0({addr})",
-            addr = in(reg) addr,
-            value = in(reg) value,
-            options(nostack, preserves_flags),
-        );
-    }
+    // SAFETY: the caller's contract, passed on.
+    unsafe { crate::arch::store_word(addr, value) }
 }
 
 /// A register the kernel changed during a system call that must keep it.
@@ -106,7 +85,7 @@ pub struct Clobbered {
 
 /// Patterns loaded into the registers before a probed call; each differs
 /// from the others and from any value the kernel returns.
-const PATTERN: u32 = 0x5A00_0000;
+pub(crate) const PATTERN: u32 = 0x5A00_0000;
 
 /// Distinctive values probes pass in argument registers a call does not
 /// use (`a2`, `a3`), so that a kernel writing them is seen.
@@ -324,100 +303,35 @@ pub fn yield_wait_for_keeps_registers(driver: u32, num: u32) -> Result<[u32; 3],
 }
 
 /// Makes one system call with `args` in a0-a3 and known patterns in every
-/// other register, and checks that a4-a7, t0-t6, s2-s11, ra, sp, gp and tp
-/// survive. Returns a0-a3 after the call, and the first of the others
-/// that changed, if any. (s0 and s1 are the compiler's to keep: it cannot
-/// lend them.)
+/// other register the architecture lets us lend (`crate::arch`), and
+/// checks that they survive. Returns a0-a3 after the call, and the first
+/// of the others that changed, if any.
 fn registers_after(class: u32, args: [u32; 4]) -> ([u32; 4], Result<(), Clobbered>) {
-    // Values before and after for: a4 a5 a6 a7 t0 t1 t2 t3 t4 t5 t6
-    // s2 s3 s4 s5 s6 s7 s8 s9 s10, then s11 (which holds the address of
-    // `special`) and ra sp gp tp (saved through it).
-    const NAMES: [&str; 25] = [
-        "a4", "a5", "a6", "a7", "t0", "t1", "t2", "t3", "t4", "t5", "t6", "s2", "s3", "s4", "s5",
-        "s6", "s7", "s8", "s9", "s10", "s11", "ra", "sp", "gp", "tp",
-    ];
-    let mut want = [0u32; 20];
-    for (i, w) in want.iter_mut().enumerate() {
-        *w = PATTERN | (i as u32) << 8 | 0x11;
-    }
-    want[0] = class;
-    let mut got = want;
-    let [mut r0, mut r1, mut r2, mut r3] = args;
-    // ra, sp, gp, tp before (index 0) and after (index 1) the ecall.
-    let mut special = [[0u32; 2]; 4];
-    let special_addr = special.as_mut_ptr() as usize as u32;
-    let mut s11 = special_addr;
     // SAFETY: the callers pass calls that share nothing with the kernel
     // beyond what their own contracts cover (commands, memop queries or a
     // brk the caller vouches for, a null-upcall subscribe, allows the
     // caller vouches for, yields that run only upcalls registered through
-    // `share`). Every register the kernel (or an upcall run by a yield)
-    // might change is an in/out operand, so the compiler sees any change.
-    // ra is saved before and restored after the call by the template
-    // itself; the stores go to `special`, a live local array whose address
-    // s11 holds (if the kernel changed s11, the stores would go astray: s11
-    // is checked first, and a wild store faults or lands in memory this
-    // test reports as wrong anyway). No `nostack`: an upcall run by a yield
-    // uses the stack below sp.
-    unsafe {
-        asm!(
-            "sw ra, 0(s11)",
-            "sw sp, 8(s11)",
-            "sw gp, 16(s11)",
-            "sw tp, 24(s11)",
-            "li ra, {ra_pattern}",
-            "ecall",
-            "sw ra, 4(s11)",
-            "sw sp, 12(s11)",
-            "sw gp, 20(s11)",
-            "sw tp, 28(s11)",
-            "lw ra, 0(s11)",
-            ra_pattern = const PATTERN | 0xAA,
-            inlateout("a0") r0,
-            inlateout("a1") r1,
-            inlateout("a2") r2,
-            inlateout("a3") r3,
-            inout("a4") got[0],
-            inout("a5") got[1],
-            inout("a6") got[2],
-            inout("a7") got[3],
-            inout("t0") got[4],
-            inout("t1") got[5],
-            inout("t2") got[6],
-            inout("t3") got[7],
-            inout("t4") got[8],
-            inout("t5") got[9],
-            inout("t6") got[10],
-            inout("s2") got[11],
-            inout("s3") got[12],
-            inout("s4") got[13],
-            inout("s5") got[14],
-            inout("s6") got[15],
-            inout("s7") got[16],
-            inout("s8") got[17],
-            inout("s9") got[18],
-            inout("s10") got[19],
-            inout("s11") s11,
-        );
-    }
-    let ra_want = PATTERN | 0xAA;
-    let checks = want.iter().zip(got.iter()).map(|(w, g)| (*g, *w)).chain([
-        (s11, special_addr),
-        (special[0][1], ra_want),
-        (special[1][1], special[1][0]),
-        (special[2][1], special[2][0]),
-        (special[3][1], special[3][0]),
-    ]);
-    let mut kept = Ok(());
-    for (i, (got, want)) in checks.enumerate() {
-        if got != want {
-            kept = Err(Clobbered {
-                register: NAMES[i],
-                got,
-                want,
-            });
-            break;
-        }
-    }
-    ([r0, r1, r2, r3], kept)
+    // `share`).
+    let (after, changed) = unsafe { crate::arch::registers_after(class, args) };
+    let kept = match changed {
+        None => Ok(()),
+        Some((register, got, want)) => Err(Clobbered {
+            register,
+            got,
+            want,
+        }),
+    };
+    (after, kept)
+}
+
+/// A clock independent of the kernel's drivers, if the architecture has
+/// one readable by processes (RISC-V: the `time` CSR; Cortex-M: none).
+pub fn clock() -> Option<u32> {
+    crate::arch::clock()
+}
+
+/// Instructions retired so far, if processes can read the counter
+/// (RISC-V: `instret`, exact under QEMU's `-icount`; Cortex-M: none).
+pub fn instructions() -> Option<u32> {
+    crate::arch::instructions()
 }

@@ -19,7 +19,6 @@
 //! [`startup`]), reports the stack and heap start to the kernel (memop 10
 //! and 11), runs the app's main function and exits with its code.
 
-use core::arch::global_asm;
 use core::fmt::Write;
 use core::panic::PanicInfo;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -123,76 +122,9 @@ pub(crate) fn header() -> RtHeader {
     unsafe { tockrt_rt_header }
 }
 
-// The entry point. s2 and s3 keep a0 and a1 (the binary start and the RAM
-// start) across the brk ecall, which answers in a0-a1. a2 and a3 (RAM
-// length and initial break) stay where the kernel put them: a memop writes
-// a0-a1 only and keeps every other register, and this start-up relies on
-// it, as libtock-rs's does (a kernel that clobbers a2/a3 shows up in
-// abi_test's entry checks).
-global_asm!(
-    ".section .start, \"ax\"",
-    ".globl _start",
-    ".type _start, @function",
-    "_start:",
-    // Run only where linked: the header records _start's address, and
-    // this auipc is _start's first instruction.
-    "    auipc t0, 0",
-    "    mv s2, a0",
-    "    mv s3, a1",
-    "    lw t1, 0(s2)",
-    "    bne t0, t1, 90f",
-    // brk(initial break): opens the stack, .data and .bss.
-    "    li a0, 0",
-    "    lw a1, 4(s2)",
-    "    li a4, 5",
-    "    ecall",
-    "    li t0, 128",
-    "    bne a0, t0, 91f",
-    "    lw sp, 8(s2)",
-    // Copy .data from flash, a word at a time.
-    "    lw t0, 12(s2)",
-    "    lw t1, 16(s2)",
-    "    lw t2, 20(s2)",
-    "1:  beqz t0, 2f",
-    "    lw t3, 0(t1)",
-    "    sw t3, 0(t2)",
-    "    addi t1, t1, 4",
-    "    addi t2, t2, 4",
-    "    addi t0, t0, -4",
-    "    j 1b",
-    // Zero .bss, a word at a time.
-    "2:  lw t0, 24(s2)",
-    "    lw t1, 28(s2)",
-    "3:  beqz t0, 4f",
-    "    sw zero, 0(t1)",
-    "    addi t1, t1, 4",
-    "    addi t0, t0, -4",
-    "    j 3b",
-    "4:  mv a0, s2",
-    "    mv a1, s3",
-    "    call {rust_start}",
-    // Loaded at the wrong address: alert (low-level debug 8, command 1,
-    // code 2) and exit 1, as libtock-rs does.
-    "90: li a0, 8",
-    "    li a1, 1",
-    "    li a2, 2",
-    "    li a4, 2",
-    "    ecall",
-    "    li a0, 0",
-    "    li a1, 1",
-    "    li a4, 6",
-    "    ecall",
-    "    j 90b",
-    // The kernel refused the initial break.
-    "91: li a0, 0",
-    "    li a1, {no_memory}",
-    "    li a4, 6",
-    "    ecall",
-    "    j 91b",
-    ".size _start, . - _start",
-    rust_start = sym rust_start,
-    no_memory = const EXIT_NO_MEMORY,
-);
+// The entry point `_start` is architecture code (`crate::arch`); it
+// calls `rust_start` with the entry registers once the stack, `.data`
+// and `.bss` are ready.
 
 extern "Rust" {
     /// The app's main function, defined by `tockrt::main!`.
@@ -200,7 +132,12 @@ extern "Rust" {
 }
 
 /// Rust side of the start-up: the stack and statics are ready.
-extern "C" fn rust_start(binary_start: u32, ram_start: u32, ram_len: u32, brk: u32) -> ! {
+pub(crate) extern "C" fn rust_start(
+    binary_start: u32,
+    ram_start: u32,
+    ram_len: u32,
+    brk: u32,
+) -> ! {
     for (slot, value) in ENTRY.iter().zip([binary_start, ram_start, ram_len, brk]) {
         slot.store(value, Ordering::Relaxed);
     }

@@ -1,6 +1,8 @@
-//! The system call layer: `ecall` wrappers and return values.
+//! The system call layer: system call wrappers and return values.
 //!
-//! RISC-V Tock ABI: the class number goes in `a4`, the arguments in
+//! The Tock ABI, named here with RISC-V registers (Cortex-M: `r0`-`r3`
+//! for `a0`-`a3`, the class as the `svc` immediate; see [`crate::arch`]):
+//! the class number goes in `a4`, the arguments in
 //! `a0`-`a3`, and the kernel answers in `a0` (the return variant) and the
 //! registers after it that the variant uses: `Success` writes `a0` alone,
 //! `Success with u32` and `Failure` `a0`-`a1`, `Success with 2 u32`,
@@ -16,7 +18,6 @@
 //! (`a0`-`a1`, [`syscall2`]); yield-wait-for writes `a0`-`a2`. So our apps
 //! break, as libtock-rs apps would, on a kernel that writes more.
 
-use core::arch::asm;
 use core::fmt;
 
 /// The system call classes (the value in `a4`).
@@ -343,22 +344,8 @@ impl fmt::Display for SyscallReturn {
 /// is replaced; memop 0/1 must not take away memory that is in use.
 #[inline(always)]
 pub unsafe fn syscall4(class: u32, args: [u32; 4]) -> [u32; 4] {
-    let [mut r0, mut r1, mut r2, mut r3] = args;
-    // SAFETY: the kernel changes a0-a3 only (declared), keeps every other
-    // register, and does not use our stack. It may read and write memory
-    // (no `nomem`): what it may touch is the caller's contract above.
-    unsafe {
-        asm!(
-            "ecall",
-            inlateout("a0") r0,
-            inlateout("a1") r1,
-            inlateout("a2") r2,
-            inlateout("a3") r3,
-            in("a4") class,
-            options(nostack),
-        );
-    }
-    [r0, r1, r2, r3]
+    // SAFETY: the caller's contract, passed on.
+    unsafe { crate::arch::syscall4(class, args) }
 }
 
 /// Command (class 2): asks `driver` to do `command` with two arguments.
@@ -382,20 +369,8 @@ pub fn command(driver: u32, command: u32, arg0: u32, arg1: u32) -> SyscallReturn
 /// in use).
 #[inline(always)]
 pub unsafe fn syscall2(class: u32, args: [u32; 2]) -> [u32; 2] {
-    let [mut r0, mut r1] = args;
-    // SAFETY: the kernel answers a memop or an exit in a0-a1 only and keeps
-    // every other register; it does not use our stack. Memory effects are
-    // the caller's contract.
-    unsafe {
-        asm!(
-            "ecall",
-            inlateout("a0") r0,
-            inlateout("a1") r1,
-            in("a4") class,
-            options(nostack),
-        );
-    }
-    [r0, r1]
+    // SAFETY: the caller's contract, passed on.
+    unsafe { crate::arch::syscall2(class, args) }
 }
 
 /// Decodes the answer of a memop or exit from `a0`-`a1`. A variant that
@@ -429,18 +404,11 @@ pub unsafe fn memop(op: u32, arg: u32) -> SyscallReturn {
 /// count), and returns after it.
 pub fn yield_wait() {
     // SAFETY: the kernel may run one upcall on our stack below sp, as a C
-    // function call returning to the instruction after the ecall: every
-    // caller-saved register is clobbered (clobber_abi), sp and callee-saved
+    // function call returning to the instruction after the system call:
+    // every caller-saved register is clobbered, sp and callee-saved
     // registers survive. The upcalls that can run were registered through
-    // `share`, which keeps them sound to call.
-    unsafe {
-        asm!(
-            "ecall",
-            in("a0") 1u32,
-            in("a4") class::YIELD,
-            clobber_abi("C"),
-        );
-    }
+    // `share`, which keeps them sound to call. No flag.
+    unsafe { crate::arch::yield_upcall(1, core::ptr::null_mut()) }
 }
 
 /// Yield no-wait (0): runs one pending upcall if there is one. Returns
@@ -469,36 +437,14 @@ pub fn yield_no_wait_flag_byte() -> u8 {
 pub unsafe fn yield_no_wait_flag(flag: *mut u8) {
     // SAFETY: as for `yield_wait`; the flag write is the caller's
     // contract.
-    unsafe {
-        asm!(
-            "ecall",
-            in("a0") 0u32,
-            in("a1") flag,
-            in("a4") class::YIELD,
-            clobber_abi("C"),
-        );
-    }
+    unsafe { crate::arch::yield_upcall(0, flag) }
 }
 
 /// Yield wait-for (2): blocks until the upcall `(driver, subscribe)` is
 /// pending, takes it off the queue without calling its function (null or
 /// not), and returns its three arguments.
 pub fn yield_wait_for(driver: u32, subscribe: u32) -> (u32, u32, u32) {
-    let (r0, r1, r2);
-    // SAFETY: no upcall runs in a wait-for: the kernel writes the upcall's
-    // arguments into a0-a2 and keeps every other register (a3 included),
-    // and does not use our stack.
-    unsafe {
-        asm!(
-            "ecall",
-            inlateout("a0") 2u32 => r0,
-            inlateout("a1") driver => r1,
-            inlateout("a2") subscribe => r2,
-            in("a4") class::YIELD,
-            options(nostack),
-        );
-    }
-    (r0, r1, r2)
+    crate::arch::yield_wait_for(driver, subscribe)
 }
 
 /// Exit-terminate: ends the process with `code`.

@@ -53,8 +53,13 @@ pub mod board {
     pub const UPCALL_QUEUE_BYTES: u32 = 280;
     /// Upcalls the kernel queues per process.
     pub const UPCALL_QUEUE_DEPTH: u32 = 10;
-    /// Alarm frequency: the virt machine's CLINT counts at 10 MHz.
-    pub const ALARM_HZ: u32 = 10_000_000;
+    /// Alarm frequency, from the board description (the virt machine's
+    /// CLINT counts at 10 MHz, the AST1030's timer at 1 MHz).
+    pub const ALARM_HZ: u32 = tockrt::board_u32!("TOCK_ALARM_HZ");
+    /// Bytes the kernel opens at the RAM start before the first
+    /// instruction (the initial break's offset): none on RISC-V, the
+    /// initial exception frame on Cortex-M.
+    pub const ENTRY_FRAME: u32 = if cfg!(target_arch = "arm") { 32 } else { 0 };
 }
 
 fn main() -> u32 {

@@ -1,4 +1,5 @@
-//! Prints a line, then loads a word from the kernel's RAM at 0x8000_0000,
+//! Prints a line, then loads a word from inside the kernel (an address
+//! the board description gives: `tockrt::board_u32!("TOCK_KERNEL_RAM")`),
 //! which the memory protection must refuse: the process faults there. If
 //! the load returns, the app says so and exits with code 1.
 
@@ -7,8 +8,8 @@
 
 use tockrt::println;
 
-/// Start of the kernel's RAM on the QEMU virt board.
-const KERNEL_RAM: u32 = 0x8000_0000;
+/// An address inside the kernel, never the process's.
+const KERNEL_RAM: u32 = tockrt::board_u32!("TOCK_KERNEL_RAM");
 
 tockrt::main!(main);
 
