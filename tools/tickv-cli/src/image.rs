@@ -40,15 +40,31 @@ pub struct Preset {
 /// image; the store is its first 16 blocks), from the board's own
 /// description, `boards/qemu_rv32_virt/board.toml`, built into the tool.
 pub fn qemu() -> Preset {
-    const BOARD: &str = include_str!("../../../boards/qemu_rv32_virt/board.toml");
+    board_preset(
+        "qemu",
+        include_str!("../../../boards/qemu_rv32_virt/board.toml"),
+    )
+}
+
+/// The Cortex-M QEMU board's store (the whole 1 MiB SPI NOR: 256 sectors
+/// of 4 KiB), from `boards/qemu_ast1030/board.toml`, built into the tool.
+pub fn qemu_ast1030() -> Preset {
+    board_preset(
+        "qemu-ast1030",
+        include_str!("../../../boards/qemu_ast1030/board.toml"),
+    )
+}
+
+/// The store of a board description built into the tool.
+fn board_preset(name: &'static str, board: &str) -> Preset {
     // The file is part of this build and checked by the tool's tests: a
     // broken one is a build mistake, not a user's.
-    let store = app_layout::BoardFile::parse(BOARD)
+    let store = app_layout::BoardFile::parse(board)
         .ok()
         .and_then(|b| b.store)
-        .expect("boards/qemu_rv32_virt/board.toml describes the store");
+        .expect("the board description describes the store");
     Preset {
-        name: "qemu",
+        name,
         offset: store.offset,
         region_size: u64::from(store.region_size),
         regions: u64::from(store.regions),

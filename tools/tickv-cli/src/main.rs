@@ -72,6 +72,10 @@ enum PresetArg {
     /// QEMU virt pflash: offset 0, 16 regions of 256 KiB (4 MiB), program
     /// unit 4, in a 32 MiB image.
     Qemu,
+    /// QEMU ast1030-evb SPI NOR: offset 0, 256 regions of 4 KiB (the whole
+    /// 1 MiB image), program unit 4.
+    #[value(name = "qemu-ast1030")]
+    QemuAst1030,
 }
 
 #[derive(Subcommand, Debug)]
@@ -206,6 +210,7 @@ impl Global {
             create: self.create,
             preset: self.preset.map(|p| match p {
                 PresetArg::Qemu => image::qemu(),
+                PresetArg::QemuAst1030 => image::qemu_ast1030(),
             }),
         }
     }

@@ -307,6 +307,26 @@ fn value_file_and_stdin_forms() {
 }
 
 #[test]
+fn qemu_ast1030_preset_is_the_whole_1_mib_nor() {
+    let img = Temp::new("ast1030.img");
+    let r = ok(&img, &["--preset", "qemu-ast1030", "--create", "format"]);
+    assert!(r.stdout.contains("256 regions x 4 KiB"), "{}", r.stdout);
+    let b = img.bytes();
+    assert_eq!(b.len(), 1 << 20, "QEMU's mtd drive wants exactly 1 MiB");
+    for r in [0usize, 255] {
+        let region = &b[r * 0x1000..][..0x1000];
+        // Version 2, log2 unit 2 | (log2 region 12 - 8) << 3.
+        assert_eq!(&region[..2], &[2, 2 | ((12 - 8) << 3)], "region {r}");
+    }
+    ok(
+        &img,
+        &["--preset", "qemu-ast1030", "set", "k", "v", "--owner", "7"],
+    );
+    let j = ok(&img, &["--preset", "qemu-ast1030", "--json", "get", "k"]).json();
+    assert_eq!(j["value"], "v");
+}
+
+#[test]
 fn qemu_preset_at_an_offset_in_a_32_mib_image() {
     let img = Temp::new("qemu.img");
     let r = ok(
