@@ -14,15 +14,19 @@ all: test
 setup:
 	@bash tools/scripts/setup.sh
 
-# The main job: build the kernel and the apps, boot qemu-system-riscv32
-# -M virt with the key-value demo on a persistent store
-# (target/qemu-store.img); the console is this terminal, Ctrl-A X quits.
+# The main job: build the kernel and the apps, boot the QEMU board with
+# the key-value demo on a persistent store; the console is this terminal,
+# Ctrl-A X quits. BOARD=qemu_rv32_virt (the default: qemu-system-riscv32
+# -M virt, store target/qemu-store.img) or BOARD=qemu_ast1030
+# (qemu-system-arm -M ast1030-evb, Cortex-M4, store
+# target/qemu-store-qemu_ast1030.img on its SPI NOR).
 # Your own apps instead: make run APP="path/to/a.tab path/to/b.tbf"
-# (libtock-rs, libtock-c or ours, linked for this board's layout; the
+# (libtock-rs, libtock-c or ours, linked for the board's layout; the
 # store is kept between runs).
+BOARD ?= qemu_rv32_virt
 APP ?=
 run: setup
-	$(CARGO) run --quiet --release -p qemu-runner -- run $(foreach a,$(APP),--app $(a))
+	$(CARGO) run --quiet --release -p qemu-runner -- --board $(BOARD) run $(foreach a,$(APP),--app $(a))
 
 # The storage engine alone on the host, on target/demo-store.img.
 host-demo: setup
@@ -56,11 +60,13 @@ unit:
 	# set on: a regression fails here, not only in the next `make bench`.
 	$(CARGO) run --quiet --release -p kv-bench -- --check
 
-# The QEMU suite: builds the board kernel and the apps, boots
-# qemu-system-riscv32 -M virt for each test and checks console and exit
-# status (tools/qemu-runner; logs in target/qemu-tests/).
+# The QEMU suites, one per QEMU board: build the board's kernels and the
+# apps, boot QEMU for each test and check console and exit status
+# (tools/qemu-runner; logs in target/qemu-tests/, the Cortex-M board's in
+# target/qemu-tests/qemu_ast1030/).
+QEMU_BOARDS := qemu_rv32_virt qemu_ast1030
 qemu: setup
-	$(CARGO) run --quiet --release -p qemu-runner -- test
+	for b in $(QEMU_BOARDS); do $(CARGO) run --quiet --release -p qemu-runner -- --board $$b test || exit 1; done
 
 # The userland apps (RISC-V) and their app flash images, in target/userland/
 # (see doc/userland.md). `make unit` builds and checks them too.

@@ -249,6 +249,9 @@ pub extern "C" fn main() -> ! {
         debug: Some(console),
     };
 
+    // Only the test mode waits for the counter's store user.
+    #[cfg(not(feature = "test-exit"))]
+    let _ = counter_user;
     loop {
         kernel.run_once(&platform);
         #[cfg(feature = "test-exit")]

@@ -92,6 +92,14 @@ pub struct Qemu {
     /// tockloader's board name for flash files of this board, if
     /// tockloader knows the board.
     pub tockloader_board: Option<String>,
+    /// QEMU's flash model writes the store file behind the guest
+    /// (asynchronously), so a SIGKILL can lose writes the guest saw
+    /// complete. A power cut then stops the virtual machine first (QMP
+    /// `stop`, which drains QEMU's block I/O: the cut instant) and kills
+    /// QEMU after. `false` (the default): QEMU writes the file as the guest
+    /// writes, and a SIGKILL is the cut.
+    #[serde(default)]
+    pub store_writes_async: bool,
 }
 
 /// The Rust target of apps for elf2tab's architecture name `arch`.

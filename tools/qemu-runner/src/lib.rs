@@ -1,6 +1,10 @@
-//! The QEMU test runner: boots `qemu-system-riscv32 -M virt` with our
-//! kernel and an app image, captures the console, and judges it.
+//! The QEMU test runner: boots a QEMU board (`qemu_rv32_virt` by default,
+//! or `qemu_ast1030`: whatever `boards/<board>/board.toml` describes, its
+//! `[qemu]` table saying how QEMU runs it) with our kernel and an app
+//! image, captures the console, and judges it.
 //!
+//! * [`select_board`] picks the board once, before anything reads
+//!   [`board`].
 //! * [`Boot`] describes one QEMU run (kernel, app image or flash file,
 //!   pflash store, timeout) and [`Boot::run`] performs it, killing QEMU at
 //!   the timeout, and returns the console text and exit status.
@@ -21,15 +25,98 @@ use std::time::{Duration, Instant};
 pub mod scenarios;
 pub mod suite;
 
-/// The board's description (`boards/qemu_rv32_virt/board.toml`): memory
-/// map and store, read once. A missing or invalid file stops the runner
-/// with the reason.
+static BOARD_NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Selects the board the runner works on (`boards/<name>/`); call it once,
+/// before anything reads [`board`]. Without a call the board is
+/// [`app_layout::DEFAULT_BOARD`].
+pub fn select_board(name: &str) -> Result<(), String> {
+    let path = repo_root().join("boards").join(name).join("board.toml");
+    if !path.is_file() {
+        return Err(format!("no board {name:?} ({} is missing)", path.display()));
+    }
+    BOARD_NAME
+        .set(name.to_string())
+        .map_err(|_| "the board is already selected".to_string())
+}
+
+/// The selected board's name.
+pub fn board_name() -> &'static str {
+    BOARD_NAME.get_or_init(|| app_layout::DEFAULT_BOARD.to_string())
+}
+
+/// The board's description (`boards/<board>/board.toml`): memory map,
+/// store and how QEMU runs it, read once. A missing or invalid file stops
+/// the runner with the reason.
 pub fn board() -> &'static app_layout::BoardFile {
     static BOARD: std::sync::OnceLock<app_layout::BoardFile> = std::sync::OnceLock::new();
     BOARD.get_or_init(|| {
-        let path = repo_root().join("boards/qemu_rv32_virt/board.toml");
-        app_layout::BoardFile::load(&path).unwrap_or_else(|e| panic!("qemu-runner: {e}"))
+        let path = repo_root()
+            .join("boards")
+            .join(board_name())
+            .join("board.toml");
+        let board =
+            app_layout::BoardFile::load(&path).unwrap_or_else(|e| panic!("qemu-runner: {e}"));
+        if board.qemu.is_none() {
+            panic!("qemu-runner: {} has no [qemu] table", path.display());
+        }
+        board
     })
+}
+
+/// How QEMU runs the board.
+pub fn qemu() -> &'static app_layout::board::Qemu {
+    board()
+        .qemu
+        .as_ref()
+        .expect("board() checks the [qemu] table")
+}
+
+/// The board's userland slot table: `userland/layout.toml` for the
+/// default board, `userland/layout-<board>.toml` for the others; `None`
+/// if the board has none.
+pub fn layout() -> Option<&'static app_layout::Layout> {
+    static LAYOUT: std::sync::OnceLock<Option<app_layout::Layout>> = std::sync::OnceLock::new();
+    LAYOUT
+        .get_or_init(|| {
+            let name = board_name();
+            let file = if name == app_layout::DEFAULT_BOARD {
+                "layout.toml".to_string()
+            } else {
+                format!("layout-{name}.toml")
+            };
+            let path = repo_root().join("userland").join(file);
+            path.is_file().then(|| {
+                app_layout::Layout::load(&path).unwrap_or_else(|e| panic!("qemu-runner: {e}"))
+            })
+        })
+        .as_ref()
+}
+
+/// Where `userland/build.sh` puts the board's apps and images.
+pub fn userland_dir(root: &Path) -> PathBuf {
+    root.join("target/userland")
+        .join(app_layout::out_dir(board_name()))
+}
+
+/// The prefix of every line the kernel prints itself: `<board>: `.
+pub fn kernel_prefix() -> &'static str {
+    static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PREFIX.get_or_init(|| format!("{}: ", board().name))
+}
+
+/// `<board>: <text>`: a line of the kernel's own.
+pub fn kernel_line(text: &str) -> String {
+    format!("{}{text}", kernel_prefix())
+}
+
+/// The address apps probe inside the kernel (what the `fault` app loads
+/// from: `tools/app-layout`'s `TOCK_KERNEL_RAM`).
+pub fn kernel_probe_address() -> u32 {
+    board()
+        .kernel
+        .start
+        .saturating_add(app_layout::KERNEL_PROBE_OFFSET)
 }
 
 /// Where the kernel (and a tockloader flash file) starts: the virt
@@ -43,7 +130,8 @@ pub fn app_flash() -> u32 {
     board().app_flash.start
 }
 
-/// Size of a pflash store image (QEMU requires exactly this size).
+/// Size of a store image (QEMU requires exactly this size: 32 MiB of
+/// pflash on `virt`, the 1 MiB SPI NOR on `ast1030-evb`).
 pub fn pflash_size() -> usize {
     board()
         .store
@@ -69,7 +157,8 @@ pub struct Boot {
     pub kernel: PathBuf,
     /// The apps.
     pub apps: Apps,
-    /// A 32 MiB pflash image for unit 1 (the persistent store), if any.
+    /// The store image (the board's `[qemu] store_drive`: pflash unit 1 on
+    /// `virt`, the SPI NOR on `ast1030-evb`), if any.
     pub pflash: Option<PathBuf>,
     /// Kill QEMU after this long.
     pub timeout: Duration,
@@ -82,6 +171,10 @@ pub struct Boot {
     /// Stop QEMU (as at the timeout, but at once) a moment after this text
     /// has appeared this many times: for apps that never end.
     pub stop_after: Option<(String, usize)>,
+    /// At the timeout, stop the VM through QMP on this socket before the
+    /// SIGKILL (a power cut on a board whose QEMU writes the store
+    /// asynchronously: `[qemu] store_writes_async`).
+    pub stop_first: Option<PathBuf>,
 }
 
 /// How long QEMU keeps running after [`Boot::stop_after`]'s text, so that
@@ -105,17 +198,23 @@ pub struct Outcome {
 impl Boot {
     /// The QEMU command line.
     pub fn command(&self) -> Command {
-        let mut c = Command::new("qemu-system-riscv32");
-        c.args([
-            "-M",
-            "virt",
-            "-bios",
-            "none",
-            "-nographic",
-            "-monitor",
-            "none",
-        ]);
-        c.args(["-serial", "stdio"]);
+        self.command_with(false)
+    }
+
+    /// The QEMU command line for a person at the terminal: the console
+    /// and QEMU's monitor share it (Ctrl-A X quits, Ctrl-A C the monitor).
+    pub fn interactive_command(&self) -> Command {
+        self.command_with(true)
+    }
+
+    fn command_with(&self, interactive: bool) -> Command {
+        let q = qemu();
+        let mut c = Command::new(&q.binary);
+        c.args(&q.machine);
+        c.arg("-nographic");
+        if !interactive {
+            c.args(["-monitor", "none", "-serial", "stdio"]);
+        }
         match &self.apps {
             Apps::FlashFile(f) => {
                 c.arg("-kernel").arg(f);
@@ -134,7 +233,11 @@ impl Boot {
         }
         if let Some(p) = &self.pflash {
             c.arg("-drive")
-                .arg(format!("if=pflash,unit=1,format=raw,file={}", p.display()));
+                .arg(format!("{},file={}", q.store_drive, p.display()));
+        }
+        if let Some(socket) = &self.stop_first {
+            c.arg("-qmp")
+                .arg(format!("unix:{},server=on,wait=off", socket.display()));
         }
         c.args(&self.extra);
         c
@@ -193,6 +296,18 @@ impl Boot {
             let killed_at = |when: Instant| Instant::now() >= when;
             if start.elapsed() >= self.timeout || stop_at.is_some_and(killed_at) {
                 stopped = stop_at.is_some();
+                if let Some(socket) = &self.stop_first {
+                    // The cut: the VM stops at once; QEMU drains its block
+                    // I/O before it answers.
+                    if let Err(e) = qmp_stop(socket) {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        return Err(std::io::Error::other(format!(
+                            "QMP stop on {}: {e}",
+                            socket.display()
+                        )));
+                    }
+                }
                 let _ = child.kill();
                 let _ = child.wait();
                 break None;
@@ -230,6 +345,35 @@ impl Boot {
             elapsed: start.elapsed(),
         })
     }
+}
+
+/// Stops the VM through the QMP socket at `path` and waits for QEMU's
+/// answer (it drains block I/O first).
+pub fn qmp_stop(path: &Path) -> std::io::Result<()> {
+    use std::io::{BufRead, BufReader, Write};
+    let stream = std::os::unix::net::UnixStream::connect(path)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut writer = stream;
+    let mut line = String::new();
+    // The greeting, then one answer per command.
+    reader.read_line(&mut line)?;
+    for command in ["qmp_capabilities", "stop"] {
+        writeln!(writer, "{{\"execute\": \"{command}\"}}")?;
+        loop {
+            line.clear();
+            if reader.read_line(&mut line)? == 0 {
+                return Err(std::io::Error::other("QMP closed"));
+            }
+            if line.contains("\"return\"") {
+                break;
+            }
+            if line.contains("\"error\"") {
+                return Err(std::io::Error::other(line.trim().to_string()));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// What a test expects of a run.
@@ -299,17 +443,14 @@ pub fn summary_problem(console: &str, app: &str) -> Option<String> {
     }
 }
 
-/// The board's prefix on every line the kernel prints itself.
-pub const KERNEL_PREFIX: &str = "qemu_rv32_virt: ";
-
 /// The console lines that are not the kernel's own report (lines starting
-/// with [`KERNEL_PREFIX`]): what the apps printed, plus anything else
+/// with [`kernel_prefix`]): what the apps printed, plus anything else
 /// (such as fault reports) that does not belong to a clean run.
 pub fn app_lines(console: &str) -> Vec<&str> {
     console
         .lines()
         .map(|l| l.trim_end_matches('\r'))
-        .filter(|l| !l.starts_with(KERNEL_PREFIX))
+        .filter(|l| !l.starts_with(kernel_prefix()))
         .collect()
 }
 
@@ -503,8 +644,10 @@ pub fn flash_file_from_elf(elf: &[u8], len: usize, limit: u32) -> Result<Vec<u8>
 
 /// Builds a tockloader flash file at `out`: the kernel ELF laid out from
 /// offset 0 (address [`ram_base`]), then the TABs installed by `tockloader
-/// install --board qemu_rv32_virt --flash-file`, as a user would. Booted
-/// as QEMU's `-kernel`, it runs the kernel with those apps.
+/// install --flash-file` as a user would (with `--board <tockloader
+/// board>` where tockloader knows the board, else with the board's `--arch`
+/// and `--app-address`). Booted as QEMU's `-kernel`, it runs the kernel
+/// with those apps.
 pub fn tockloader_flash_file(kernel: &Path, tabs: &[PathBuf], out: &Path) -> Result<(), String> {
     let elf = std::fs::read(kernel).map_err(|e| format!("{}: {e}", kernel.display()))?;
     let limit = app_flash() - ram_base();
@@ -512,7 +655,18 @@ pub fn tockloader_flash_file(kernel: &Path, tabs: &[PathBuf], out: &Path) -> Res
         .map_err(|e| format!("{}: {e}", kernel.display()))?;
     std::fs::write(out, image).map_err(|e| format!("{}: {e}", out.display()))?;
     let mut c = Command::new("tockloader");
-    c.args(["install", "--board", "qemu_rv32_virt", "--flash-file"])
+    c.arg("install");
+    match &qemu().tockloader_board {
+        Some(b) => {
+            c.args(["--board", b]);
+        }
+        None => {
+            c.args(["--arch", &board().arch])
+                .arg("--app-address")
+                .arg(format!("{:#x}", app_flash()));
+        }
+    }
+    c.arg("--flash-file")
         .arg(out)
         .args(tabs)
         .stdin(Stdio::null());
@@ -532,7 +686,7 @@ pub fn tockloader_flash_file(kernel: &Path, tabs: &[PathBuf], out: &Path) -> Res
 }
 
 /// Wraps a bare TBF into a TAB for this board (`metadata.toml` plus
-/// `rv32imac.tbf`), so tockloader can install an app that was given as a
+/// `<arch>.tbf`, e.g. `rv32imac.tbf`), so tockloader can install an app that was given as a
 /// `.tbf`. The name and kernel version come from the TBF's header; a file
 /// that is not a valid TBF is refused.
 pub fn tab_from_tbf(tbf: &[u8]) -> Result<Vec<u8>, String> {
@@ -551,9 +705,10 @@ pub fn tab_from_tbf(tbf: &[u8]) -> Result<Vec<u8>, String> {
         version.minor
     );
     let mut tab = tar::Builder::new(Vec::new());
+    let tbf_name = format!("{}.tbf", board().arch);
     for (path, data) in [
         ("metadata.toml", metadata.as_bytes()),
-        ("rv32imac.tbf", tbf),
+        (tbf_name.as_str(), tbf),
     ] {
         let mut h = tar::Header::new_ustar();
         h.set_size(data.len() as u64);

@@ -21,8 +21,12 @@ use qemu_runner::suite::{self, Install, Test};
 use qemu_runner::{repo_root, Apps, Boot};
 
 #[derive(Parser)]
-#[command(about = "Build, boot and check the qemu_rv32_virt board with our apps")]
+#[command(about = "Build, boot and check a QEMU board (boards/<board>/board.toml) with our apps")]
 struct Cli {
+    /// The board: a folder under boards/ whose board.toml has a [qemu]
+    /// table (qemu_rv32_virt, qemu_ast1030).
+    #[arg(long, global = true, default_value = app_layout::DEFAULT_BOARD)]
+    board: String,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -106,7 +110,9 @@ impl Kernel {
     fn path(self, root: &Path) -> PathBuf {
         root.join("target/boards")
             .join(self.dir())
-            .join("riscv32imac-unknown-none-elf/release/qemu_rv32_virt")
+            .join(&qemu_runner::qemu().kernel_target)
+            .join("release")
+            .join(qemu_runner::board_name())
     }
 }
 
@@ -124,7 +130,7 @@ fn run_cmd(cmd: &mut Command) -> Result<(), String> {
 fn build_kernel(root: &Path, kernel: Kernel) -> Result<(), String> {
     let mut c = Command::new("cargo");
     // From the board's folder: its .cargo/config.toml names the target.
-    c.current_dir(root.join("boards/qemu_rv32_virt"))
+    c.current_dir(root.join("boards").join(qemu_runner::board_name()))
         .env(
             "CARGO_TARGET_DIR",
             root.join("target/boards").join(kernel.dir()),
@@ -139,7 +145,10 @@ fn build_kernel(root: &Path, kernel: Kernel) -> Result<(), String> {
 }
 
 fn build_all(root: &Path) -> Result<(), String> {
-    eprintln!("qemu-runner: building the kernels and the userland");
+    eprintln!(
+        "qemu-runner: building the {} kernels and the userland",
+        qemu_runner::board_name()
+    );
     build_kernel(root, Kernel::Test)?;
     build_kernel(root, Kernel::Secure)?;
     build_kernel(root, Kernel::Run)?;
@@ -194,11 +203,11 @@ fn run_test(root: &Path, test: &Test, logs: &Path) -> Result<Verdict, String> {
             Ok(tbf) => Apps::Image(tbf),
         },
         Install::Image(name) => {
-            Apps::Image(root.join("target/userland").join(format!("{name}.bin")))
+            Apps::Image(qemu_runner::userland_dir(root).join(format!("{name}.bin")))
         }
-        Install::Custom(make) => {
+        Install::Custom(make, _) => {
             let file = logs.join(format!("{}.apps.bin", test.name));
-            let image = make(&root.join("target/userland"))?;
+            let image = make(&qemu_runner::userland_dir(root))?;
             std::fs::write(&file, image).map_err(|e| format!("{}: {e}", file.display()))?;
             Apps::Image(file)
         }
@@ -206,14 +215,14 @@ fn run_test(root: &Path, test: &Test, logs: &Path) -> Result<Verdict, String> {
             let file = logs.join(format!("{}.flash.bin", test.name));
             let tabs: Vec<PathBuf> = tabs
                 .iter()
-                .map(|t| root.join("target/userland").join(format!("{t}.tab")))
+                .map(|t| qemu_runner::userland_dir(root).join(format!("{t}.tab")))
                 .collect();
             qemu_runner::tockloader_flash_file(&kernel, &tabs, &file)?;
             Apps::FlashFile(file)
         }
     };
-    // Every boot gets a blank store on pflash unit 1: the board's KV stack
-    // lives there.
+    // Every boot gets a blank store (pflash unit 1 on virt, the SPI NOR on
+    // ast1030-evb): the board's KV stack lives there.
     let pflash = logs.join(format!("{}.pflash.img", test.name));
     std::fs::write(&pflash, vec![0xFF; qemu_runner::pflash_size()])
         .map_err(|e| format!("{}: {e}", pflash.display()))?;
@@ -225,6 +234,7 @@ fn run_test(root: &Path, test: &Test, logs: &Path) -> Result<Verdict, String> {
         extra: test.qemu_args.iter().map(|a| a.to_string()).collect(),
         input: test.expect.input.clone(),
         stop_after: test.expect.stop_after.clone(),
+        stop_first: None,
     };
     let outcome = boot.run().map_err(|e| format!("cannot run QEMU: {e}"))?;
     let log = logs.join(format!("{}.log", test.name));
@@ -240,7 +250,7 @@ fn run_test(root: &Path, test: &Test, logs: &Path) -> Result<Verdict, String> {
     );
     let problems = test.expect.check(&outcome);
     if problems.is_empty() {
-        // The store image of a passing run is not worth 32 MiB of disk.
+        // The store image of a passing run is not worth its disk space.
         let _ = std::fs::remove_file(logs.join(format!("{}.pflash.img", test.name)));
         Ok(Verdict::Pass)
     } else {
@@ -272,19 +282,24 @@ fn test(
     (power_cuts, power_cut_seed): (u32, Option<u64>),
     workers: Option<usize>,
 ) -> Result<bool, String> {
-    let known = |n: &str| {
-        suite::all().iter().any(|t| t.name == n) || scenarios::all().iter().any(|t| t.name == n)
-    };
+    let tests = suite::for_board();
+    let scenarios = scenarios::for_board();
+    let known =
+        |n: &str| tests.iter().any(|t| t.name == n) || scenarios.iter().any(|t| t.name == n);
     if let Some(unknown) = names.iter().find(|n| !known(n)) {
         return Err(format!(
-            "no test named {unknown:?} (see `qemu-runner list`)"
+            "no test named {unknown:?} on board {} (see `qemu-runner --board {} list`)",
+            qemu_runner::board_name(),
+            qemu_runner::board_name()
         ));
     }
     let chosen = |n: &str| names.is_empty() || names.iter().any(|m| m == n);
     if build {
         build_all(root)?;
     }
-    let logs = root.join("target/qemu-tests");
+    let logs = root
+        .join("target/qemu-tests")
+        .join(app_layout::out_dir(qemu_runner::board_name()));
     std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
     let ctx = scenarios::Ctx {
         root: root.to_path_buf(),
@@ -298,8 +313,6 @@ fn test(
     // Every test and scenario has its own store, flash file and log, so
     // they run side by side, one per core: the longest (the stress test
     // and the power cuts) first, so that they overlap the short ones.
-    let tests = suite::all();
-    let scenarios = scenarios::all();
     let mut jobs: Vec<Job> = tests
         .iter()
         .filter(|t| chosen(t.name))
@@ -347,7 +360,8 @@ fn test(
         .count();
     let run = results.len() - skipped;
     println!(
-        "qemu tests: {run} run, {} ok, {failed} failed, {skipped} skipped{}",
+        "qemu tests ({}): {run} run, {} ok, {failed} failed, {skipped} skipped{}",
+        qemu_runner::board_name(),
         run - failed,
         if skipped > 0 {
             " (skipped tests did NOT pass: they need the third-party fixtures)"
@@ -455,7 +469,7 @@ fn boot(
         Kernel::Run
     };
     build_kernel(root, kernel)?;
-    let named = root.join("target/userland").join(format!("{image}.bin"));
+    let named = qemu_runner::userland_dir(root).join(format!("{image}.bin"));
     let image = if named.exists() {
         named
     } else {
@@ -481,6 +495,7 @@ fn boot(
         extra: Vec::new(),
         input: Vec::new(),
         stop_after: None,
+        stop_first: None,
     };
     let outcome = boot.run().map_err(|e| format!("cannot run QEMU: {e}"))?;
     print!("{}", outcome.console);
@@ -492,7 +507,7 @@ fn boot(
 }
 
 fn image_path(root: &Path, image: &str) -> Result<PathBuf, String> {
-    let named = root.join("target/userland").join(format!("{image}.bin"));
+    let named = qemu_runner::userland_dir(root).join(format!("{image}.bin"));
     let path = if named.exists() {
         named
     } else {
@@ -544,39 +559,51 @@ fn flash_file_with_apps(root: &Path, kernel: &Path, apps: &[PathBuf]) -> Result<
 /// user's own apps instead of the demo image.
 fn run(root: &Path, image: &str, store: Option<PathBuf>, apps: &[PathBuf]) -> Result<(), String> {
     build_all(root)?;
-    let store = store.unwrap_or_else(|| root.join("target/qemu-store.img"));
-    blank_store(&store)?;
-    let mut c = Command::new("qemu-system-riscv32");
-    c.args(["-M", "virt", "-bios", "none", "-nographic", "-kernel"]);
-    let what = if apps.is_empty() {
-        let image = image_path(root, image)?;
-        c.arg(Kernel::Run.path(root)).arg("-device").arg(format!(
-            "loader,file={},addr={:#x},force-raw=on",
-            image.display(),
-            qemu_runner::app_flash()
-        ));
-        image.display().to_string()
+    let board = qemu_runner::board_name();
+    let default_store = if board == app_layout::DEFAULT_BOARD {
+        "target/qemu-store.img".to_string()
     } else {
-        c.arg(flash_file_with_apps(root, &Kernel::Run.path(root), apps)?);
-        apps.iter()
+        format!("target/qemu-store-{board}.img")
+    };
+    let store = store.unwrap_or_else(|| root.join(default_store));
+    blank_store(&store)?;
+    let (apps, what) = if apps.is_empty() {
+        let image = image_path(root, image)?;
+        let what = image.display().to_string();
+        (Apps::Image(image), what)
+    } else {
+        let flash = flash_file_with_apps(root, &Kernel::Run.path(root), apps)?;
+        let what = apps
+            .iter()
             .map(|a| a.display().to_string())
             .collect::<Vec<_>>()
-            .join(", ")
+            .join(", ");
+        (Apps::FlashFile(flash), what)
     };
-    c.arg("-drive").arg(format!(
-        "if=pflash,unit=1,format=raw,file={}",
-        store.display()
-    ));
+    let boot = Boot {
+        kernel: Kernel::Run.path(root),
+        apps,
+        pflash: Some(store.clone()),
+        timeout: Duration::MAX,
+        extra: Vec::new(),
+        input: Vec::new(),
+        stop_after: None,
+        stop_first: None,
+    };
     eprintln!(
-        "qemu-runner: booting qemu_rv32_virt with {what} (store: {}); Ctrl-A X quits",
+        "qemu-runner: booting {board} with {what} (store: {}); Ctrl-A X quits",
         store.display()
     );
-    run_cmd(&mut c)
+    run_cmd(&mut boot.interactive_command())
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let root = repo_root();
+    if let Err(e) = qemu_runner::select_board(&cli.board) {
+        eprintln!("qemu-runner: {e}");
+        return ExitCode::from(2);
+    }
     let result = match cli.command {
         Cmd::Test {
             names,
@@ -586,10 +613,10 @@ fn main() -> ExitCode {
             jobs,
         } => test(&root, &names, !no_build, (power_cuts, power_cut_seed), jobs),
         Cmd::List => {
-            for t in suite::all() {
+            for t in suite::for_board() {
                 println!("{:<16} {}", t.name, t.about);
             }
-            for s in scenarios::all() {
+            for s in scenarios::for_board() {
                 println!("{:<16} {}", s.name, s.about);
             }
             Ok(true)

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::{pflash_size, Apps, Boot, Outcome};
+use crate::{board, kernel_line, layout, pflash_size, userland_dir, Apps, Boot, Outcome};
 
 mod signed;
 
@@ -42,9 +42,7 @@ impl Ctx {
     }
 
     fn image(&self, name: &str) -> PathBuf {
-        self.root
-            .join("target/userland")
-            .join(format!("{name}.bin"))
+        userland_dir(&self.root).join(format!("{name}.bin"))
     }
 
     /// A fresh 0xFF-filled store for scenario `name`.
@@ -99,6 +97,12 @@ impl Ctx {
             extra: Vec::new(),
             input: Vec::new(),
             stop_after: None,
+            // A kill at the timeout is a power cut: where QEMU writes the
+            // store behind the guest, the VM stops first (that instant is
+            // the cut) and QEMU drains its block I/O.
+            stop_first: crate::qemu()
+                .store_writes_async
+                .then(|| self.logs.join(format!("{log}.qmp"))),
         };
         let outcome = boot.run().map_err(|e| format!("cannot run QEMU: {e}"))?;
         append(
@@ -113,13 +117,24 @@ impl Ctx {
         Ok(outcome)
     }
 
-    /// Runs the host tool on `store` with the QEMU board's geometry.
+    /// Runs the host tool on `store` with the board's store geometry (from
+    /// its description).
     fn tickv(&self, log: &str, store: &Path, args: &[&str]) -> Result<(i32, String), String> {
         let tool = self.root.join("target/release/tickv");
+        let geometry = board()
+            .store
+            .ok_or_else(|| format!("board {} has no [store]", board().name))?;
         let out = Command::new(&tool)
             .arg("--image")
             .arg(store)
-            .args(["--preset", "qemu"])
+            .arg("--offset")
+            .arg(geometry.offset.to_string())
+            .arg("--region-size")
+            .arg(geometry.region_size.to_string())
+            .arg("--regions")
+            .arg(geometry.regions.to_string())
+            .arg("--unit")
+            .arg(geometry.program_unit.to_string())
             .args(args)
             .output()
             .map_err(|e| format!("cannot run {}: {e}", tool.display()))?;
@@ -182,6 +197,22 @@ pub struct Scenario {
     /// The fixtures folder it needs (under the fixtures root), if any:
     /// without it the scenario is skipped, never passed.
     pub fixtures: Option<&'static str>,
+    /// The apps it boots: a board whose slot table lacks one does not
+    /// have the scenario.
+    pub apps: &'static [&'static str],
+}
+
+/// The scenarios of the selected board: those whose apps its slot table
+/// has.
+pub fn for_board() -> Vec<Scenario> {
+    all()
+        .into_iter()
+        .filter(|s| {
+            s.apps
+                .iter()
+                .all(|a| layout().is_some_and(|l| l.app(a).is_some()))
+        })
+        .collect()
 }
 
 /// The scenarios.
@@ -192,24 +223,28 @@ pub fn all() -> Vec<Scenario> {
             about: "kv_demo's data and the kernel's boot count survive a power-off; the host tool reads the kernel's store",
             run: persistence,
             fixtures: None,
+            apps: &["kv_demo"],
         },
         Scenario {
             name: "host-provisioned",
             about: "a store provisioned on the host with the tickv tool is read by an app",
             run: host_provisioned,
             fixtures: None,
+            apps: &["kv_host"],
         },
         Scenario {
             name: "power-cuts",
             about: "kv_writer killed (SIGKILL) at random moments: every acknowledged write survives, the in-flight one is old or new",
             run: power_cuts,
             fixtures: None,
+            apps: &["kv_writer", "kv_check"],
         },
         Scenario {
             name: "libtock-rs-kv-provisioned",
             about: "libtock-rs's kv reads key `a` provisioned on the host under the identity `tickv app-id` computes, installed both ways, across a reboot",
             run: libtock_rs_kv_provisioned,
-            fixtures: Some(crate::suite::LIBTOCK_RS),
+            fixtures: Some(crate::suite::libtock_rs()),
+            apps: &[],
         },
         Scenario {
             name: "signed-apps",
@@ -245,7 +280,7 @@ fn persistence(ctx: &Ctx) -> Result<Vec<String>, String> {
         &first,
         "first boot",
         &[
-            "qemu_rv32_virt: boot 1\n",
+            &kernel_line("boot 1\n"),
             "kv_demo: boot 1\n",
             "(stored now)",
             "kv_demo: done",
@@ -257,7 +292,7 @@ fn persistence(ctx: &Ctx) -> Result<Vec<String>, String> {
         &second,
         "second boot",
         &[
-            "qemu_rv32_virt: boot 2\n",
+            &kernel_line("boot 2\n"),
             "kv_demo: boot 2\n",
             "kv_demo: greeting = \"hello from boot 1\"\n",
             "kv_demo: last message = \"written by boot 1\"",
@@ -320,7 +355,7 @@ fn host_provisioned(ctx: &Ctx) -> Result<Vec<String>, String> {
         &o,
         "boot",
         &[
-            "qemu_rv32_virt: boot 1\n",
+            &kernel_line("boot 1\n"),
             "kv_host: provisioned = \"written on the host\"",
         ],
     );
@@ -359,9 +394,12 @@ fn libtock_rs_kv_provisioned(ctx: &Ctx) -> Result<Vec<String>, String> {
     );
     let expect = crate::Expect {
         in_order: vec![
-            "qemu_rv32_virt: process 0 'kv' flash 0x80100000..".into(),
+            kernel_line(&format!(
+                "process 0 'kv' flash {:#010x}..",
+                crate::app_flash()
+            )),
             crate::suite::LIBTOCK_RS_KV_IDENTITY.into(),
-            "qemu_rv32_virt: all processes ended, 0 not cleanly".into(),
+            kernel_line("all processes ended, 0 not cleanly"),
         ],
         status: Some(0),
         app_lines: Some(lines),
@@ -385,7 +423,7 @@ fn libtock_rs_kv_provisioned(ctx: &Ctx) -> Result<Vec<String>, String> {
             .into_iter()
             .map(|p| format!("tockloader install, second boot: {p}")),
     );
-    if !again.console.contains("qemu_rv32_virt: boot 2\n") {
+    if !again.console.contains(&kernel_line("boot 2\n")) {
         problems.push("second boot: the kernel's boot count is not 2".into());
     }
     let (code, a) = ctx.tickv(log, &store, &["get", "a"])?;
@@ -433,8 +471,10 @@ fn power_cuts(ctx: &Ctx) -> Result<Vec<String>, String> {
     // Fresh cut moments every run (the seed is printed: `--power-cut-seed`
     // replays a run).
     println!(
-        "power cuts: seed {:#x} (replay: qemu-runner test power-cuts --power-cut-seed {:#x})",
-        ctx.power_cut_seed, ctx.power_cut_seed
+        "power cuts: seed {:#x} (replay: qemu-runner --board {} test power-cuts --power-cut-seed {:#x})",
+        ctx.power_cut_seed,
+        crate::board_name(),
+        ctx.power_cut_seed
     );
     let mut rng = flashsim::Rng::new(ctx.power_cut_seed);
     // The highest sequence number known to be stored (acknowledged, or

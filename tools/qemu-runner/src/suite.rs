@@ -1,14 +1,16 @@
 //! The QEMU test suite: which image each test boots and what it must see.
 //!
-//! Images are the ones `userland/build.sh` writes to `target/userland/`
-//! (see `userland/layout.toml`); the kernel is the board built with its
+//! Images are the ones `userland/build.sh` writes for the board (see its
+//! slot table, `userland/layout.toml` or `userland/layout-<board>.toml`);
+//! a test whose apps the board's table does not have is not part of that
+//! board's suite ([`for_board`]). The kernel is the board built with its
 //! `test-exit` feature, which exits QEMU when no process is left alive with
 //! the number of processes that did not end cleanly as the status.
 
 use std::path::Path;
 use std::time::Duration;
 
-use crate::{app_flash, Expect};
+use crate::{app_flash, board_name, kernel_line, layout, Expect};
 
 /// How a test's apps are installed.
 #[derive(Clone, Copy, Debug)]
@@ -17,14 +19,17 @@ pub enum Install {
     /// at the app flash area.
     Image(&'static str),
     /// The TABs `target/userland/<name>.tab`, installed by `tockloader
-    /// install --board qemu_rv32_virt --flash-file` into a flash file that
-    /// starts with the kernel.
+    /// install --flash-file` into a flash file that starts with the kernel.
     Tockloader(&'static [&'static str]),
     /// An app flash image the runner makes from the TBFs in
-    /// `target/userland/` (for images no packer would produce).
-    Custom(fn(&Path) -> Result<Vec<u8>, String>),
+    /// `target/userland/` (for images no packer would produce), and the
+    /// apps whose TBFs it uses.
+    Custom(
+        fn(&Path) -> Result<Vec<u8>, String>,
+        &'static [&'static str],
+    ),
     /// An unmodified third-party app from a fixtures folder (`(folder,
-    /// app)`, e.g. [`LIBTOCK_RS`] and `kv` for
+    /// app)`, e.g. [`libtock_rs`] and `kv` for
     /// `libtock-rs/qemu_rv32_virt/kv.tab`), installed by `tockloader
     /// install --flash-file` as a user would.
     FixtureTab(&'static str, &'static str),
@@ -36,10 +41,69 @@ pub enum Install {
 }
 
 /// Where the libtock-rs fixtures for this board sit inside the fixtures
-/// folder.
-pub const LIBTOCK_RS: &str = "libtock-rs/qemu_rv32_virt";
+/// folder (`libtock-rs/<board>`).
+pub fn libtock_rs() -> &'static str {
+    leak(format!("libtock-rs/{}", board_name()))
+}
+
 /// Where the libtock-c fixtures for this board sit.
-pub const LIBTOCK_C: &str = "libtock-c/qemu_rv32_virt";
+pub fn libtock_c() -> &'static str {
+    leak(format!("libtock-c/{}", board_name()))
+}
+
+/// Boards that libtock-c fixtures exist for (libtock-c has no build for
+/// the others, so their suites have no libtock-c tests).
+pub const LIBTOCK_C_BOARDS: &[&str] = &["qemu_rv32_virt"];
+
+fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
+
+/// `process <n> '<app>' flash <address>..`: the load line of a process at
+/// `flash`.
+fn loaded_at(n: usize, app: &str, flash: u32) -> String {
+    format!("process {n} '{app}' flash {flash:#010x}..")
+}
+
+/// The load lines (flash and RAM) of the apps of `image` in the board's
+/// slot table, in flash order (= process order).
+fn placed(image: &str) -> Vec<String> {
+    let Some((layout, img)) = layout().and_then(|l| Some((l, l.image(image)?))) else {
+        return vec![format!("(no image {image} in the slot table)")];
+    };
+    let mut slots: Vec<_> = img.apps.iter().filter_map(|a| layout.app(a)).collect();
+    slots.sort_by_key(|s| s.flash);
+    let mut lines = Vec::new();
+    for (n, slot) in slots.iter().enumerate() {
+        lines.push(loaded_at(n, &slot.name, slot.flash));
+        lines.push(format!(" ram {:#010x}..", slot.ram));
+    }
+    lines
+}
+
+/// Whether the board's slot table has what `install` needs.
+fn installable(install: &Install) -> bool {
+    let Some(layout) = layout() else {
+        return matches!(
+            install,
+            Install::FixtureTab(..) | Install::FixtureTbf(..) | Install::FixtureTabs(..)
+        );
+    };
+    let has = |n: &str| layout.app(n).is_some() || layout.image(n).is_some();
+    match install {
+        Install::Image(name) => has(name),
+        Install::Tockloader(apps) | Install::Custom(_, apps) => apps.iter().all(|a| has(a)),
+        Install::FixtureTab(..) | Install::FixtureTbf(..) | Install::FixtureTabs(..) => true,
+    }
+}
+
+/// The suite of the selected board: every test whose apps the board has.
+pub fn for_board() -> Vec<Test> {
+    all()
+        .into_iter()
+        .filter(|t| installable(&t.install))
+        .collect()
+}
 
 /// The complete console output of libtock-rs's `kv` example on a store
 /// where key `a` does not exist (the fixtures' README).
@@ -80,10 +144,10 @@ fn strings(v: &[&str]) -> Vec<String> {
 
 /// Lines every healthy run shows and texts no run may show.
 fn boot_lines(loaded: usize) -> Vec<String> {
-    strings(&[
-        "qemu_rv32_virt: kernel started",
-        &format!("qemu_rv32_virt: {loaded} process(es) loaded"),
-    ])
+    vec![
+        kernel_line("kernel started"),
+        kernel_line(&format!("{loaded} process(es) loaded")),
+    ]
 }
 
 const NEVER: &[&str] = &["kernel panic", "not loaded"];
@@ -94,7 +158,7 @@ pub fn all() -> Vec<Test> {
     for t in &mut tests {
         // Every boot starts from a blank store: the kernel formats it and
         // its boot counter (a kernel-owned item) says 1.
-        t.expect.counts.push(("qemu_rv32_virt: boot 1\n".into(), 1));
+        t.expect.counts.push((kernel_line("boot 1\n"), 1));
     }
     tests
 }
@@ -121,8 +185,8 @@ fn libtock_rs_tests() -> Vec<Test> {
     let mut tests = Vec::new();
     for (app, what, lines) in apps {
         for (how, install) in [
-            ("tab", Install::FixtureTab(LIBTOCK_RS, app)),
-            ("tbf", Install::FixtureTbf(LIBTOCK_RS, app)),
+            ("tab", Install::FixtureTab(libtock_rs(), app)),
+            ("tbf", Install::FixtureTbf(libtock_rs(), app)),
         ] {
             let name: &'static str = Box::leak(format!("libtock-rs-{app}-{how}").into_boxed_str());
             let about: &'static str = Box::leak(
@@ -136,16 +200,16 @@ fn libtock_rs_tests() -> Vec<Test> {
                 .into_boxed_str(),
             );
             let mut in_order = vec![
-                "qemu_rv32_virt: kernel started".to_string(),
-                format!("qemu_rv32_virt: process 0 '{app}' flash 0x80100000.."),
+                kernel_line("kernel started"),
+                kernel_line(&loaded_at(0, app, app_flash())),
             ];
             if app == "kv" {
                 in_order.push(LIBTOCK_RS_KV_IDENTITY.to_string());
             }
-            in_order.extend(strings(&[
-                "qemu_rv32_virt: 1 process(es) loaded",
-                "qemu_rv32_virt: all processes ended, 0 not cleanly",
-            ]));
+            in_order.extend([
+                kernel_line("1 process(es) loaded"),
+                kernel_line("all processes ended, 0 not cleanly"),
+            ]);
             tests.push(Test {
                 name,
                 about,
@@ -212,8 +276,8 @@ fn libtock_c_tests() -> Vec<Test> {
     let mut tests = Vec::new();
     for (app, what, lines, code) in apps {
         for (how, install) in [
-            ("tab", Install::FixtureTab(LIBTOCK_C, app)),
-            ("tbf", Install::FixtureTbf(LIBTOCK_C, app)),
+            ("tab", Install::FixtureTab(libtock_c(), app)),
+            ("tbf", Install::FixtureTbf(libtock_c(), app)),
         ] {
             let name: &'static str = Box::leak(format!("libtock-c-{app}-{how}").into_boxed_str());
             let about: &'static str = Box::leak(
@@ -233,14 +297,14 @@ fn libtock_c_tests() -> Vec<Test> {
                 install,
                 expect: Expect {
                     in_order: vec![
-                        format!("qemu_rv32_virt: process 0 '{app}' flash 0x80100000.."),
-                        format!(
-                            "qemu_rv32_virt: process '{app}' exited with code {code}, 0 restart(s)"
-                        ),
-                        format!(
-                            "qemu_rv32_virt: all processes ended, {} not cleanly",
+                        kernel_line(&loaded_at(0, app, app_flash())),
+                        kernel_line(&format!(
+                            "process '{app}' exited with code {code}, 0 restart(s)"
+                        )),
+                        kernel_line(&format!(
+                            "all processes ended, {} not cleanly",
                             u8::from(!clean)
-                        ),
+                        )),
                     ],
                     absent: strings(NEVER),
                     status: Some(i32::from(!clean)),
@@ -258,9 +322,11 @@ fn libtock_c_tests() -> Vec<Test> {
 fn tests() -> Vec<Test> {
     let mut tests = our_tests();
     tests.extend(libtock_rs_tests());
-    tests.extend(libtock_c_tests());
-    tests.extend(libtock_c_unit_tests());
-    tests.extend(libtock_c_kv_interactive());
+    if LIBTOCK_C_BOARDS.contains(&board_name()) {
+        tests.extend(libtock_c_tests());
+        tests.extend(libtock_c_unit_tests());
+        tests.extend(libtock_c_kv_interactive());
+    }
     tests
 }
 
@@ -312,12 +378,12 @@ fn libtock_c_kv_interactive() -> Vec<Test> {
             },
             about: "libtock-c's unmodified `kv_interactive` answers commands typed on the console: set, get, add of an existing and a new key, update, delete, and get/delete of a missing key (-10)",
             install: if how == "tab" {
-                Install::FixtureTab(LIBTOCK_C, "kv_interactive")
+                Install::FixtureTab(libtock_c(), "kv_interactive")
             } else {
-                Install::FixtureTbf(LIBTOCK_C, "kv_interactive")
+                Install::FixtureTbf(libtock_c(), "kv_interactive")
             },
             expect: Expect {
-                in_order: strings(&["qemu_rv32_virt: process 0 'kv_interactive' flash 0x80100000.."]),
+                in_order: vec![kernel_line(&loaded_at(0, "kv_interactive", app_flash()))],
                 absent: strings(NEVER),
                 app_lines: Some(lines.clone()),
                 input: input.clone(),
@@ -399,24 +465,21 @@ fn libtock_c_unit_tests() -> Vec<Test> {
     unit.push(unit_line(1, 23, "garbage_collect", "[ERROR: Timeout]"));
     unit.push("Summary 1: [23/24] Passed, [0/24] Failed, [1/24] Incomplete".into());
     let loaded = |procs: &[&str]| -> Vec<String> {
-        let mut lines = vec!["qemu_rv32_virt: kernel started".to_string()];
-        lines.extend(procs.iter().enumerate().map(|(i, p)| {
-            format!(
-                "qemu_rv32_virt: process {i} '{p}' flash {:#010x}..",
-                app_flash() + 0x1_0000 * i as u32
-            )
-        }));
-        lines.push(format!(
-            "qemu_rv32_virt: {} process(es) loaded",
-            procs.len()
-        ));
+        let mut lines = vec![kernel_line("kernel started")];
+        lines.extend(
+            procs
+                .iter()
+                .enumerate()
+                .map(|(i, p)| kernel_line(&loaded_at(i, p, app_flash() + 0x1_0000 * i as u32))),
+        );
+        lines.push(kernel_line(&format!("{} process(es) loaded", procs.len())));
         lines
     };
     vec![
         Test {
             name: "libtock-c-kv-unit-tests",
             about: "libtock-c's unmodified unit-test supervisor runs upstream's kv_unit_tests over IPC: 23 of 24 pass, garbage_collect times out as it must on a self-reclaiming store",
-            install: Install::FixtureTabs(LIBTOCK_C, &["unit_test_supervisor", "kv_unit_tests"]),
+            install: Install::FixtureTabs(libtock_c(), &["unit_test_supervisor", "kv_unit_tests"]),
             expect: Expect {
                 in_order: loaded(&["org.tockos.unit_test", "kv_unit_tests"]),
                 absent: [strings(NEVER), strings(&["[FAILED]"])].concat(),
@@ -433,7 +496,7 @@ fn libtock_c_unit_tests() -> Vec<Test> {
             name: "libtock-c-kv-permissions",
             about: "the supervisor runs upstream's kv_no_write, kv_no_read and kv_no_modify one after another (storage TLVs honoured by the board's policy): every test passes",
             install: Install::FixtureTabs(
-                LIBTOCK_C,
+                libtock_c(),
                 &["unit_test_supervisor", "kv_no_write", "kv_no_read", "kv_no_modify"],
             ),
             expect: Expect {
@@ -477,10 +540,10 @@ fn our_tests() -> Vec<Test> {
             expect: Expect {
                 in_order: [
                     boot_lines(1),
-                    strings(&[
-                        "Hello from tockrt (app hello)",
-                        "qemu_rv32_virt: all processes ended, 0 not cleanly",
-                    ]),
+                    vec![
+                        "Hello from tockrt (app hello)".to_string(),
+                        kernel_line("all processes ended, 0 not cleanly"),
+                    ],
                 ]
                 .concat(),
                 absent: strings(NEVER),
@@ -496,15 +559,15 @@ fn our_tests() -> Vec<Test> {
             install: Install::Image("apps"),
             expect: Expect {
                 summaries: strings(&["abi"]),
-                in_order: strings(&[
-                    "qemu_rv32_virt: kernel started",
-                    "process 0 'hello' flash 0x80100000..",
-                    " ram 0x80300000..",
-                    "process 1 'abi_test' flash 0x80110000..",
-                    " ram 0x80310000..",
-                    "qemu_rv32_virt: 2 process(es) loaded",
-                    "all processes ended, 0 not cleanly",
-                ]),
+                in_order: [
+                    vec![kernel_line("kernel started")],
+                    placed("apps"),
+                    vec![
+                        kernel_line("2 process(es) loaded"),
+                        "all processes ended, 0 not cleanly".to_string(),
+                    ],
+                ]
+                .concat(),
                 counts: vec![("Hello from tockrt (app hello)".into(), 1)],
                 absent: [strings(NEVER), strings(&["FAIL "])].concat(),
                 status: Some(0),
@@ -522,7 +585,7 @@ fn our_tests() -> Vec<Test> {
                     boot_lines(2),
                     strings(&[
                         "faulted (LoadAccess at ",
-                        "address 0x80000000): Stop",
+                        &format!("address {:#010x}): Stop", crate::kernel_probe_address()),
                         "heartbeat: done",
                         "all processes ended, 1 not cleanly",
                     ]),
@@ -594,7 +657,7 @@ fn our_tests() -> Vec<Test> {
                     strings(&[
                         "exits: first run, exit-restart 7",
                         "exits: restarted, exit-terminate 3",
-                        "qemu_rv32_virt: process 'exits' exited with code 3, 1 restart(s)",
+                        &kernel_line("process 'exits' exited with code 3, 1 restart(s)"),
                         "all processes ended, 1 not cleanly",
                     ]),
                 ]
@@ -613,15 +676,16 @@ fn our_tests() -> Vec<Test> {
         Test {
             name: "refusals",
             about: "TBFs with a bad checksum, no kernel version or the wrong flash address are refused with clear messages; the next app runs",
-            install: Install::Custom(refusals_image),
+            // Made from the default board's slots (see `refusals_image`).
+            install: Install::Custom(refusals_image, &["hello", "abi_test", "panics", "heartbeat"]),
             expect: Expect {
                 in_order: strings(&[
-                    "qemu_rv32_virt: kernel started",
+                    &kernel_line("kernel started"),
                     "TBF at 0x80100000 skipped: invalid header: header checksum mismatch",
                     "TBF at 0x80110000 ('abi_test') refused: no kernel version in the header",
                     "TBF at 0x80120000 ('panics') refused: linked for flash 0x80140080 but sits at 0x80120080",
                     "process 0 'heartbeat' flash 0x80130000..",
-                    "qemu_rv32_virt: 1 process(es) loaded",
+                    &kernel_line("1 process(es) loaded"),
                     "heartbeat: done",
                     "all processes ended, 0 not cleanly",
                 ]),
