@@ -140,7 +140,8 @@ pub fn cover(start: u32, end: u32, out: &mut [Region]) -> bool {
         if cur >= end {
             return true;
         }
-        let mut best: Option<(u64, Region)> = None;
+        // (progress, base, log2, subregion size) of the best region.
+        let mut best: Option<(u64, u64, u8, u64)> = None;
         for log2 in 5u8..=32 {
             let size = 1u64 << log2;
             let sub = if size >= MIN_SUBREGION_REGION {
@@ -158,28 +159,31 @@ pub fn cover(start: u32, end: u32, out: &mut [Region]) -> bool {
             if top <= cur {
                 continue;
             }
+            let progress = top - cur;
+            if best.is_none_or(|(p, ..)| progress > p) {
+                best = Some((progress, base, log2, sub));
+            }
+        }
+        let best = best.map(|(progress, base, log2, sub)| {
             let mut srd = 0u8;
-            if size >= MIN_SUBREGION_REGION {
+            if (1u64 << log2) >= MIN_SUBREGION_REGION {
                 for i in 0..8u64 {
                     let s = base + i * sub;
-                    if s < cur || s >= top {
+                    if s < cur || s >= cur + progress {
                         srd |= 1 << i;
                     }
                 }
             }
-            let progress = top - cur;
-            if best.is_none_or(|(p, _)| progress > p) {
-                let base = u32::try_from(base).unwrap_or(0);
-                best = Some((
-                    progress,
-                    Region {
-                        base,
-                        size_log2: log2,
-                        srd,
-                    },
-                ));
-            }
-        }
+            let base = u32::try_from(base).unwrap_or(0);
+            (
+                progress,
+                Region {
+                    base,
+                    size_log2: log2,
+                    srd,
+                },
+            )
+        });
         let Some((progress, region)) = best else {
             return false;
         };
@@ -226,13 +230,17 @@ pub fn ram_regions(start: u32, len: u32) -> Option<[Region; 2]> {
 /// The PMSAv7 MPU.
 #[derive(Debug, Default)]
 pub struct Mpu {
-    _private: (),
+    /// What the hardware holds now (nothing else writes the MPU): a switch
+    /// back to the same process reprograms nothing.
+    configured: core::cell::Cell<Option<ProcessProtection>>,
 }
 
 impl Mpu {
     /// The MPU (one per CPU).
     pub const fn new() -> Self {
-        Mpu { _private: () }
+        Mpu {
+            configured: core::cell::Cell::new(None),
+        }
     }
 
     /// The register values for `protection`: (RBAR, RASR) of the eight
@@ -308,6 +316,10 @@ impl MemoryProtection for Mpu {
     }
 
     fn configure(&self, protection: &ProcessProtection) {
+        if self.configured.get() == Some(*protection) {
+            return;
+        }
+        self.configured.set(Some(*protection));
         #[cfg(all(target_arch = "arm", target_os = "none"))]
         crate::switch::write_mpu(&Self::regions(protection));
         #[cfg(not(all(target_arch = "arm", target_os = "none")))]
