@@ -17,11 +17,11 @@
 //! the ones its variant names; r4-r11 are saved and restored by the
 //! switch code (`switch.rs`) and never touched.
 //!
-//! Word layout of [`StoredState`] (the switch code uses the byte offsets
-//! in brackets): r0-r3 [0-12], r4-r11 [16-44], r12 [48], lr [52], pc
-//! [56], xPSR [60], the process stack pointer [64], then what the last
-//! trap was: reason [68], svc immediate [72], exception number [76],
-//! faulting instruction [80], CFSR [84], HFSR [88], MMFAR [92], BFAR [96].
+//! Word layout of [`StoredState`] (byte offsets, which the switch code
+//! uses, after the colon): r0-r3: 0-12, r4-r11: 16-44, r12: 48, lr: 52,
+//! pc: 56, xPSR: 60, the process stack pointer: 64, then what the last
+//! trap was: reason: 68, svc immediate: 72, exception number: 76,
+//! faulting instruction: 80, CFSR: 84, HFSR: 88, MMFAR: 92, BFAR: 96.
 
 use core::fmt;
 
