@@ -144,13 +144,28 @@ fn build_kernel(root: &Path, kernel: Kernel) -> Result<(), String> {
     run_cmd(&mut c)
 }
 
+/// Whether the selected board's kernel crate has the cargo feature
+/// `feature` (the secure-apps kernel exists only where it does).
+fn board_has_feature(root: &Path, feature: &str) -> bool {
+    let manifest = root
+        .join("boards")
+        .join(qemu_runner::board_name())
+        .join("Cargo.toml");
+    std::fs::read_to_string(manifest).is_ok_and(|t| {
+        t.lines()
+            .any(|l| l.trim_start().starts_with(&format!("{feature} =")))
+    })
+}
+
 fn build_all(root: &Path) -> Result<(), String> {
     eprintln!(
         "qemu-runner: building the {} kernels and the userland",
         qemu_runner::board_name()
     );
     build_kernel(root, Kernel::Test)?;
-    build_kernel(root, Kernel::Secure)?;
+    if board_has_feature(root, "secure-apps") {
+        build_kernel(root, Kernel::Secure)?;
+    }
     build_kernel(root, Kernel::Run)?;
     run_cmd(Command::new("cargo").current_dir(root).args([
         "build",

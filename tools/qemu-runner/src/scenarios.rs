@@ -203,7 +203,7 @@ pub struct Scenario {
 }
 
 /// The scenarios of the selected board: those whose apps its slot table
-/// has.
+/// has (and, for the libtock-c ones, a board libtock-c builds for).
 pub fn for_board() -> Vec<Scenario> {
     all()
         .into_iter()
@@ -211,6 +211,8 @@ pub fn for_board() -> Vec<Scenario> {
             s.apps
                 .iter()
                 .all(|a| layout().is_some_and(|l| l.app(a).is_some()))
+                && (s.fixtures.is_none_or(|f| !f.starts_with("libtock-c/"))
+                    || crate::suite::LIBTOCK_C_BOARDS.contains(&crate::board_name()))
         })
         .collect()
 }
@@ -251,12 +253,14 @@ pub fn all() -> Vec<Scenario> {
             about: "on the secure-apps kernel a signed app keeps its data across boots; an unsigned copy of the same TBF gets no identity and cannot read or write it (the development kernel gives the copy everything)",
             run: signed::signed_apps,
             fixtures: None,
+            apps: &["kv_signed"],
         },
         Scenario {
             name: "libtock-c-secure-permissions",
             about: "the secure-apps kernel does not honour the unsigned storage TLV of libtock-c's kv_no_read: no storage, its SET is refused and its test fails",
             run: signed::libtock_c_unsigned_tlvs,
-            fixtures: Some(crate::suite::LIBTOCK_C),
+            fixtures: Some(crate::suite::libtock_c()),
+            apps: &[],
         },
     ]
 }
