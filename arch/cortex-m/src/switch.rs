@@ -26,8 +26,8 @@
 //!
 //! Interrupts taken while the kernel runs only mask their source: an
 //! external interrupt is disabled in the NVIC and left pending (the chip
-//! services it from the main loop and re-enables it), SysTick stops
-//! itself and raises a flag. A fault taken in the kernel panics with the
+//! services it from the main loop and re-enables it); SysTick raises a
+//! flag and keeps counting (the kernel stops it). A fault taken in the kernel panics with the
 //! decoded fault status.
 
 use core::arch::global_asm;
@@ -186,10 +186,9 @@ _cm_fault_handler:
     .type _cm_systick_handler, %function
     .thumb_func
 _cm_systick_handler:
-    // Stop the timer (one shot) and flag it.
-    ldr r0, =0xE000E010
-    movs r1, #0
-    str r1, [r0]
+    // Flag it. The timer keeps running (periodic): if it fired while the
+    // kernel was still on its way to a process, it fires again one period
+    // into the process, which so cannot keep the CPU.
     ldr r0, =CM_SYSTICK_FIRED
     movs r1, #1
     str r1, [r0]

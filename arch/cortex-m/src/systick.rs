@@ -1,9 +1,14 @@
-//! SysTick, the core timer, as the kernel's [`SchedulerTimer`]: a one-shot
+//! SysTick, the core timer, as the kernel's [`SchedulerTimer`]: a
 //! countdown from the processor clock (the AST1030 has no reference
-//! clock). Its handler (`switch.rs`) stops it and raises a flag; a
-//! process running when it fires is preempted.
+//! clock). Its handler (`switch.rs`) raises a flag; a process running when
+//! it fires is preempted. The timer is periodic until the kernel stops it:
+//! if it fires while the kernel is still on its way to a process (a
+//! deadline already due), it fires again one period into the process, so
+//! no process can run with the timer spent. The period is at least
+//! [`MIN_RELOAD`] cycles, so a due deadline cannot flood the kernel with
+//! interrupts.
 //!
-//! The 24-bit counter bounds one shot: at 200 MHz, about 84 ms; longer
+//! The 24-bit counter bounds one period: at 200 MHz, about 84 ms; longer
 //! requests are cut to that (a scheduler or a wake-up then simply comes
 //! back earlier).
 
@@ -11,12 +16,15 @@ use kernel::platform::chip::SchedulerTimer;
 
 /// The largest reload value.
 pub const MAX_RELOAD: u32 = 0xFF_FFFF;
+/// The smallest reload value: 2000 cycles (10 us at 200 MHz) between two
+/// interrupts at most.
+pub const MIN_RELOAD: u32 = 2000;
 
-/// The reload value for `us` microseconds at `hz`: at least 1, at most
-/// [`MAX_RELOAD`].
+/// The reload value for `us` microseconds at `hz`: at least
+/// [`MIN_RELOAD`], at most [`MAX_RELOAD`].
 pub fn reload_for(us: u32, hz: u32) -> u32 {
     let ticks = u64::from(us) * u64::from(hz) / 1_000_000;
-    u32::try_from(ticks.clamp(1, u64::from(MAX_RELOAD))).unwrap_or(MAX_RELOAD)
+    u32::try_from(ticks.clamp(u64::from(MIN_RELOAD), u64::from(MAX_RELOAD))).unwrap_or(MAX_RELOAD)
 }
 
 /// SysTick clocked from the processor clock at `hz`.
@@ -31,7 +39,8 @@ impl SysTick {
         SysTick { hz }
     }
 
-    /// Fires once in `us` microseconds (bounded, see the module docs).
+    /// Fires in `us` microseconds and every `us` after that until stopped
+    /// (bounded, see the module docs).
     pub fn arm(&self, us: u32) {
         let reload = reload_for(us, self.hz);
         #[cfg(all(target_arch = "arm", target_os = "none"))]
@@ -97,9 +106,9 @@ mod tests {
     #[test]
     fn reloads() {
         assert_eq!(reload_for(10_000, 200_000_000), 2_000_000);
-        assert_eq!(reload_for(0, 200_000_000), 1);
+        assert_eq!(reload_for(0, 200_000_000), MIN_RELOAD, "never a flood");
         assert_eq!(reload_for(1_000_000, 200_000_000), MAX_RELOAD);
         assert_eq!(reload_for(u32::MAX, u32::MAX), MAX_RELOAD);
-        assert_eq!(reload_for(1, 1_000_000), 1);
+        assert_eq!(reload_for(1, 1_000_000), MIN_RELOAD);
     }
 }

@@ -15,8 +15,9 @@ pub type Exit = fn(u16) -> !;
 
 /// Every process has ended: prints one line per process and a summary
 /// (each starting with the board's `name`), lets the storage finish
-/// (`storage_busy`) and the console drain for at most a second of
-/// `clock`, then calls `exit` with the number of processes that faulted
+/// (`storage_busy`: a first mount may still be formatting the store) and
+/// the console drain for at most ten seconds of `clock`, then calls `exit`
+/// with the number of processes that faulted
 /// or exited with a non-zero code.
 pub fn finish<T: Time>(
     name: &str,
@@ -55,14 +56,14 @@ pub fn finish<T: Time>(
     // console drain, servicing interrupts and deferred calls without ever
     // sleeping; then give the UART FIFO time to empty.
     let start = clock.now();
-    let second: T::Ticks = clock.ticks_from_ms(1000);
+    let patience: T::Ticks = clock.ticks_from_ms(10_000);
     let passed = |limit: T::Ticks| clock.now().wrapping_sub(start) >= limit;
     while storage_busy()
         || console.kernel_pending() > 0
         || platform.deferred.has_pending()
         || platform.chip.has_pending_interrupts()
     {
-        if passed(second) {
+        if passed(patience) {
             break;
         }
         if platform.chip.has_pending_interrupts() {

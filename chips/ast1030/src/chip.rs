@@ -63,8 +63,9 @@ impl Chip for Ast1030<'_> {
     }
 
     fn sleep(&self) {
-        if let Some(us) = self.timer.remaining_us() {
-            self.systick.arm(us);
+        match self.timer.remaining_us() {
+            Some(us) => self.systick.arm(us),
+            None => self.systick.stop(),
         }
         nvic::wait_for_interrupt_if(|| !self.has_pending_interrupts());
     }

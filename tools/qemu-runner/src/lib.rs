@@ -247,6 +247,11 @@ impl Boot {
     /// stop text; feeds the console input on the way.
     pub fn run(&self) -> std::io::Result<Outcome> {
         let start = Instant::now();
+        if let Some(socket) = &self.stop_first {
+            // A socket left by an earlier, killed QEMU would refuse
+            // connections until this one replaces it.
+            let _ = std::fs::remove_file(socket);
+        }
         let mut child = self
             .command()
             .stdin(if self.input.is_empty() {
@@ -351,7 +356,19 @@ impl Boot {
 /// answer (it drains block I/O first).
 pub fn qmp_stop(path: &Path) -> std::io::Result<()> {
     use std::io::{BufRead, BufReader, Write};
-    let stream = std::os::unix::net::UnixStream::connect(path)?;
+    // A QEMU cut right after its start may not listen yet: wait for it.
+    let mut tries = 0;
+    let stream = loop {
+        match std::os::unix::net::UnixStream::connect(path) {
+            Ok(s) => break s,
+            Err(e) if tries < 500 => {
+                tries += 1;
+                let _ = e;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => return Err(e),
+        }
+    };
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut writer = stream;
