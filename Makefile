@@ -68,8 +68,9 @@ QEMU_BOARDS := qemu_rv32_virt qemu_ast1030
 qemu: setup
 	for b in $(QEMU_BOARDS); do $(CARGO) run --quiet --release -p qemu-runner -- --board $$b test || exit 1; done
 
-# The userland apps (RISC-V) and their app flash images, in target/userland/
-# (see doc/userland.md). `make unit` builds and checks them too.
+# The userland apps for every board with a slot table, their app flash
+# images (target/userland/, target/userland/<board>/) and one TAB per app
+# with every architecture (target/userland/tabs/; see doc/userland.md).
 userland: setup
 	bash userland/build.sh
 

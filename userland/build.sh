@@ -1,4 +1,3 @@
-#!/usr/bin/env bash
 # Builds every userland app and its flash images, for every board with a
 # slot table.
 #
@@ -10,10 +9,14 @@
 # target/userland/<board>/:
 #   <app>.elf   the linked app (release: opt-level z, LTO)
 #   <app>.tbf   elf2tab's TBF (flags from the table)
-#   <app>.tab   the TAB, for tockloader
 #   <app>.bin   an app flash image holding only this app
 # and for each [images] entry of the table (e.g. `apps`):
 #   <image>.bin an app flash image with those apps
+# For each app, whatever boards build it, one TAB for tockloader:
+#   target/userland/tabs/<app>.tab
+# holding one TBF per architecture (`rv32imac.tbf`, `cortex-m4.tbf`, ...):
+# the same file installs on every board (tockloader picks the board's
+# architecture). An app's elf2tab flags must then agree between tables.
 #
 # An image is loaded at the start of the board's app flash area
 # (0x8010_0000 on the QEMU virt board):
@@ -35,14 +38,25 @@ command -v elf2tab >/dev/null || die "elf2tab not found (run tools/scripts/setup
 (cd "$root" && CARGO_TARGET_DIR="$root/target" cargo build --quiet -p app-image)
 app_image="$root/target/debug/app-image"
 
-# Builds the apps of one slot table.
+layouts=()
+for layout in "$root/userland/layout.toml" "$root"/userland/layout-*.toml; do
+    [ -e "$layout" ] && layouts+=("$layout")
+done
+
+# The output folder of a slot table.
+out_dir() {
+    local sub
+    sub=$("$app_image" out-dir --layout "$1")
+    sub=${sub%/}
+    printf '%s\n' "$root/target/userland${sub:+/$sub}"
+}
+
+# Phase 1: compiles and links the apps of one slot table.
 build_board() {
     local layout=$1
-    local target arch sub out elf_dir
+    local target out elf_dir
     target=$("$app_image" target --layout "$layout")
-    arch=$("$app_image" arch --layout "$layout")
-    sub=$("$app_image" out-dir --layout "$layout")
-    out="$root/target/userland/${sub%/}"
+    out=$(out_dir "$layout")
     # Each board's cargo output apart (the apps' build scripts depend on
     # the table); exported so that a CARGO_TARGET_DIR in the environment
     # cannot move it.
@@ -62,26 +76,58 @@ build_board() {
     mkdir -p "$out"
     for app in "${apps[@]}"; do
         cp "$elf_dir/$app" "$out/$app.elf"
-        mapfile -t args < <("$app_image" elf2tab-args --layout "$layout" "$app")
-        # elf2tab writes <app>.tbf next to the ELF and the TAB to -o.
-        if ! log=$(cd "$out" && elf2tab "${args[@]}" -o "$app.tab" "$app.elf,$arch" 2>&1); then
+    done
+}
+
+# Phase 2: one elf2tab run per app over its ELFs of every board: a TBF
+# next to each ELF and the TAB with all of them.
+pack_tabs() {
+    local tabs="$root/target/userland/tabs"
+    mkdir -p "$tabs"
+    local -A inputs=() flags=() first=()
+    local layout app arch out args
+    for layout in "${layouts[@]}"; do
+        arch=$("$app_image" arch --layout "$layout")
+        out=$(out_dir "$layout")
+        while read -r app; do
+            args=$("$app_image" elf2tab-args --layout "$layout" "$app")
+            if [ -z "${flags[$app]+set}" ]; then
+                flags[$app]=$args
+                first[$app]=$layout
+            elif [ "${flags[$app]}" != "$args" ]; then
+                die "$app: its elf2tab flags differ between ${first[$app]#"$root"/} and ${layout#"$root"/} (one TAB carries every architecture: make them agree)"
+            fi
+            inputs[$app]+=" $out/$app.elf,$arch"
+        done < <("$app_image" apps --layout "$layout")
+    done
+    for app in "${!inputs[@]}"; do
+        mapfile -t args <<<"${flags[$app]}"
+        # shellcheck disable=SC2086 # the ELF list is split on purpose
+        if ! log=$(elf2tab "${args[@]}" -o "$tabs/$app.tab" ${inputs[$app]} 2>&1); then
             printf '%s\n' "$log" >&2
             die "elf2tab failed for $app"
         fi
-        "$app_image" pack --layout "$layout" -o "$out/$app.bin" "$out/$app.tbf" >/dev/null
     done
+    say "done: ${#inputs[@]} TABs in ${tabs#"$root"/}"
+}
 
+# Phase 3: the app flash images of one slot table.
+pack_images() {
+    local layout=$1
+    local out
+    out=$(out_dir "$layout")
+    while read -r app; do
+        "$app_image" pack --layout "$layout" -o "$out/$app.bin" "$out/$app.tbf" >/dev/null
+    done < <("$app_image" apps --layout "$layout")
     while read -r image members; do
         [ -n "$image" ] || continue
         tbfs=()
         for app in $members; do tbfs+=("$out/$app.tbf"); done
         "$app_image" pack --layout "$layout" -o "$out/$image.bin" "${tbfs[@]}" | sed 's/^/userland: /'
     done < <("$app_image" images --layout "$layout")
-
-    say "done: TBFs, TABs and images in ${out#"$root"/}"
+    say "done: TBFs and images in ${out#"$root"/}"
 }
 
-for layout in "$root/userland/layout.toml" "$root"/userland/layout-*.toml; do
-    [ -e "$layout" ] || continue
-    build_board "$layout"
-done
+for layout in "${layouts[@]}"; do build_board "$layout"; done
+pack_tabs
+for layout in "${layouts[@]}"; do pack_images "$layout"; done

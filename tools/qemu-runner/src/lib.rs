@@ -99,6 +99,53 @@ pub fn userland_dir(root: &Path) -> PathBuf {
         .join(app_layout::out_dir(board_name()))
 }
 
+/// `target/userland/tabs`: one TAB per app for every board at once, with a
+/// TBF for each architecture the app is built for (`userland/build.sh`);
+/// tockloader installs the board's.
+pub fn tabs_dir(root: &Path) -> PathBuf {
+    root.join("target/userland/tabs")
+}
+
+/// Checks that `tab` (from [`tabs_dir`]) carries exactly one TBF per
+/// architecture of the boards whose slot tables (`userland/layout*.toml`)
+/// have `app`: the promise that one TAB installs on every board.
+pub fn check_tab_architectures(tab: &Path, app: &str) -> Result<(), String> {
+    let userland = repo_root().join("userland");
+    let mut expected = Vec::new();
+    let entries =
+        std::fs::read_dir(&userland).map_err(|e| format!("{}: {e}", userland.display()))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !(name.starts_with("layout") && name.ends_with(".toml")) {
+            continue;
+        }
+        let layout = app_layout::Layout::load(&entry.path()).map_err(|e| e.to_string())?;
+        if layout.app(app).is_some() {
+            expected.push(format!("{}.tbf", layout.board.arch));
+        }
+    }
+    let bytes = std::fs::read(tab).map_err(|e| format!("{}: {e}", tab.display()))?;
+    tab_holds_exactly(&bytes, expected)
+        .map_err(|e| format!("{}: {e} (the boards that build {app})", tab.display()))
+}
+
+/// Whether the TBFs of the TAB `bytes` are exactly `expected`
+/// (`<arch>.tbf` names, any order).
+fn tab_holds_exactly(bytes: &[u8], mut expected: Vec<String>) -> Result<(), String> {
+    let mut found: Vec<String> = app_image::tab_tbfs(bytes)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    expected.sort();
+    found.sort();
+    if found == expected {
+        Ok(())
+    } else {
+        Err(format!("holds {found:?}, needs {expected:?}"))
+    }
+}
+
 /// The prefix of every line the kernel prints itself: `<board>: `.
 pub fn kernel_prefix() -> &'static str {
     static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -750,6 +797,29 @@ pub fn repo_root() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A TAB (tar) with empty members of these names.
+    fn tab_of(names: &[&str]) -> Vec<u8> {
+        let mut tab = tar::Builder::new(Vec::new());
+        for name in ["metadata.toml"].iter().chain(names) {
+            let mut h = tar::Header::new_ustar();
+            h.set_size(4);
+            h.set_mode(0o644);
+            h.set_cksum();
+            tab.append_data(&mut h, name, &b"\0\0\0\0"[..]).unwrap();
+        }
+        tab.into_inner().unwrap()
+    }
+
+    #[test]
+    fn a_tab_must_carry_every_architecture_of_its_boards() {
+        let both = || vec!["rv32imac.tbf".to_string(), "cortex-m4.tbf".to_string()];
+        assert!(tab_holds_exactly(&tab_of(&["cortex-m4.tbf", "rv32imac.tbf"]), both()).is_ok());
+        let e = tab_holds_exactly(&tab_of(&["rv32imac.tbf"]), both()).unwrap_err();
+        assert!(e.contains("cortex-m4.tbf"), "{e}");
+        let extra = tab_of(&["rv32imac.tbf", "cortex-m4.tbf", "rv32imc.tbf"]);
+        assert!(tab_holds_exactly(&extra, both()).is_err());
+    }
 
     fn outcome(console: &str, status: Option<i32>) -> Outcome {
         Outcome {

@@ -228,10 +228,13 @@ fn run_test(root: &Path, test: &Test, logs: &Path) -> Result<Verdict, String> {
         }
         Install::Tockloader(tabs) => {
             let file = logs.join(format!("{}.flash.bin", test.name));
-            let tabs: Vec<PathBuf> = tabs
-                .iter()
-                .map(|t| qemu_runner::userland_dir(root).join(format!("{t}.tab")))
-                .collect();
+            let mut paths = Vec::new();
+            for app in tabs.iter() {
+                let tab = qemu_runner::tabs_dir(root).join(format!("{app}.tab"));
+                qemu_runner::check_tab_architectures(&tab, app)?;
+                paths.push(tab);
+            }
+            let tabs = paths;
             qemu_runner::tockloader_flash_file(&kernel, &tabs, &file)?;
             Apps::FlashFile(file)
         }

@@ -18,8 +18,10 @@ pub enum Install {
     /// `target/userland/<name>.bin`, packed by our `app-image` tool, loaded
     /// at the app flash area.
     Image(&'static str),
-    /// The TABs `target/userland/<name>.tab`, installed by `tockloader
+    /// The TABs `target/userland/tabs/<name>.tab`, installed by `tockloader
     /// install --flash-file` into a flash file that starts with the kernel.
+    /// The same files on every board: each carries a TBF per architecture
+    /// and tockloader picks the board's.
     Tockloader(&'static [&'static str]),
     /// An app flash image the runner makes from the TBFs in
     /// `target/userland/` (for images no packer would produce), and the
@@ -773,7 +775,7 @@ fn our_tests() -> Vec<Test> {
         },
         Test {
             name: "tockloader",
-            about: "apps installed with tockloader into a flash file boot and run",
+            about: "apps installed with tockloader into a flash file boot and run (the TABs every board installs: one TBF per architecture)",
             install: Install::Tockloader(&["hello", "abi_test"]),
             expect: Expect {
                 summaries: strings(&["abi"]),
