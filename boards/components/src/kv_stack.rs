@@ -28,6 +28,12 @@
 //! header plus `VALUE_MAX`, a store whose regions cannot hold a value of
 //! `VALUE_MAX` bytes) comes back as a [`KVStackError`].
 //!
+//! The permission layer gets the default quotas for the store's size
+//! ([`Quotas::for_capacity`] of all regions but one: the kernel keeps an
+//! eighth, one app owner at most half of the rest and 128 keys); a board
+//! with another policy calls `stack.permissions.set_quotas(...)` after
+//! the build.
+//!
 //! A build that fails may already have used some slots of the memory and
 //! of the deferred call manager: it is a boot-time configuration error,
 //! and the board should stop (or report it) rather than retry.
@@ -70,7 +76,7 @@ use kernel::ErrorCode;
 use tickv::IndexEntry;
 
 use capsules_extra::kv_driver::{self, App, KVStoreDriver, ValueBufferTooShort, KEY_MAX};
-use capsules_extra::kv_permissions::{KVStorePermissions, HEADER_SIZE};
+use capsules_extra::kv_permissions::{KVStorePermissions, Quotas, HEADER_SIZE};
 use capsules_extra::kv_store::KVStore;
 use capsules_extra::tickv::{Config, TicKVSystem};
 use capsules_extra::virtual_kv::{KVUser, MuxKV};
@@ -267,6 +273,14 @@ impl<const VALUE_MAX: usize> KVStack<VALUE_MAX> {
         let permissions: &'static KVStorePermissions<'static> =
             permissions.insert(KVStorePermissions::new(store, header));
         store.set_client(permissions);
+        // The default quotas (the board may set others): the store holds
+        // records in all its regions but one, which compaction needs free.
+        let g = flash.geometry();
+        let regions = config.region_count.unwrap_or(g.erase_units);
+        let capacity = u64::from(regions.saturating_sub(1)) * u64::from(g.erase_unit);
+        permissions.set_quotas(Quotas::for_capacity(
+            u32::try_from(capacity).unwrap_or(u32::MAX),
+        ));
 
         // 3. The mux, and the driver's user of it.
         let mux: &'static MuxKV<'static> = mux.insert(MuxKV::new(permissions, mux_call));

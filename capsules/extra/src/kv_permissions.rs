@@ -23,7 +23,7 @@
 //! | set of a new key, add | a write id; the new value is owned by it | `INVAL` |
 //! | update | a write id, and modify permission on the stored owner; the owner is kept | `INVAL` without a write id, else `NOSUPPORT` |
 //! | delete | modify permission on the stored owner | `NOSUPPORT` |
-//! | garbage collect | nothing (it changes no value) | - |
+//! | garbage collect | nothing (it changes no value; the syscall driver asks apps for a write id) | - |
 //!
 //! Not-found and forbidden are indistinguishable: both answer `NOSUPPORT`.
 //!
@@ -47,6 +47,36 @@
 //! malformed or it is owned by id 0 (a kernel item written before
 //! namespaces, or by upstream Tock); anything else answers `NOSUPPORT`. To
 //! apps such a value is absent, before and after.
+//!
+//! # Quotas and the kernel's reserve
+//!
+//! With [`Quotas`] set ([`KVStorePermissions::set_quotas`]; unlimited
+//! until then), the layer keeps a ledger of what each app owner (write id
+//! other than 0) holds: its keys and its bytes, an item being charged
+//! [`charge`] bytes (stored value with its owner header, plus the engine's
+//! record header, rounded up to 8). A set, add or update **by an app**
+//! that would take its owner past [`Quotas::bytes_per_owner`] or
+//! [`Quotas::keys_per_owner`], or all app owners together past
+//! [`Quotas::apps_bytes`], answers `NOMEM` and writes nothing; what the
+//! store holds beyond `apps_bytes` is the kernel's reserve, so kernel
+//! writes ([`StoragePermissions::Kernel`], never limited) find room
+//! whatever the apps do. A write that does not grow its item is always
+//! allowed, so an owner at its quota can still shrink, overwrite in place
+//! and delete.
+//!
+//! The ledger follows every write that succeeds below (an overwrite
+//! charges the difference to the item's *stored* owner, a delete gives
+//! the item back), so overwrite, delete and garbage collection cannot
+//! evade it. It lives in RAM and is rebuilt from the store: the first
+//! write by an app after boot (or after a write failed with an outcome
+//! that leaves the store's content uncertain) first walks every stored
+//! value ([`KV::next_item`]: one key lookup and one read of the 9-byte
+//! header per value) and only then runs. Boot itself does not walk, and
+//! kernel writes never wait for it. Values whose header is malformed and
+//! values of owner 0 are nobody's and are not counted. At most
+//! [`TRACKED_OWNERS`] app owners are tracked; owners beyond that (found by
+//! the walk) count towards `apps_bytes`, and their writes that grow answer
+//! `NOMEM`.
 //!
 //! # How a modification is checked
 //!
@@ -157,6 +187,140 @@ impl OwnerHeader {
     }
 }
 
+/// Bytes the ledger charges an item beyond its stored length (owner header
+/// included): the engine's 16-byte record header.
+pub const ITEM_OVERHEAD: usize = 16;
+
+/// App owners the ledger tracks at once.
+pub const TRACKED_OWNERS: usize = 8;
+
+/// What the ledger charges for a stored value of `stored_len` bytes (owner
+/// header included): with [`ITEM_OVERHEAD`], rounded up to 8 bytes (the
+/// largest program unit of our flashes).
+pub fn charge(stored_len: usize) -> u32 {
+    let bytes = stored_len.saturating_add(ITEM_OVERHEAD).saturating_add(7) & !7;
+    u32::try_from(bytes).unwrap_or(u32::MAX)
+}
+
+/// Limits on what apps may keep in the store; see the
+/// [module docs](self#quotas-and-the-kernels-reserve).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quotas {
+    /// Bytes (see [`charge`]) one app owner may hold.
+    pub bytes_per_owner: u32,
+    /// Keys one app owner may hold.
+    pub keys_per_owner: u32,
+    /// Bytes all app owners together may hold; the rest of the store is
+    /// the kernel's reserve.
+    pub apps_bytes: u32,
+}
+
+impl Quotas {
+    /// No limits (and no ledger walk).
+    pub const UNLIMITED: Quotas = Quotas {
+        bytes_per_owner: u32::MAX,
+        keys_per_owner: u32::MAX,
+        apps_bytes: u32::MAX,
+    };
+
+    /// The boards' default for a store that can hold `capacity` bytes of
+    /// records: an eighth (at least 1 KiB) is the kernel's reserve, one
+    /// app owner may hold half of the rest and 128 keys.
+    pub fn for_capacity(capacity: u32) -> Quotas {
+        let reserve = (capacity / 8).max(1024).min(capacity);
+        let apps_bytes = capacity - reserve;
+        Quotas {
+            bytes_per_owner: apps_bytes / 2,
+            keys_per_owner: 128,
+            apps_bytes,
+        }
+    }
+}
+
+/// One tracked app owner (owner 0: a free slot).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Usage {
+    owner: u32,
+    bytes: u32,
+    keys: u32,
+}
+
+/// What the app owners hold.
+#[derive(Clone, Copy, Debug, Default)]
+struct Ledger {
+    owners: [Usage; TRACKED_OWNERS],
+    /// Bytes of all app owners, untracked ones included.
+    apps_bytes: u32,
+}
+
+impl Ledger {
+    fn slot(&self, owner: u32) -> Option<usize> {
+        self.owners.iter().position(|u| u.owner == owner)
+    }
+
+    /// Adds `bytes` and `keys` (negative: gives back) to `owner`. Owner 0
+    /// is not counted.
+    fn record(&mut self, owner: u32, bytes: i64, keys: i64) {
+        if owner == 0 {
+            return;
+        }
+        let apply = |v: u32, d: i64| u32::try_from((i64::from(v) + d).max(0)).unwrap_or(u32::MAX);
+        self.apps_bytes = apply(self.apps_bytes, bytes);
+        let slot = self.slot(owner).or_else(|| {
+            let free = self.slot(0)?;
+            self.owners[free] = Usage {
+                owner,
+                bytes: 0,
+                keys: 0,
+            };
+            Some(free)
+        });
+        if let Some(i) = slot {
+            let u = &mut self.owners[i];
+            u.bytes = apply(u.bytes, bytes);
+            u.keys = apply(u.keys, keys);
+            if u.bytes == 0 && u.keys == 0 {
+                *u = Usage::default();
+            }
+        }
+    }
+
+    /// Whether `owner` may change an item charged `old` (`None`: a new
+    /// key) to `new` bytes.
+    fn allows(&self, quotas: &Quotas, owner: u32, old: Option<u32>, new: u32) -> bool {
+        let grow = new.saturating_sub(old.unwrap_or(0));
+        if grow == 0 && old.is_some() {
+            return true;
+        }
+        let new_key = u32::from(old.is_none());
+        let usage = match self.slot(owner) {
+            Some(i) => self.owners[i],
+            // A new owner needs a free slot.
+            None if self.slot(0).is_some() => Usage::default(),
+            None => return false,
+        };
+        let fits =
+            |used: u32, more: u32, limit: u32| used.checked_add(more).is_some_and(|t| t <= limit);
+        fits(self.apps_bytes, grow, quotas.apps_bytes)
+            && fits(usage.bytes, grow, quotas.bytes_per_owner)
+            && fits(usage.keys, new_key, quotas.keys_per_owner)
+    }
+}
+
+/// Whether the ledger is known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Accounting {
+    /// Not built yet, or no longer trusted: the next app write walks.
+    Unknown,
+    /// Walking the store.
+    Walking,
+    /// Up to date.
+    Ready,
+}
+
+/// A ledger change waiting for its write to succeed: owner, bytes, keys.
+type Pending = (u32, i64, i64);
+
 /// Which request is running (the caller's view).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Op {
@@ -178,6 +342,8 @@ enum Phase {
     Write(Op),
     /// A garbage collection.
     GarbageCollect,
+    /// Walking the store to rebuild the ledger before `Op` runs.
+    Walk(Op),
 }
 
 /// The outcome of reading the stored header.
@@ -207,6 +373,13 @@ pub struct KVStorePermissions<'a> {
     /// A kernel delete is looking for a broken value in the apps'
     /// namespace (the repair path).
     repairing: Cell<bool>,
+    quotas: Cell<Quotas>,
+    ledger: MapCell<Ledger>,
+    accounting: Cell<Accounting>,
+    /// The ledger change of the running write.
+    pending: Cell<Option<Pending>>,
+    /// The caller's key while the walk runs.
+    parked_key: MapCell<SubSliceMut<'static, u8>>,
 }
 
 /// Makes the window `[start - HEADER_SIZE, start + len)`: header room plus
@@ -239,7 +412,215 @@ impl<'a> KVStorePermissions<'a> {
             permissions: Cell::new(StoragePermissions::Null),
             phase: Cell::new(Phase::Idle),
             repairing: Cell::new(false),
+            quotas: Cell::new(Quotas::UNLIMITED),
+            ledger: MapCell::new(Ledger::default()),
+            accounting: Cell::new(Accounting::Unknown),
+            pending: Cell::new(None),
+            parked_key: MapCell::empty(),
         }
+    }
+
+    /// Sets the limits on what apps may store (the board's policy; see the
+    /// [module docs](self#quotas-and-the-kernels-reserve)). Takes effect
+    /// from the next request; the ledger is rebuilt before the next app
+    /// write.
+    pub fn set_quotas(&self, quotas: Quotas) {
+        self.quotas.set(quotas);
+        if self.accounting.get() == Accounting::Ready {
+            self.accounting.set(Accounting::Unknown);
+        }
+    }
+
+    /// The limits in force.
+    pub fn quotas(&self) -> Quotas {
+        self.quotas.get()
+    }
+
+    /// What the ledger holds for app owner `owner`: (bytes, keys), or
+    /// `None` while the ledger is not built.
+    pub fn usage(&self, owner: u32) -> Option<(u32, u32)> {
+        if self.accounting.get() != Accounting::Ready {
+            return None;
+        }
+        self.ledger.map_or(None, |l| {
+            Some(
+                l.slot(owner)
+                    .map_or((0, 0), |i| (l.owners[i].bytes, l.owners[i].keys)),
+            )
+        })
+    }
+
+    /// Whether a write with `permissions` is held to the quotas.
+    fn limited(&self, permissions: &StoragePermissions) -> bool {
+        !matches!(permissions, StoragePermissions::Kernel) && self.quotas.get() != Quotas::UNLIMITED
+    }
+
+    /// Whether `owner` may change an item charged `old` to `new` bytes
+    /// (always for unlimited callers), recording the ledger change for
+    /// when the write succeeds.
+    fn admit_change(&self, owner: u32, old: Option<u32>, new: u32) -> Result<(), ErrorCode> {
+        if self.limited(&self.permissions.get()) {
+            let quotas = self.quotas.get();
+            let ok = self
+                .ledger
+                .map_or(false, |l| l.allows(&quotas, owner, old, new));
+            if !ok {
+                return Err(ErrorCode::NOMEM);
+            }
+        }
+        let keys = if old.is_none() { 1 } else { 0 };
+        self.pending.set(Some((
+            owner,
+            i64::from(new) - i64::from(old.unwrap_or(0)),
+            keys,
+        )));
+        Ok(())
+    }
+
+    /// The running write ended below with `result`: the ledger follows.
+    fn settle(&self, result: Result<(), ErrorCode>) {
+        let pending = self.pending.take();
+        match result {
+            Ok(()) => {
+                if let (Some((owner, bytes, keys)), Accounting::Ready) =
+                    (pending, self.accounting.get())
+                {
+                    self.ledger.map(|l| l.record(owner, bytes, keys));
+                }
+            }
+            // The store said no: nothing was written.
+            Err(ErrorCode::NOMEM | ErrorCode::NOSUPPORT | ErrorCode::SIZE | ErrorCode::INVAL)
+            | Err(ErrorCode::BUSY | ErrorCode::NODEVICE) => {}
+            // Anything else may have left the write done or not: count
+            // again before the next app write.
+            Err(_) => {
+                if self.accounting.get() == Accounting::Ready {
+                    self.accounting.set(Accounting::Unknown);
+                }
+            }
+        }
+    }
+
+    /// Whether `op` by `permissions` must wait for a ledger walk.
+    fn needs_walk(&self, permissions: &StoragePermissions) -> bool {
+        self.limited(permissions) && self.accounting.get() != Accounting::Ready
+    }
+
+    /// Parks the caller's request and starts the ledger walk.
+    fn start_walk(
+        &self,
+        op: Op,
+        key: SubSliceMut<'static, u8>,
+        value: SubSliceMut<'static, u8>,
+        window: (usize, usize),
+        permissions: StoragePermissions,
+    ) -> KeyValueResult {
+        let Some(header) = self.header_buf.take() else {
+            return Err((key, value, ErrorCode::FAIL));
+        };
+        let mut header = SubSliceMut::new(header);
+        header.slice(..HEADER_SIZE);
+        match self.kv.next_item(None, header) {
+            Ok(()) => {
+                self.ledger.map(|l| *l = Ledger::default());
+                self.accounting.set(Accounting::Walking);
+                self.window.set(window);
+                self.permissions.set(permissions);
+                self.value.put(value);
+                self.parked_key.put(key);
+                self.phase.set(Phase::Walk(op));
+                Ok(())
+            }
+            Err((header, e)) => {
+                self.header_buf.replace(header.take());
+                Err((key, value, e))
+            }
+        }
+    }
+
+    /// A walk step came back.
+    fn walked(
+        &self,
+        op: Op,
+        result: Result<Option<(u64, usize)>, ErrorCode>,
+        mut prefix: SubSliceMut<'static, u8>,
+    ) {
+        let step = match result {
+            Ok(Some((key, stored_len))) => {
+                let known = stored_len.min(prefix.len());
+                if let Some(h) = OwnerHeader::decode(&prefix.as_slice()[..known], stored_len) {
+                    self.ledger
+                        .map(|l| l.record(h.owner, i64::from(charge(stored_len)), 1));
+                }
+                prefix.reset();
+                prefix.slice(..HEADER_SIZE);
+                match self.kv.next_item(Some(key), prefix) {
+                    Ok(()) => return,
+                    Err((prefix, e)) => {
+                        self.header_buf.replace(prefix.take());
+                        Err(e)
+                    }
+                }
+            }
+            Ok(None) => {
+                self.header_buf.replace(prefix.take());
+                Ok(())
+            }
+            Err(e) => {
+                self.header_buf.replace(prefix.take());
+                Err(e)
+            }
+        };
+        self.phase.set(Phase::Idle);
+        let (Some(key), Some(value)) = (self.parked_key.take(), self.value.take()) else {
+            return;
+        };
+        let permissions = self.permissions.get();
+        let resumed = match step {
+            Ok(()) => {
+                self.accounting.set(Accounting::Ready);
+                self.run_write(op, key, value, permissions)
+            }
+            Err(e) => {
+                self.accounting.set(Accounting::Unknown);
+                Err((key, value, e))
+            }
+        };
+        if let Err((key, mut value, e)) = resumed {
+            self.phase.set(Phase::Idle);
+            restore(&mut value, self.window.get());
+            self.complete_write(op, Err(e), key, value);
+        }
+    }
+
+    /// Runs an accepted set, add or update (window and permissions set).
+    fn run_write(
+        &self,
+        op: Op,
+        key: SubSliceMut<'static, u8>,
+        value: SubSliceMut<'static, u8>,
+        permissions: StoragePermissions,
+    ) -> KeyValueResult {
+        self.kv.set_namespace(namespace(&permissions));
+        if op == Op::Add {
+            let Some(owner) = permissions.write_id() else {
+                return Err((key, value, ErrorCode::INVAL));
+            };
+            let new = charge(HEADER_SIZE + self.window.get().1);
+            if let Err(e) = self.admit_change(owner, None, new) {
+                return Err((key, value, e));
+            }
+            return self.start_write(Op::Add, true, key, value, owner);
+        }
+        self.value.put(value);
+        self.start_check(op, key, permissions, namespace(&permissions))
+            .map_err(|(key, e)| {
+                let value = self
+                    .value
+                    .take()
+                    .unwrap_or_else(|| SubSliceMut::new(&mut []));
+                (key, value, e)
+            })
     }
 
     /// Whether a request is running.
@@ -311,6 +692,10 @@ impl<'a> KVStorePermissions<'a> {
             Ok(w) => w,
             Err(e) => return Err((key, value, e)),
         };
+        self.pending.set(None);
+        if self.needs_walk(&permissions) {
+            return self.start_walk(op, key, value, window, permissions);
+        }
         self.window.set(window);
         self.value.put(value);
         self.start_check(op, key, permissions, namespace(&permissions))
@@ -412,6 +797,10 @@ impl<'a> KVStorePermissions<'a> {
                 }
             }
             self.repairing.set(false);
+            if let Ok(Stored::Modifiable(owner)) = stored {
+                self.pending
+                    .set(Some((owner, -i64::from(charge(stored_len)), -1)));
+            }
             let outcome = match stored {
                 Ok(Stored::Modifiable(_) | Stored::Orphan) => match self.kv.delete(key) {
                     Ok(()) => {
@@ -434,9 +823,18 @@ impl<'a> KVStorePermissions<'a> {
             return;
         };
         let write_id = self.permissions.get().write_id();
+        let new = charge(HEADER_SIZE + self.window.get().1);
         let started = match (stored, op, write_id) {
-            (Ok(Stored::Modifiable(owner)), _, _) => self.start_write(op, false, key, value, owner),
-            (Ok(Stored::Missing), Op::Set, Some(id)) => self.start_write(op, true, key, value, id),
+            (Ok(Stored::Modifiable(owner)), _, _) => {
+                match self.admit_change(owner, Some(charge(stored_len)), new) {
+                    Ok(()) => self.start_write(op, false, key, value, owner),
+                    Err(e) => Err((key, value, e)),
+                }
+            }
+            (Ok(Stored::Missing), Op::Set, Some(id)) => match self.admit_change(id, None, new) {
+                Ok(()) => self.start_write(op, true, key, value, id),
+                Err(e) => Err((key, value, e)),
+            },
             (Ok(Stored::Missing | Stored::Orphan), _, _) => Err((key, value, ErrorCode::NOSUPPORT)),
             (Err(e), _, _) => Err((key, value, e)),
         };
@@ -472,6 +870,7 @@ impl<'a> KVStorePermissions<'a> {
             return; // not ours: a misbehaving lower layer
         };
         self.phase.set(Phase::Idle);
+        self.settle(result);
         restore(&mut value, self.window.get());
         self.complete_write(op, result, key, value);
     }
@@ -564,13 +963,13 @@ impl<'a> KVPermissions<'a> for KVStorePermissions<'a> {
             Ok(w) => w,
             Err(e) => return Err((key, value, e)),
         };
-        let Some(owner) = permissions.write_id() else {
-            return Err((key, value, ErrorCode::INVAL));
-        };
+        self.pending.set(None);
+        if self.needs_walk(&permissions) {
+            return self.start_walk(Op::Add, key, value, window, permissions);
+        }
         self.window.set(window);
         self.permissions.set(permissions);
-        self.kv.set_namespace(namespace(&permissions));
-        self.start_write(Op::Add, true, key, value, owner)
+        self.run_write(Op::Add, key, value, permissions)
     }
 
     fn update(
@@ -590,6 +989,7 @@ impl<'a> KVPermissions<'a> for KVStorePermissions<'a> {
         if self.is_busy() {
             return Err((key, ErrorCode::BUSY));
         }
+        self.pending.set(None);
         self.start_check(Op::Delete, key, permissions, namespace(&permissions))
     }
 
@@ -664,6 +1064,7 @@ impl KVClient for KVStorePermissions<'_> {
             return;
         }
         self.phase.set(Phase::Idle);
+        self.settle(result);
         self.client.map(|c| c.delete_complete(result, key));
     }
 
@@ -674,5 +1075,16 @@ impl KVClient for KVStorePermissions<'_> {
         self.phase.set(Phase::Idle);
         self.client
             .map(|c| c.garbage_collect_complete(result, freed_bytes));
+    }
+
+    fn next_item_complete(
+        &self,
+        result: Result<Option<(u64, usize)>, ErrorCode>,
+        prefix: SubSliceMut<'static, u8>,
+    ) {
+        // Anything else is not ours (a misbehaving lower layer).
+        if let Phase::Walk(op) = self.phase.get() {
+            self.walked(op, result, prefix);
+        }
     }
 }

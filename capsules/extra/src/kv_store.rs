@@ -13,6 +13,7 @@
 //! | [`update`](KV::update) | [`KVSystemExt::update_value`]: one atomic overwrite of an existing key |
 //! | [`delete`](KV::delete) | [`KVSystem::invalidate_key`](kernel::hil::kv::KVSystem::invalidate_key) |
 //! | [`garbage_collect`](KV::garbage_collect) | [`KVSystem::garbage_collect`](kernel::hil::kv::KVSystem::garbage_collect) (no hashing) |
+//! | [`next_item`](KV::next_item) | [`KVSystem::next_item`](kernel::hil::kv::KVSystem::next_item) (no hashing: the walk sees stored keys of both namespaces) |
 //!
 //! # Namespaces
 //!
@@ -66,6 +67,7 @@ enum Op {
     Update,
     Delete,
     Gc,
+    Walk,
 }
 
 /// The key-value store; see the [module docs](self).
@@ -183,7 +185,7 @@ impl<'a, K: KeyType + 'static> KVStore<'a, K> {
             Op::Set => kv.set_value(hashed, value).map_err(back),
             Op::Add => kv.append_key(hashed, value).map_err(back),
             Op::Update => kv.update_value(hashed, value).map_err(back),
-            Op::Delete | Op::Gc => {
+            Op::Delete | Op::Gc | Op::Walk => {
                 self.value.put(value);
                 self.hashed.replace(hashed);
                 Err(ErrorCode::FAIL)
@@ -227,7 +229,7 @@ impl<'a, K: KeyType + 'static> KVStore<'a, K> {
             Op::Set => c.set_complete(result, key, value),
             Op::Add => c.add_complete(result, key, value),
             Op::Update => c.update_complete(result, key, value),
-            Op::Delete | Op::Gc => {}
+            Op::Delete | Op::Gc | Op::Walk => {}
         }
     }
 
@@ -295,6 +297,19 @@ impl<'a, K: KeyType + 'static> KV<'a> for KVStore<'a, K> {
         self.op.set(Op::Gc);
         Ok(())
     }
+
+    fn next_item(
+        &self,
+        after: Option<u64>,
+        prefix: SubSliceMut<'static, u8>,
+    ) -> Result<(), (SubSliceMut<'static, u8>, ErrorCode)> {
+        if self.op.is_some() {
+            return Err((prefix, ErrorCode::BUSY));
+        }
+        self.kv.next_item(after, prefix)?;
+        self.op.set(Op::Walk);
+        Ok(())
+    }
 }
 
 impl<K: KeyType + 'static> KVSystemClient<K> for KVStore<'_, K> {
@@ -351,5 +366,17 @@ impl<K: KeyType + 'static> KVSystemClient<K> for KVStore<'_, K> {
 
     fn garbage_collect_complete(&self, result: Result<(), ErrorCode>, freed_bytes: usize) {
         self.completed(&[Op::Gc], result, freed_bytes);
+    }
+
+    fn next_item_complete(
+        &self,
+        result: Result<Option<(u64, usize)>, ErrorCode>,
+        prefix: SubSliceMut<'static, u8>,
+    ) {
+        if self.op.get() != Some(Op::Walk) {
+            return; // not ours: a misbehaving lower layer
+        }
+        self.op.clear();
+        self.client.map(|c| c.next_item_complete(result, prefix));
     }
 }

@@ -35,6 +35,7 @@
 //! | [`get_value`](KVSystem::get_value) | `Get` | `NOSUPPORT` if absent, `SIZE` (prefix copied, full length reported) |
 //! | [`invalidate_key`](KVSystem::invalidate_key) | `Delete` | `NOSUPPORT` if absent |
 //! | [`garbage_collect`](KVSystem::garbage_collect) | `GcFull` | reports the bytes freed |
+//! | [`next_item`](KVSystem::next_item) | `NextKey`, then `Get` of the key found into the prefix buffer | `Ok(None)` after the last key |
 //!
 //! Every write appends one record and takes effect atomically when that
 //! record is complete: an overwrite never invalidates first, so a power cut
@@ -224,6 +225,10 @@ enum ClientOp {
     Update,
     Delete,
     Gc,
+    /// A walk step: finding the key after `TicKVSystem::item_after`.
+    NextKey,
+    /// A walk step: reading the prefix of the key found.
+    ItemPrefix,
 }
 
 /// The result of a client operation, waiting to be delivered.
@@ -274,6 +279,10 @@ pub struct TicKVSystem<'a> {
     window: Cell<(usize, usize)>,
     hashed: Cell<usize>,
     adding: Cell<usize>,
+    /// A walk step: the key it starts after, and the key found with its
+    /// value length.
+    item_after: Cell<Option<u64>>,
+    item: Cell<(u64, usize)>,
     /// A completion and a mount notification waiting for the deferred call.
     done: OptionalCell<Outcome>,
     mount_note: OptionalCell<Result<(), ErrorCode>>,
@@ -337,6 +346,8 @@ impl<'a> TicKVSystem<'a> {
             window: Cell::new((0, 0)),
             hashed: Cell::new(0),
             adding: Cell::new(0),
+            item_after: Cell::new(None),
+            item: Cell::new((0, 0)),
             done: OptionalCell::empty(),
             mount_note: OptionalCell::empty(),
             in_request: Cell::new(false),
@@ -473,6 +484,13 @@ impl<'a> TicKVSystem<'a> {
                     c.garbage_collect_complete(result, len);
                 }
             }
+            ClientOp::NextKey | ClientOp::ItemPrefix => {
+                // NextKey completes only past the last key (or failing).
+                let found = (op == ClientOp::ItemPrefix).then(|| (self.item.get().0, len));
+                if let (Some(c), Some(prefix)) = (client, value) {
+                    c.next_item_complete(result.map(|()| found), prefix);
+                }
+            }
         }
     }
 
@@ -531,6 +549,8 @@ impl<'a> TicKVSystem<'a> {
             ClientOp::Update => Op::Update(key),
             ClientOp::Delete => Op::Delete(key),
             ClientOp::Gc => Op::GcFull,
+            ClientOp::NextKey => Op::NextKey(self.item_after.get()),
+            ClientOp::ItemPrefix => Op::Get(self.item.get().0),
         };
         self.started.set(true);
         let step = self.engine_call(Call::Begin(op));
@@ -564,16 +584,22 @@ impl<'a> TicKVSystem<'a> {
             _ => None,
         };
         let mut value = match client_op {
-            Some(ClientOp::Get | ClientOp::Add | ClientOp::Set | ClientOp::Update) => {
-                self.value.take()
-            }
+            Some(
+                ClientOp::Get
+                | ClientOp::ItemPrefix
+                | ClientOp::Add
+                | ClientOp::Set
+                | ClientOp::Update,
+            ) => self.value.take(),
             _ => None,
         };
         let step = self
             .engine
             .map(|kv| {
                 let value = match (client_op, value.as_mut()) {
-                    (Some(ClientOp::Get), Some(v)) => ValueBuf::Out(v.as_mut_slice()),
+                    (Some(ClientOp::Get | ClientOp::ItemPrefix), Some(v)) => {
+                        ValueBuf::Out(v.as_mut_slice())
+                    }
                     (Some(_), Some(v)) => ValueBuf::In(v.as_slice()),
                     _ => ValueBuf::None,
                 };
@@ -716,6 +742,12 @@ impl<'a> TicKVSystem<'a> {
     /// Completes the client operation the engine just finished.
     fn finish_op(&self, result: Result<Output, Error>) {
         let op = self.op.get();
+        if let (Some(ClientOp::NextKey), Ok(Output::Key { key, len })) = (op, result) {
+            // The walk found a key: read its prefix next.
+            self.item.set((key, len));
+            self.op.set(ClientOp::ItemPrefix);
+            return self.start_op();
+        }
         let outcome = match (op, result) {
             (Some(ClientOp::Get), Ok(Output::Value { len })) => {
                 let room = self.value.map_or(0, |v| v.len());
@@ -728,6 +760,14 @@ impl<'a> TicKVSystem<'a> {
                     len,
                 }
             }
+            (Some(ClientOp::ItemPrefix), Ok(Output::Value { len })) => Outcome {
+                result: Ok(()),
+                len,
+            },
+            (Some(ClientOp::NextKey), Ok(Output::NoMoreKeys)) => Outcome {
+                result: Ok(()),
+                len: 0,
+            },
             (Some(ClientOp::Gc), Ok(Output::Freed(freed))) => Outcome {
                 result: Ok(()),
                 len: freed,
@@ -840,6 +880,20 @@ impl<'a> KVSystem<'a> for TicKVSystem<'a> {
     fn garbage_collect(&self) -> Result<(), ErrorCode> {
         self.admit(None)?;
         self.launch(ClientOp::Gc);
+        Ok(())
+    }
+
+    fn next_item(
+        &self,
+        after: Option<u64>,
+        prefix: SubSliceMut<'static, u8>,
+    ) -> Result<(), (SubSliceMut<'static, u8>, ErrorCode)> {
+        if let Err(code) = self.admit(None) {
+            return Err((prefix, code));
+        }
+        self.item_after.set(after);
+        self.value.put(prefix);
+        self.launch(ClientOp::NextKey);
         Ok(())
     }
 }

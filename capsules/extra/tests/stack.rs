@@ -20,7 +20,7 @@ use std::ops::Deref;
 
 use capsules_core::siphash::tickv_key;
 use capsules_extra::kv_driver::{App, ValueBufferTooShort, ALLOW_COUNTS, DRIVER_NUM};
-use capsules_extra::kv_permissions::{OwnerHeader, HEADER_SIZE};
+use capsules_extra::kv_permissions::{charge, OwnerHeader, Quotas, HEADER_SIZE};
 use capsules_extra::tickv::{Config, StoreState};
 use capsules_extra::virtual_kv::KVUser;
 use components::kv_stack::{
@@ -1275,4 +1275,146 @@ fn a_power_cut_at_every_operation_of_an_app_set_then_a_remount() {
     let (image, model, key, v) = compacting_set(image, model);
     let mutations = power_cut_sweep(&image, &model, &key, &v);
     assert!(mutations >= 3, "{mutations}");
+}
+
+// ----- quotas and the kernel's reserve (issue 12, item 4) ----------------
+
+/// What an app's 40-byte value is charged (owner header and record header
+/// included).
+fn small_charge() -> u32 {
+    charge(HEADER_SIZE + 40)
+}
+
+#[test]
+fn apps_filling_the_store_leave_the_kernel_its_reserve() {
+    // Default quotas. Three apps write 40-byte values until the store
+    // says no; then the kernel still writes. (On a store without a
+    // reserve the apps fill every region and the kernel's SET answers
+    // NOMEM.)
+    let apps = [named("q0"), named("q1"), named("q2")];
+    let r = boot(&apps, None);
+    let quotas = r.stack.permissions.quotas();
+    assert_ne!(quotas, Quotas::UNLIMITED, "the stack sets default quotas");
+    let mut scripts: Vec<_> = (0..3).map(|i| r.app(i)).collect();
+    const PER_APP: usize = 70;
+    for (i, s) in scripts.iter_mut().enumerate() {
+        s.setup();
+        for k in 0..PER_APP {
+            s.key(format!("q{i}-{k}").as_bytes())
+                .value(&[i as u8; 40])
+                .request(SET);
+        }
+    }
+    let mut refs: Vec<&mut Script> = scripts.iter_mut().collect();
+    r.run_all(&mut refs);
+    let mut stored = 0u32;
+    for s in &scripts {
+        r.check_returns(s);
+        let got = r.upcalls(s);
+        assert_eq!(got.len(), PER_APP);
+        let ok = got.iter().take_while(|u| **u == DONE).count();
+        assert!(
+            got[ok..]
+                .iter()
+                .all(|u| *u == up(Some(ErrorCode::NOMEM), 0)),
+            "{got:?}"
+        );
+        // No app holds more than its quota.
+        assert!(ok as u32 * small_charge() <= quotas.bytes_per_owner);
+        stored += ok as u32;
+    }
+    // The apps together stopped at their share, short of the store.
+    assert!(stored * small_charge() <= quotas.apps_bytes);
+    assert!(
+        (stored + 1) * small_charge() > quotas.apps_bytes,
+        "{stored} values"
+    );
+    // The kernel's writes find room: a handful of values of the same size.
+    for k in 0..8 {
+        r.kernel_set(format!("kernel-{k}").as_bytes(), &[0x4B; 40]);
+    }
+    r.assert_quiet();
+}
+
+#[test]
+fn quotas_hold_across_overwrite_delete_gc_and_reboot() {
+    // Each phase is one boot over the previous one's flash (an app whose
+    // script ran out waits forever), so every phase after the first also
+    // shows the ledger rebuilt from the store.
+    let apps = [named("qa"), named("qb")];
+    let c = small_charge();
+    let quotas = Quotas {
+        bytes_per_owner: 3 * c,
+        keys_per_owner: 10,
+        apps_bytes: 5 * c,
+    };
+    let (ida, idb) = (crc("qa"), crc("qb"));
+    let nomem = up(Some(ErrorCode::NOMEM), 0);
+
+    // 1. a fills its quota.
+    let r = boot(&apps, None);
+    r.stack.permissions.set_quotas(quotas);
+    let mut a = r.app(0);
+    a.setup();
+    for k in 0..4 {
+        a.key(format!("a{k}").as_bytes())
+            .value(&[1; 40])
+            .request(SET);
+    }
+    // An overwrite of the same size is allowed at the quota; a larger one,
+    // an add and a growing update are not; a shrinking update is.
+    a.key(b"a0").value(&[2; 40]).request(SET);
+    a.key(b"a0").value(&[3; 120]).request(SET);
+    a.key(b"a9").value(&[4; 8]).request(ADD);
+    a.key(b"a1").value(&[5; 120]).request(UPDATE);
+    a.key(b"a1").value(&[6; 8]).request(UPDATE);
+    r.run_all(&mut [&mut a]);
+    r.check_returns(&a);
+    assert_eq!(
+        r.upcalls(&a),
+        [DONE, DONE, DONE, nomem, DONE, nomem, nomem, nomem, DONE]
+    );
+    let a_bytes = 2 * c + charge(HEADER_SIZE + 8);
+    assert_eq!(r.stack.permissions.usage(ida), Some((a_bytes, 3)));
+    r.assert_quiet();
+
+    // 2. b fits only what the apps' share has left; the kernel is not
+    // limited.
+    let r = r.reboot(&apps);
+    r.stack.permissions.set_quotas(quotas);
+    assert_eq!(r.stack.permissions.usage(ida), None, "not walked yet");
+    let mut b = r.app(1);
+    b.setup();
+    for k in 0..3 {
+        b.key(format!("b{k}").as_bytes())
+            .value(&[7; 40])
+            .request(SET);
+    }
+    r.run_all(&mut [&mut b]);
+    r.check_returns(&b);
+    assert_eq!(r.upcalls(&b), [DONE, DONE, nomem]);
+    assert_eq!(r.stack.permissions.usage(ida), Some((a_bytes, 3)));
+    assert_eq!(r.stack.permissions.usage(idb), Some((2 * c, 2)));
+    r.kernel_set(b"kernel", &[8; 200]);
+    r.assert_quiet();
+
+    // 3. a garbage collection changes nothing; a delete gives room back.
+    let r = r.reboot(&apps);
+    r.stack.permissions.set_quotas(quotas);
+    let mut a = r.app(0);
+    a.setup();
+    a.key(b"a4").value(&[9; 40]).request(SET);
+    a.request(GC);
+    a.key(b"a0").request(DELETE);
+    a.key(b"a4").value(&[9; 40]).request(SET);
+    a.key(b"a5").value(&[9; 40]).request(SET);
+    r.run_all(&mut [&mut a]);
+    r.check_returns(&a);
+    assert_eq!(r.upcalls(&a), [nomem, DONE, DONE, DONE, nomem]);
+    assert_eq!(r.stack.permissions.usage(ida), Some((a_bytes, 3)));
+    assert_eq!(r.stack.permissions.usage(idb), Some((2 * c, 2)));
+    let mut img = r.image();
+    assert_eq!(img.stored(b"a0"), None);
+    assert_eq!(img.stored(b"a4"), Some((ida, vec![9; 40])));
+    r.assert_quiet();
 }

@@ -110,6 +110,21 @@ pub trait KVSystem<'a> {
     /// this call; here collection is split-phase like everything else
     /// (it erases and copies flash), so the count comes in the callback.
     fn garbage_collect(&self) -> Result<(), ErrorCode>;
+
+    /// One step of a walk over every stored value, in key order: finds the
+    /// smallest key greater than `after` (the smallest of all with `None`)
+    /// and copies the first bytes of its value to the window of `prefix`.
+    /// Completes with [`KVSystemClient::next_item_complete`]. For layers
+    /// that account for what the store holds (a value's owner header); a
+    /// system that cannot walk answers `NOSUPPORT`.
+    fn next_item(
+        &self,
+        after: Option<u64>,
+        prefix: SubSliceMut<'static, u8>,
+    ) -> Result<(), (SubSliceMut<'static, u8>, ErrorCode)> {
+        let _ = after;
+        Err((prefix, ErrorCode::NOSUPPORT))
+    }
 }
 
 /// Receives the completions of [`KVSystem`] requests.
@@ -149,6 +164,17 @@ pub trait KVSystemClient<K: KeyType> {
     /// A garbage collection finished, having freed `freed_bytes` bytes
     /// (possibly 0 on success when there was nothing to collect).
     fn garbage_collect_complete(&self, result: Result<(), ErrorCode>, freed_bytes: usize);
+
+    /// A walk step finished: `Ok(Some((key, value_len)))` with the first
+    /// `min(value_len, prefix.len())` bytes of that value in the window of
+    /// `prefix`, or `Ok(None)`: no key after the one asked about.
+    fn next_item_complete(
+        &self,
+        result: Result<Option<(u64, usize)>, ErrorCode>,
+        prefix: SubSliceMut<'static, u8>,
+    ) {
+        let _ = (result, prefix);
+    }
 }
 
 /// Which set of keys a request addresses. The same key bytes name
@@ -219,6 +245,20 @@ pub trait KV<'a> {
     /// Starts a garbage collection. Completes with
     /// [`KVClient::garbage_collect_complete`].
     fn garbage_collect(&self) -> Result<(), ErrorCode>;
+
+    /// One step of a walk over every stored value of both namespaces, in
+    /// the order of their stored (hashed) keys: the value after the stored
+    /// key `after` (the first with `None`), its first bytes copied to the
+    /// window of `prefix`. Completes with [`KVClient::next_item_complete`].
+    /// `NOSUPPORT` where the store cannot walk.
+    fn next_item(
+        &self,
+        after: Option<u64>,
+        prefix: SubSliceMut<'static, u8>,
+    ) -> Result<(), (SubSliceMut<'static, u8>, ErrorCode)> {
+        let _ = after;
+        Err((prefix, ErrorCode::NOSUPPORT))
+    }
 }
 
 /// A key-value store that enforces [`StoragePermissions`] on every request.
@@ -341,4 +381,15 @@ pub trait KVClient {
 
     /// A garbage collection finished, having freed `freed_bytes` bytes.
     fn garbage_collect_complete(&self, result: Result<(), ErrorCode>, freed_bytes: usize);
+
+    /// A walk step ([`KV::next_item`]) finished: `Ok(Some((stored_key,
+    /// value_len)))` with the value's first bytes in `prefix`, or
+    /// `Ok(None)` after the last value.
+    fn next_item_complete(
+        &self,
+        result: Result<Option<(u64, usize)>, ErrorCode>,
+        prefix: SubSliceMut<'static, u8>,
+    ) {
+        let _ = (result, prefix);
+    }
 }
