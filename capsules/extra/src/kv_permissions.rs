@@ -697,15 +697,8 @@ impl<'a> KVStorePermissions<'a> {
             return self.start_walk(op, key, value, window, permissions);
         }
         self.window.set(window);
-        self.value.put(value);
-        self.start_check(op, key, permissions, namespace(&permissions))
-            .map_err(|(key, e)| {
-                let value = self
-                    .value
-                    .take()
-                    .unwrap_or_else(|| SubSliceMut::new(&mut []));
-                (key, value, e)
-            })
+        self.permissions.set(permissions);
+        self.run_write(op, key, value, permissions)
     }
 
     /// Writes `header` in front of the caller's window and runs the lower
