@@ -29,8 +29,9 @@
 //! `VALUE_MAX` bytes) comes back as a [`KVStackError`].
 //!
 //! The permission layer gets the default quotas for the store's size
-//! ([`Quotas::for_capacity`] of all regions but one: the kernel keeps an
-//! eighth, one app owner at most half of the rest and 128 keys); a board
+//! ([`Quotas::for_store`] of all regions but one and the index: the
+//! kernel keeps an eighth, one app owner at most half of the rest, and
+//! three quarters of the index's keys, at least 128); a board
 //! with another policy calls `stack.permissions.set_quotas(...)` after
 //! the build.
 //!
@@ -236,6 +237,7 @@ impl<const VALUE_MAX: usize> KVStack<VALUE_MAX> {
             index,
             driver_value,
         } = buffers;
+        let index_entries = index.len();
 
         // Everything that can be checked before anything is built.
         let needed = KVStoreDriver::<VALUE_MAX>::value_buffer_len(HEADER_SIZE);
@@ -278,8 +280,9 @@ impl<const VALUE_MAX: usize> KVStack<VALUE_MAX> {
         let g = flash.geometry();
         let regions = config.region_count.unwrap_or(g.erase_units);
         let capacity = u64::from(regions.saturating_sub(1)) * u64::from(g.erase_unit);
-        permissions.set_quotas(Quotas::for_capacity(
+        permissions.set_quotas(Quotas::for_store(
             u32::try_from(capacity).unwrap_or(u32::MAX),
+            index_entries,
         ));
 
         // 3. The mux, and the driver's user of it.

@@ -224,14 +224,17 @@ impl Quotas {
     };
 
     /// The boards' default for a store that can hold `capacity` bytes of
-    /// records: an eighth (at least 1 KiB) is the kernel's reserve, one
-    /// app owner may hold half of the rest and 128 keys.
-    pub fn for_capacity(capacity: u32) -> Quotas {
+    /// records, with a RAM index of `index_entries`: an eighth (at least
+    /// 1 KiB) is the kernel's reserve; one app owner may hold half of the
+    /// rest, and three quarters of the index's keys (at least 128), so
+    /// that no app alone pushes the store past its index.
+    pub fn for_store(capacity: u32, index_entries: usize) -> Quotas {
         let reserve = (capacity / 8).max(1024).min(capacity);
         let apps_bytes = capacity - reserve;
+        let keys = u32::try_from(index_entries / 4 * 3).unwrap_or(u32::MAX);
         Quotas {
             bytes_per_owner: apps_bytes / 2,
-            keys_per_owner: 128,
+            keys_per_owner: keys.max(128),
             apps_bytes,
         }
     }

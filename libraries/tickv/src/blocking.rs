@@ -182,7 +182,7 @@ impl<'x, 's, F: Flash> Store<'x, 's, F> {
         self.freed(Op::GcFull)
     }
 
-    #[cfg(feature = "inspect")]
+    #[cfg(feature = "walk")]
     /// The next live key after `after` in key order, with its value length.
     pub fn next_key(&mut self, after: Option<u64>) -> Result<Option<(u64, usize)>, Error> {
         match self.run(Op::NextKey(after), ValueBuf::None)? {
@@ -192,7 +192,7 @@ impl<'x, 's, F: Flash> Store<'x, 's, F> {
         }
     }
 
-    #[cfg(feature = "inspect")]
+    #[cfg(feature = "walk")]
     /// Calls `f` for every live key in increasing order.
     pub fn for_each_key(&mut self, mut f: impl FnMut(u64, usize)) -> Result<(), Error> {
         let mut after = None;

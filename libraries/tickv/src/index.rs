@@ -104,7 +104,7 @@ impl<'x> Index<'x> {
     }
 
     /// The smallest indexed key greater than `after` (or the smallest of all).
-    #[cfg(feature = "inspect")]
+    #[cfg(feature = "walk")]
     pub fn next_after(&self, after: Option<u64>) -> Option<(u64, u32)> {
         let i = match after {
             None => 0,
@@ -135,7 +135,7 @@ mod tests {
         ix.set(0, 2);
         ix.set(1 << 40, 3);
         assert!(ix.complete);
-        #[cfg(feature = "inspect")]
+        #[cfg(feature = "walk")]
         {
             assert_eq!(ix.next_after(None), Some((0, 2)));
             assert_eq!(ix.next_after(Some(0)), Some((1 << 40, 3)));

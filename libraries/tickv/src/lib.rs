@@ -160,7 +160,7 @@ pub enum Op {
     /// Compact until no garbage remains or the oldest region holds nothing
     /// to reclaim (at most one step per region in use, plus one).
     GcFull,
-    #[cfg(feature = "inspect")]
+    #[cfg(feature = "walk")]
     /// The smallest live key greater than the given one (or the smallest).
     NextKey(Option<u64>),
     #[cfg(feature = "inspect")]
@@ -185,7 +185,7 @@ pub enum Output {
     },
     /// Bytes of garbage reclaimed by garbage collection.
     Freed(usize),
-    #[cfg(feature = "inspect")]
+    #[cfg(feature = "walk")]
     /// The next live key and its value length.
     Key {
         /// The key.
@@ -193,7 +193,7 @@ pub enum Output {
         /// Its value length.
         len: usize,
     },
-    #[cfg(feature = "inspect")]
+    #[cfg(feature = "walk")]
     /// Iteration finished.
     NoMoreKeys,
     #[cfg(feature = "inspect")]

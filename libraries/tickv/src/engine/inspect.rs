@@ -1,10 +1,10 @@
-//! The inspection operations for tools (key iteration, region info, the
-//! record walk), behind the `inspect` feature.
+//! Key iteration (the `walk` feature) and the inspection operations for
+//! tools (region info, the record walk; the `inspect` feature).
 
 use super::*;
 
 /// Iteration in key order.
-#[cfg(feature = "inspect")]
+#[cfg(feature = "walk")]
 #[derive(Clone, Copy)]
 pub(super) struct Next {
     pub(super) after: Option<u64>,
@@ -12,7 +12,7 @@ pub(super) struct Next {
     pub(super) wait: bool,
 }
 
-#[cfg(feature = "inspect")]
+#[cfg(feature = "walk")]
 #[derive(Clone, Copy)]
 pub(super) enum NextState {
     Start,
@@ -21,7 +21,7 @@ pub(super) enum NextState {
     Check(Find, u64),
 }
 
-#[cfg(feature = "inspect")]
+#[cfg(feature = "walk")]
 impl Next {
     pub(super) fn poll(&mut self, c: &mut Core, io: &mut Io, ev: &mut Channel) -> Poll<Output> {
         loop {

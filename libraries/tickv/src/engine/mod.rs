@@ -42,7 +42,7 @@ macro_rules! tri {
 
 mod blocks;
 mod compact;
-#[cfg(feature = "inspect")]
+#[cfg(feature = "walk")]
 mod inspect;
 mod mount;
 mod ops;
@@ -51,7 +51,7 @@ mod state;
 
 use self::blocks::*;
 use self::compact::*;
-#[cfg(feature = "inspect")]
+#[cfg(feature = "walk")]
 use self::inspect::*;
 use self::mount::*;
 use self::ops::*;
@@ -67,7 +67,7 @@ enum Running {
     Get(Get),
     Put(Put),
     Gc(Gc),
-    #[cfg(feature = "inspect")]
+    #[cfg(feature = "walk")]
     Next(Next),
     #[cfg(feature = "inspect")]
     Region(Region),
@@ -267,7 +267,7 @@ impl<'x> TicKV<'x> {
                 freed: 0,
                 step: None,
             })),
-            #[cfg(feature = "inspect")]
+            #[cfg(feature = "walk")]
             Op::NextKey(after) => Ok(Running::Next(Next {
                 after,
                 st: NextState::Start,
@@ -317,7 +317,7 @@ impl<'x> TicKV<'x> {
             Running::Get(m) => m.poll(c, io, &mut ev),
             Running::Put(m) => m.poll(c, io, &mut ev),
             Running::Gc(m) => m.poll(c, io, &mut ev),
-            #[cfg(feature = "inspect")]
+            #[cfg(feature = "walk")]
             Running::Next(m) => m.poll(c, io, &mut ev),
             #[cfg(feature = "inspect")]
             Running::Region(m) => m.poll(c, io, &mut ev),
