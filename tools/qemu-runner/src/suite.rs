@@ -751,7 +751,7 @@ fn our_tests() -> Vec<Test> {
         },
         Test {
             name: "bench",
-            about: "costs under -icount (exact instruction counts): boot to main, command, yield, and a 32-byte KV set and get",
+            about: "costs under -icount (exact instruction counts): boot to main, command, yield, allow and subscribe pairs, an alarm round trip, and a 32-byte KV set and get, each beside its target",
             install: Install::Image("bench"),
             expect: Expect {
                 in_order: [
@@ -760,6 +760,9 @@ fn our_tests() -> Vec<Test> {
                         "bench: main after ",
                         "bench: command ",
                         "bench: yield-no-wait ",
+                        "bench: allow-ro pair ",
+                        "bench: subscribe pair ",
+                        "bench: alarm round trip ",
                         "bench: kv set ",
                         "bench: kv get ",
                         "all processes ended, 0 not cleanly",
