@@ -361,18 +361,20 @@ impl Kernel {
                         args: task.args,
                         appdata: task.appdata,
                     };
-                    let mut state = process.stored_state();
+                    // In place: the saved state is 144 bytes, and a copy
+                    // out and back cost about 500 instructions an upcall.
                     let pushed = process
-                        .with_ram(|ram| {
-                            let mut memory = ProcessMemory {
-                                ram,
-                                start: process.memory().start,
-                                accessible_end: process.accessible_end(),
-                            };
-                            platform
-                                .boundary
-                                .push_upcall(&mut state, &mut memory, &frame)
+                        .with_stored_state(|state| {
+                            process.with_ram(|ram| {
+                                let mut memory = ProcessMemory {
+                                    ram,
+                                    start: process.memory().start,
+                                    accessible_end: process.accessible_end(),
+                                };
+                                platform.boundary.push_upcall(state, &mut memory, &frame)
+                            })
                         })
+                        .flatten()
                         .unwrap_or(Err(crate::platform::arch::Fault {
                             kind: FaultKind::BadFrame,
                             pc: 0,
@@ -380,7 +382,6 @@ impl Kernel {
                         }));
                     match pushed {
                         Ok(()) => {
-                            process.set_stored_state(state);
                             process.set_state(State::Runnable);
                         }
                         Err(f) => {

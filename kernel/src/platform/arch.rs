@@ -141,7 +141,10 @@ pub trait UserspaceBoundary {
     fn set_syscall_return(&self, state: &mut StoredState, ret: &ReturnRegisters);
 
     /// Arranges for `frame.fn_ptr` to run next with the frame's arguments,
-    /// returning to where the process yielded.
+    /// returning to where the process yielded. Works on the saved state in
+    /// place: on `Err` the process is faulted, so what it left there only
+    /// shows in the fault report (change nothing before a check that can
+    /// fail).
     fn push_upcall(
         &self,
         state: &mut StoredState,

@@ -50,18 +50,6 @@ impl Task {
             c,
         ]
     }
-
-    fn from_words(w: [u32; ENTRY_WORDS]) -> Task {
-        Task {
-            id: UpcallId {
-                driver: w[0],
-                subscribe: w[1],
-            },
-            fn_ptr: w[2],
-            appdata: w[3],
-            args: [w[4], w[5], w[6]],
-        }
-    }
 }
 
 /// The length of a queue whose entries live in `bytes` ([`QUEUE_BYTES`]
@@ -87,13 +75,31 @@ impl TaskQueue {
         self.len == 0
     }
 
+    /// The entry at `slot`, if `bytes` holds it.
+    fn entry(bytes: &[u8], slot: usize) -> Option<&[u8; ENTRY_BYTES]> {
+        bytes
+            .get(slot * ENTRY_BYTES..)?
+            .get(..ENTRY_BYTES)?
+            .try_into()
+            .ok()
+    }
+
     fn read(bytes: &[u8], slot: usize) -> Option<Task> {
-        let entry = bytes.get(slot * ENTRY_BYTES..(slot + 1) * ENTRY_BYTES)?;
-        let mut w = [0u32; ENTRY_WORDS];
-        for (word, chunk) in w.iter_mut().zip(entry.chunks_exact(4)) {
-            *word = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
-        }
-        Some(Task::from_words(w))
+        // Straight from the fixed-size entry: no intermediate array to
+        // clear and copy (this runs for every upcall delivered and every
+        // search of the queue).
+        let e = Self::entry(bytes, slot)?;
+        let word =
+            |i: usize| u32::from_le_bytes([e[4 * i], e[4 * i + 1], e[4 * i + 2], e[4 * i + 3]]);
+        Some(Task {
+            id: UpcallId {
+                driver: word(0),
+                subscribe: word(1),
+            },
+            fn_ptr: word(2),
+            appdata: word(3),
+            args: [word(4), word(5), word(6)],
+        })
     }
 
     fn write(bytes: &mut [u8], slot: usize, task: Task) -> bool {
@@ -127,9 +133,13 @@ impl TaskQueue {
     /// the others.
     pub fn remove(&mut self, bytes: &mut [u8], i: usize) -> Option<Task> {
         let task = self.get(bytes, i)?;
-        for j in i..self.len() - 1 {
-            let next = Self::read(bytes, j + 1)?;
-            Self::write(bytes, j, next);
+        // The younger entries move up by one, in one move.
+        let end = self.len() * ENTRY_BYTES;
+        let from = (i + 1) * ENTRY_BYTES;
+        if from < end {
+            bytes
+                .get_mut(i * ENTRY_BYTES..end)?
+                .copy_within(ENTRY_BYTES.., 0);
         }
         self.len -= 1;
         Some(task)
