@@ -346,21 +346,27 @@ impl<'a, B: PflashBus> Pflash<'a, B> {
         self.op.get() != Op::Idle
     }
 
-    /// Copies `dst.len()` bytes from byte `offset` of the array.
+    /// Copies `dst.len()` bytes from byte `offset` of the array: the bytes
+    /// up to a word boundary, then whole words, then the tail (a word at a
+    /// time, not a byte: this is most of a KV get's flash work).
     fn copy_out(&self, offset: u32, dst: &mut [u8]) {
-        let mut address = offset & !3;
-        let mut skip = (offset & 3) as usize;
-        let mut done = 0;
-        while done < dst.len() {
-            let word = self.bus.read32(address).to_le_bytes();
-            for &byte in word.iter().skip(skip) {
-                if let Some(slot) = dst.get_mut(done) {
-                    *slot = byte;
-                    done += 1;
-                }
-            }
-            skip = 0;
+        let skip = (offset & 3) as usize;
+        let head = ((4 - skip) & 3).min(dst.len());
+        let (first, rest) = dst.split_at_mut(head);
+        if !first.is_empty() {
+            let word = self.bus.read32(offset & !3).to_le_bytes();
+            first.copy_from_slice(&word[skip..skip + first.len()]);
+        }
+        let mut address = offset.wrapping_add(head as u32);
+        let mut words = rest.chunks_exact_mut(4);
+        for chunk in &mut words {
+            chunk.copy_from_slice(&self.bus.read32(address).to_le_bytes());
             address = address.wrapping_add(4);
+        }
+        let tail = words.into_remainder();
+        if !tail.is_empty() {
+            let n = tail.len();
+            tail.copy_from_slice(&self.bus.read32(address).to_le_bytes()[..n]);
         }
     }
 
