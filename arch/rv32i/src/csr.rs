@@ -48,6 +48,13 @@ mod imp {
         mie
     }
 
+    pub fn pending() -> u32 {
+        let mip: u32;
+        // SAFETY: reading a CSR has no side effects.
+        unsafe { asm!("csrr {0}, mip", out(reg) mip, options(nomem, nostack)) }
+        mip
+    }
+
     pub fn clear_mstatus(mask: u32) -> u32 {
         let old: u32;
         // SAFETY: clearing `mstatus.MIE` only masks interrupts in machine
@@ -93,6 +100,16 @@ pub fn enabled_interrupt_sources() -> u32 {
     return imp::enabled();
     #[cfg(not(all(target_arch = "riscv32", target_os = "none")))]
     return u32::MAX;
+}
+
+/// The value of `mip`: which interrupts are pending at the hart (`MEIP`
+/// is the PLIC's output for this hart's context, `MTIP` the CLINT's
+/// compare). `None` on the host, which has no such register.
+pub fn pending_interrupt_sources() -> Option<u32> {
+    #[cfg(all(target_arch = "riscv32", target_os = "none"))]
+    return Some(imp::pending());
+    #[cfg(not(all(target_arch = "riscv32", target_os = "none")))]
+    return None;
 }
 
 /// Runs `wfi` unless `still_idle()` (evaluated with `mstatus.MIE` clear, so
