@@ -46,7 +46,7 @@ use kernel::storage_permissions::{TlvElseCrc, TlvElseSelfOnlyPolicy};
 use kernel::syscall_driver::{SyscallDriver, SyscallDriverLookup};
 use kernel::{AppMemory, Kernel, LoadPolicy};
 use spi_nor::SpiNor;
-use static_cell::StaticCell;
+use static_cell::{ConstStaticCell, StaticCell};
 
 /// The board's memory map and store size, generated from `board.toml`.
 mod board {
@@ -110,15 +110,18 @@ static FMC0: StaticCell<Fmc<MmioWindow>> = StaticCell::new();
 static NOR: StaticCell<Nor> = StaticCell::new();
 static MPU: StaticCell<Mpu> = StaticCell::new();
 static IPC: StaticCell<Option<Ipc>> = StaticCell::new();
-static PROCESSES: StaticCell<[Process; NUM_PROCS]> = StaticCell::new();
+static PROCESSES: ConstStaticCell<[Process; NUM_PROCS]> =
+    ConstStaticCell::new([const { Process::new() }; NUM_PROCS]);
 static KERNEL: StaticCell<Kernel> = StaticCell::new();
 static CONSOLE: StaticCell<ConsoleMemory<KERNEL_OUT>> = StaticCell::new();
 static ALARM: StaticCell<Option<AlarmDriver<'static, AspeedTimer<'static>>>> = StaticCell::new();
 static LLDB: StaticCell<Option<LowLevelDebug<'static, LLDB_QUEUE>>> = StaticCell::new();
 static KV_MEMORY: StaticCell<KVStackMemory<VALUE_MAX>> = StaticCell::new();
-static KV_SCRATCH: StaticCell<[u8; 512]> = StaticCell::new();
-static KV_INDEX: StaticCell<[tickv::IndexEntry; INDEX_ENTRIES]> = StaticCell::new();
-static KV_VALUE: StaticCell<[u8; driver_value_len(VALUE_MAX)]> = StaticCell::new();
+static KV_SCRATCH: ConstStaticCell<[u8; 512]> = ConstStaticCell::new([0; 512]);
+static KV_INDEX: ConstStaticCell<[tickv::IndexEntry; INDEX_ENTRIES]> =
+    ConstStaticCell::new([tickv::IndexEntry::EMPTY; INDEX_ENTRIES]);
+static KV_VALUE: ConstStaticCell<[u8; driver_value_len(VALUE_MAX)]> =
+    ConstStaticCell::new([0; driver_value_len(VALUE_MAX)]);
 static DRIVERS: StaticCell<Drivers> = StaticCell::new();
 static BOOT_COUNTER: StaticCell<BootCounterMemory> = StaticCell::new();
 
@@ -155,7 +158,7 @@ pub extern "C" fn main() -> ! {
 
     // The kernel, then every component that has a grant (all of them
     // before the processes are loaded).
-    let processes: &'static [Process] = PROCESSES.init([const { Process::new() }; NUM_PROCS]);
+    let processes: &'static [Process] = PROCESSES.take();
     let kernel: &'static Kernel = KERNEL.init(Kernel::new(processes));
     io::set_kernel(kernel);
     let console =
@@ -176,9 +179,9 @@ pub extern "C" fn main() -> ! {
         calls,
         kv_grant,
         KVStackBuffers {
-            scratch: KV_SCRATCH.init([0; 512]),
-            index: KV_INDEX.init([tickv::IndexEntry::default(); INDEX_ENTRIES]),
-            driver_value: KV_VALUE.init([0; driver_value_len(VALUE_MAX)]),
+            scratch: KV_SCRATCH.take(),
+            index: KV_INDEX.take(),
+            driver_value: KV_VALUE.take(),
         },
         StoreConfig {
             region_count: None,

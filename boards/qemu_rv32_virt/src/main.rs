@@ -48,7 +48,7 @@ use qemu_rv32_virt_chip::pflash::{MmioPflashBus, Pflash};
 use qemu_rv32_virt_chip::plic::{self, Plic};
 use qemu_rv32_virt_chip::uart::{self, Uart16550};
 use rv32i::{Pmp, Rv32i};
-use static_cell::StaticCell;
+use static_cell::{ConstStaticCell, StaticCell};
 
 /// The board's memory map and store size, generated from `board.toml`.
 mod board {
@@ -104,15 +104,18 @@ static CHIP: StaticCell<QemuVirt<'static>> = StaticCell::new();
 static PFLASH: StaticCell<Pflash<'static, MmioPflashBus>> = StaticCell::new();
 static PMP: StaticCell<Pmp> = StaticCell::new();
 static IPC: StaticCell<Option<Ipc>> = StaticCell::new();
-static PROCESSES: StaticCell<[Process; NUM_PROCS]> = StaticCell::new();
+static PROCESSES: ConstStaticCell<[Process; NUM_PROCS]> =
+    ConstStaticCell::new([const { Process::new() }; NUM_PROCS]);
 static KERNEL: StaticCell<Kernel> = StaticCell::new();
 static CONSOLE: StaticCell<ConsoleMemory<KERNEL_OUT>> = StaticCell::new();
 static ALARM: StaticCell<Option<AlarmDriver<'static, Clint<'static>>>> = StaticCell::new();
 static LLDB: StaticCell<Option<LowLevelDebug<'static, LLDB_QUEUE>>> = StaticCell::new();
 static KV_MEMORY: StaticCell<KVStackMemory<VALUE_MAX>> = StaticCell::new();
-static KV_SCRATCH: StaticCell<[u8; 512]> = StaticCell::new();
-static KV_INDEX: StaticCell<[tickv::IndexEntry; INDEX_ENTRIES]> = StaticCell::new();
-static KV_VALUE: StaticCell<[u8; driver_value_len(VALUE_MAX)]> = StaticCell::new();
+static KV_SCRATCH: ConstStaticCell<[u8; 512]> = ConstStaticCell::new([0; 512]);
+static KV_INDEX: ConstStaticCell<[tickv::IndexEntry; INDEX_ENTRIES]> =
+    ConstStaticCell::new([tickv::IndexEntry::EMPTY; INDEX_ENTRIES]);
+static KV_VALUE: ConstStaticCell<[u8; driver_value_len(VALUE_MAX)]> =
+    ConstStaticCell::new([0; driver_value_len(VALUE_MAX)]);
 static DRIVERS: StaticCell<Drivers> = StaticCell::new();
 static BOOT_COUNTER: StaticCell<BootCounterMemory> = StaticCell::new();
 
@@ -142,7 +145,7 @@ pub extern "C" fn main() -> ! {
 
     // The kernel, then every component that has a grant (all of them
     // before the processes are loaded).
-    let processes: &'static [Process] = PROCESSES.init([const { Process::new() }; NUM_PROCS]);
+    let processes: &'static [Process] = PROCESSES.take();
     let kernel: &'static Kernel = KERNEL.init(Kernel::new(processes));
     io::set_kernel(kernel);
     let console =
@@ -163,9 +166,9 @@ pub extern "C" fn main() -> ! {
         calls,
         kv_grant,
         KVStackBuffers {
-            scratch: KV_SCRATCH.init([0; 512]),
-            index: KV_INDEX.init([tickv::IndexEntry::default(); INDEX_ENTRIES]),
-            driver_value: KV_VALUE.init([0; driver_value_len(VALUE_MAX)]),
+            scratch: KV_SCRATCH.take(),
+            index: KV_INDEX.take(),
+            driver_value: KV_VALUE.take(),
         },
         StoreConfig {
             region_count: None,

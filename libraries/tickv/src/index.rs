@@ -13,6 +13,14 @@ pub struct IndexEntry {
 }
 
 impl IndexEntry {
+    /// An unused slot, for `const` initialisers (a board's index can then
+    /// live in `.bss`).
+    pub const EMPTY: IndexEntry = IndexEntry {
+        key_lo: 0,
+        key_hi: 0,
+        loc: 0,
+    };
+
     fn key(&self) -> u64 {
         ((self.key_hi as u64) << 32) | self.key_lo as u64
     }
