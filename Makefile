@@ -7,7 +7,7 @@ CARGO ?= cargo
 # The boards (folders under boards/ with a kernel), linted one by one.
 BOARDS := qemu_rv32_virt qemu_ast1030
 
-.PHONY: all setup run host-demo test lint unit fuzz-check qemu userland soak bench fuzz doc clean
+.PHONY: all setup run host-demo test lint unit fuzz-check qemu hwci userland soak bench fuzz doc clean
 
 all: test
 
@@ -32,7 +32,7 @@ run: setup
 host-demo: setup
 	$(CARGO) run --quiet -p tickv@0.1.0 --example demo
 
-test: setup lint unit fuzz-check qemu
+test: setup lint unit fuzz-check qemu hwci
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -67,6 +67,12 @@ unit:
 QEMU_BOARDS := qemu_rv32_virt qemu_ast1030
 qemu: setup
 	for b in $(QEMU_BOARDS); do $(CARGO) run --quiet --release -p qemu-runner -- --board $$b test || exit 1; done
+
+# Upstream's tock-hardware-ci harness (../shared/fixtures, unmodified)
+# running our board and test modules (tools/hwci) on each QEMU board; logs
+# in target/hwci/<board>/. Absent fixtures are reported SKIP.
+hwci: setup
+	python3 tools/hwci/run.py
 
 # The userland apps for every board with a slot table, their app flash
 # images (target/userland/, target/userland/<board>/) and one TAB per app

@@ -91,4 +91,12 @@ if [ "$(tockloader --version 2>/dev/null | tail -n 1)" != "${want_tockloader}" ]
         exit 1
     fi
 fi
+# What upstream's tock-hardware-ci harness imports when it drives our QEMU
+# board modules (tools/hwci): pexpect, pyserial, PyYAML. Not its GPIO
+# packages (gpiozero, lgpio): only a Raspberry Pi lab needs those.
+if ! python3 -c "import pexpect, serial, yaml" 2>/dev/null; then
+    say "installing pexpect, pyserial and PyYAML (tock-hardware-ci)"
+    python3 -m pip install --quiet --disable-pip-version-check "pexpect>=4.8" "pyserial>=3.5" "PyYAML>=6"
+fi
+
 say "ready (Rust ${channel}, elf2tab ${want_elf2tab}, tockloader ${want_tockloader}, $(qemu-system-riscv32 --version | head -n 1), qemu-system-arm too)"

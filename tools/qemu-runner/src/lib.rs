@@ -713,11 +713,25 @@ pub fn flash_file_from_elf(elf: &[u8], len: usize, limit: u32) -> Result<Vec<u8>
 /// and `--app-address`). Booted as QEMU's `-kernel`, it runs the kernel
 /// with those apps.
 pub fn tockloader_flash_file(kernel: &Path, tabs: &[PathBuf], out: &Path) -> Result<(), String> {
+    write_kernel_flash_file(kernel, out)?;
+    tockloader_install(out, tabs)
+}
+
+/// Writes `out`: a flash file holding only the kernel ELF's image, from
+/// the start of the board's RAM up to its app area (what a user flashes
+/// before installing apps).
+pub fn write_kernel_flash_file(kernel: &Path, out: &Path) -> Result<(), String> {
     let elf = std::fs::read(kernel).map_err(|e| format!("{}: {e}", kernel.display()))?;
     let limit = app_flash() - ram_base();
     let image = flash_file_from_elf(&elf, limit as usize, limit)
         .map_err(|e| format!("{}: {e}", kernel.display()))?;
-    std::fs::write(out, image).map_err(|e| format!("{}: {e}", out.display()))?;
+    std::fs::write(out, image).map_err(|e| format!("{}: {e}", out.display()))
+}
+
+/// Installs `tabs` with `tockloader install --flash-file out` (the board's
+/// tockloader board, or its architecture and app address) after the apps
+/// already there.
+pub fn tockloader_install(out: &Path, tabs: &[PathBuf]) -> Result<(), String> {
     let mut c = Command::new("tockloader");
     c.arg("install");
     match &qemu().tockloader_board {

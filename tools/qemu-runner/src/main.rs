@@ -70,6 +70,10 @@ enum Cmd {
         #[arg(long = "app", value_name = "APP")]
         apps: Vec<PathBuf>,
     },
+    /// Steps of a board module of upstream's tock-hardware-ci harness
+    /// (tools/hwci): what a lab does to a real board, done to files.
+    #[command(subcommand)]
+    Hwci(Hwci),
     /// Boot the kernel with an app image and show the console until QEMU
     /// exits (or the timeout).
     Boot {
@@ -85,6 +89,73 @@ enum Cmd {
         #[arg(long)]
         test_kernel: bool,
     },
+}
+
+/// The steps behind tools/hwci's QEMU board modules.
+#[derive(Subcommand)]
+enum Hwci {
+    /// "Flash the kernel": build the kernel and the apps, and write a
+    /// flash file holding only the kernel.
+    Kernel {
+        /// The flash file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// "Flash an app": `tockloader install --flash-file` of these TABs.
+    Install {
+        /// The flash file (it starts with the kernel).
+        flash: PathBuf,
+        /// The TABs.
+        #[arg(required = true)]
+        tabs: Vec<PathBuf>,
+    },
+    /// "Erase the board": a blank store image of the board's size.
+    Erase {
+        /// The store image (overwritten).
+        store: PathBuf,
+    },
+    /// The QEMU command line that boots a flash file on a store, one
+    /// argument per line; with a QMP socket, so that a reset can stop the
+    /// machine before it is killed.
+    Command {
+        /// The flash file.
+        flash: PathBuf,
+        /// The store image.
+        store: PathBuf,
+        /// The QMP socket.
+        #[arg(long)]
+        qmp: PathBuf,
+    },
+}
+
+fn hwci(root: &Path, step: Hwci) -> Result<(), String> {
+    match step {
+        Hwci::Kernel { out } => {
+            build_all(root)?;
+            qemu_runner::write_kernel_flash_file(&Kernel::Run.path(root), &out)
+        }
+        Hwci::Install { flash, tabs } => qemu_runner::tockloader_install(&flash, &tabs),
+        Hwci::Erase { store } => std::fs::write(&store, vec![0xFF; qemu_runner::pflash_size()])
+            .map_err(|e| format!("{}: {e}", store.display())),
+        Hwci::Command { flash, store, qmp } => {
+            let boot = Boot {
+                kernel: Kernel::Run.path(root),
+                apps: Apps::FlashFile(flash),
+                pflash: Some(store),
+                timeout: Duration::MAX,
+                extra: Vec::new(),
+                input: Vec::new(),
+                stop_after: None,
+                stop_first: Some(qmp),
+            };
+            let c = boot.command();
+            println!("{}", c.get_program().to_string_lossy());
+            for a in c.get_args() {
+                println!("{}", a.to_string_lossy());
+            }
+            Ok(())
+        }
+    }
 }
 
 /// Which kernel build.
@@ -640,6 +711,7 @@ fn main() -> ExitCode {
             Ok(true)
         }
         Cmd::Build => build_all(&root).map(|()| true),
+        Cmd::Hwci(step) => hwci(&root, step).map(|()| true),
         Cmd::Run { image, store, apps } => run(&root, &image, store, &apps).map(|()| true),
         Cmd::Boot {
             image,
