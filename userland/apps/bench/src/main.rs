@@ -143,9 +143,7 @@ fn main() -> u32 {
         })
     });
     match round_trip {
-        Ok(n) if fired.count() == ALARM_ROUNDS => {
-            report("alarm round trip", n, 3_400)
-        }
+        Ok(n) if fired.count() == ALARM_ROUNDS => report("alarm round trip", n, 3_400),
         _ => println!("bench: FAIL alarm round trip"),
     }
 
