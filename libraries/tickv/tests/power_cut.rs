@@ -240,6 +240,9 @@ fn power_cut_sweep() {
         // `the_sweep_catches_a_missing_rollback`); the big one does not.
         (2, 1024, 8, 32, 500, 24, 260),
         (3, 512, 12, 1, 500, 20, 260),
+        // OpenTitan Earl Grey's flash: 2 KiB pages, 8-byte ECC words
+        // programmed once (chips/lowrisc's flash_ctrl).
+        (4, 2048, 8, 8, 500, 20, 260),
     ];
     if soak {
         for seed in 10..16 {
