@@ -8,6 +8,10 @@
 //!   contract between this port and a chip.
 //! * [`pmp`]: [`Pmp`], the `MemoryProtection` of the kernel core on the
 //!   Physical Memory Protection unit (TOR entries, 4-byte granularity).
+//! * [`plic`]: the RISC-V PLIC (context 0), shared by the chips that have
+//!   one (QEMU `virt`, lowRISC's `rv_plic`).
+//! * [`mtimer`]: the RISC-V machine timer (`mtime`/`mtimecmp`) as the
+//!   kernel's alarm and scheduler timer, at the chip's frequency.
 //! * `trap` (RISC-V targets only): the trap vector, the switch to user
 //!   mode and back, and the reset entry `_start`. The only `unsafe` and
 //!   assembly in the port.
@@ -23,6 +27,8 @@
 
 pub mod context;
 pub mod csr;
+pub mod mtimer;
+pub mod plic;
 pub mod pmp;
 #[cfg(all(target_arch = "riscv32", target_os = "none"))]
 pub mod trap;

@@ -133,7 +133,7 @@ pub extern "C" fn main() -> ! {
     uart0.register_deferred_call();
     let _ = uart0.configure(Parameters::default());
     let clint0: &'static Clint<'static> = CLINT.init(Clint::new(clint::MTIME, clint::MTIMECMP0));
-    let plic0: &'static Plic = PLIC.init(Plic::new(plic::PLIC));
+    let plic0: &'static Plic = PLIC.init(Plic::new(plic::PLIC, plic::NUM_SOURCES));
     let chip: &'static QemuVirt<'static> = CHIP.init(QemuVirt::new(plic0, clint0, uart0));
     let pflash: &'static Pflash<'static, MmioPflashBus> = PFLASH.init(Pflash::new(
         MmioPflashBus::virt_unit1(),

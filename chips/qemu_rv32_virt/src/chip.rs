@@ -234,7 +234,7 @@ mod tests {
         let (cmp_regs, _) = fake::registers::<MtimecmpRegisters, u32>();
         let (uart_regs, uart_mem) = fake::registers::<UartRegisters, u8>();
         let calls: &'static DeferredCalls<1> = leak(DeferredCalls::new());
-        let plic = leak(Plic::new(plic_regs));
+        let plic = leak(Plic::new(plic_regs, crate::plic::NUM_SOURCES));
         let clint = leak(Clint::new(mtime_regs, cmp_regs));
         let uart = leak(Uart16550::new(
             uart_regs,

@@ -9,7 +9,9 @@
 //! | [`pflash`] | CFI pflash (Intel command set), unit 1 | `0x2200_0000` | `hil::flash::Flash` |
 //! | [`chip`] | all of the above | | `platform::chip::Chip` |
 //!
-//! The UART driver is the shared [`ns16550`] crate; the machine-mode CSR
+//! The UART driver is the shared [`ns16550`] crate, the PLIC and the
+//! machine timer drivers are the arch crate's (`rv32i::plic`,
+//! `rv32i::mtimer`); the machine-mode CSR
 //! accesses (`mie`, `wfi`) and the interrupt contract are `rv32i::csr`;
 //! register blocks are reached through `static_ref`'s [`StaticRef`].
 //!
@@ -42,7 +44,7 @@
 //! uart0.configure(Parameters::default()).unwrap();
 //!
 //! let clint0 = CLINT0.init(clint::Clint::new(clint::MTIME, clint::MTIMECMP0)); // static CLINT0: StaticCell<clint::Clint<'static>>
-//! let plic0 = PLIC0.init(plic::Plic::new(plic::PLIC)); // static PLIC0: StaticCell<plic::Plic>
+//! let plic0 = PLIC0.init(plic::Plic::new(plic::PLIC, plic::NUM_SOURCES)); // static PLIC0: StaticCell<plic::Plic>
 //!
 //! // static FLASH: StaticCell<pflash::Pflash<'static, pflash::MmioPflashBus>>
 //! let flash = FLASH.init(pflash::Pflash::new(
