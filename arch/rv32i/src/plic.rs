@@ -110,7 +110,8 @@ impl Plic {
 
     /// Whether `source` is enabled for context 0.
     pub fn is_enabled(&self, source: u32) -> bool {
-        self.bit(source).is_some_and(|(word, mask)| self.regs.enable[word].get() & mask != 0)
+        self.bit(source)
+            .is_some_and(|(word, mask)| self.regs.enable[word].get() & mask != 0)
     }
 
     /// Whether an enabled source is pending (and not yet claimed).
