@@ -8,6 +8,8 @@
 //!   contract between this port and a chip.
 //! * [`pmp`]: [`Pmp`], the `MemoryProtection` of the kernel core on the
 //!   Physical Memory Protection unit (TOR entries, 4-byte granularity).
+//! * [`irq`]: the main loop's interrupt routing for a chip with a PLIC and
+//!   a machine timer.
 //! * [`plic`]: the RISC-V PLIC (context 0), shared by the chips that have
 //!   one (QEMU `virt`, lowRISC's `rv_plic`).
 //! * [`mtimer`]: the RISC-V machine timer (`mtime`/`mtimecmp`) as the
@@ -27,6 +29,7 @@
 
 pub mod context;
 pub mod csr;
+pub mod irq;
 pub mod mtimer;
 pub mod plic;
 pub mod pmp;

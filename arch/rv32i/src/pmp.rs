@@ -200,9 +200,111 @@ impl MemoryProtection for Pmp {
     }
 }
 
+/// `A` field: naturally aligned power-of-two region.
+const NAPOT: u8 = 3 << 3;
+/// Lock bit: the entry applies to machine mode and cannot change before
+/// reset.
+const L: u8 = 1 << 7;
+
+/// `mseccfg` bits of Smepmp (CSR `0x747`).
+pub mod mseccfg {
+    /// Machine-mode lockdown: locked entries become machine-only,
+    /// unlocked ones user-only.
+    pub const MML: u32 = 1 << 0;
+    /// Machine-mode whitelist policy: a machine-mode access no entry
+    /// matches is denied.
+    pub const MMWP: u32 = 1 << 1;
+    /// Rule-locking bypass.
+    pub const RLB: u32 = 1 << 2;
+}
+
+/// A region of the kernel's own (code, data, devices) for a locked PMP
+/// entry: a power of two of at least 8 bytes, aligned to its size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KernelRegion {
+    /// First byte.
+    pub start: u32,
+    /// Bytes (a power of two, at least 8).
+    pub size: u32,
+    /// Machine mode may read.
+    pub read: bool,
+    /// Machine mode may write.
+    pub write: bool,
+    /// Machine mode may execute.
+    pub execute: bool,
+}
+
+impl KernelRegion {
+    /// The `pmpaddr` value of the region in NAPOT mode, if it is one.
+    pub fn napot_address(&self) -> Option<u32> {
+        let valid = self.size.is_power_of_two() && self.size >= 8;
+        (valid && self.start.is_multiple_of(self.size))
+            .then(|| (self.start | (self.size / 2 - 1)) >> 2)
+    }
+
+    /// The configuration byte: locked, NAPOT, with the region's rights.
+    pub fn config(&self) -> u8 {
+        L | NAPOT
+            | if self.read { R } else { 0 }
+            | if self.write { W } else { 0 }
+            | if self.execute { X } else { 0 }
+    }
+}
+
+/// PMP entries 12-15 for up to four kernel regions, locked (so they bind
+/// machine mode), NAPOT (so they do not depend on the process entries
+/// before them). Processes use entries 0-11 only; those stay unlocked, so
+/// with `mseccfg.MMWP` (and not `MML`) the kernel keeps full access to
+/// process memory through them while every other machine-mode access must
+/// hit one of these regions. `None` if a region is not a naturally aligned
+/// power of two or there are more than four.
+pub fn kernel_entries(regions: &[KernelRegion]) -> Option<(u32, [u32; 4])> {
+    if regions.len() > 4 {
+        return None;
+    }
+    let mut cfg = [0u8; 4];
+    let mut addr = [0u32; 4];
+    for (i, region) in regions.iter().enumerate() {
+        addr[i] = region.napot_address()?;
+        cfg[i] = region.config();
+    }
+    Some((u32::from_le_bytes(cfg), addr))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kernel_regions_are_locked_napot_entries() {
+        let flash = KernelRegion {
+            start: 0x2000_0000,
+            size: 0x10_0000,
+            read: true,
+            write: false,
+            execute: true,
+        };
+        let ram = KernelRegion {
+            start: 0x1000_0000,
+            size: 0x2_0000,
+            read: true,
+            write: true,
+            execute: false,
+        };
+        assert_eq!(flash.napot_address(), Some(0x0801_FFFF));
+        assert_eq!(ram.napot_address(), Some(0x0400_3FFF));
+        let (cfg, addr) = kernel_entries(&[flash, ram]).unwrap();
+        assert_eq!(cfg, 0x0000_9B9D);
+        assert_eq!(addr, [0x0801_FFFF, 0x0400_3FFF, 0, 0]);
+        let odd = KernelRegion {
+            start: 0x1000_0100,
+            size: 0x2_0000,
+            ..ram
+        };
+        assert_eq!(kernel_entries(&[odd]), None, "not aligned to its size");
+        assert_eq!(kernel_entries(&[KernelRegion { size: 12, ..ram }]), None);
+        assert_eq!(kernel_entries(&[ram; 5]), None, "four at most");
+    }
 
     #[test]
     fn flash_rx_and_ram_rw() {

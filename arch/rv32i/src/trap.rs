@@ -177,6 +177,20 @@ _start:
     la gp, __global_pointer$
     .option pop
     la sp, _estack
+    // Initialised data: from its load address (in flash, for a kernel
+    // that runs from flash) to RAM; the linker script gives the three
+    // symbols (equal load and run addresses make this a copy in place).
+    la t0, _sdata
+    la t1, _edata
+    la t2, _sidata
+5:
+    bgeu t0, t1, 6f
+    lw t3, 0(t2)
+    sw t3, 0(t0)
+    addi t0, t0, 4
+    addi t2, t2, 4
+    j 5b
+6:
     la t0, _szero
     la t1, _ezero
 2:
@@ -185,13 +199,45 @@ _start:
     addi t0, t0, 4
     j 2b
 3:
-    la t0, _rv32i_trap_vector
+    la t0, _rv32i_mtvec
     csrw mtvec, t0
     csrw mscratch, zero
     call main
 4:
     wfi
     j 4b
+"#
+);
+
+// `mtvec`: direct mode, every trap at `_rv32i_trap_vector`.
+#[cfg(not(feature = "vectored-traps"))]
+global_asm!(
+    r#"
+    .globl _rv32i_mtvec
+    .set _rv32i_mtvec, _rv32i_trap_vector
+"#
+);
+
+// `mtvec`: vectored mode (cores that implement only that, like Ibex):
+// exceptions enter at the table's base, interrupt `n` at `base + 4n`;
+// every slot jumps to the one trap entry, which reads `mcause` anyway.
+// The table is 256-byte aligned and its jumps are 4 bytes (no compressed
+// instructions), 32 of them.
+#[cfg(feature = "vectored-traps")]
+global_asm!(
+    r#"
+    .section .text._rv32i_vector_table, "ax"
+    .globl _rv32i_vector_table
+    .p2align 8
+    .option push
+    .option norvc
+_rv32i_vector_table:
+    .rept 32
+    j _rv32i_trap_vector
+    .endr
+    .option pop
+    .globl _rv32i_mtvec
+    .set _rv32i_mtvec, _rv32i_vector_table + 1
 "#
 );
 
@@ -265,6 +311,41 @@ pub fn write_pmp_shared(config: &PmpShared) {
             options(nostack),
         );
     }
+}
+
+/// Writes PMP entries 12-15 (`pmpcfg3`, `pmpaddr12..15`), the kernel's
+/// own regions on a core with Smepmp (see [`crate::pmp::KernelRegions`]).
+/// Entries written with the lock bit cannot change again before reset.
+pub fn write_pmp_kernel(cfg3: u32, addr: &[u32; 4]) {
+    // SAFETY: entries 12-15 are never used for processes (they take 0-11);
+    // the caller's entries cover what the kernel executes and accesses,
+    // so locking them (which applies them to machine mode) keeps the
+    // kernel running. The addresses are written before the configuration
+    // enables the entries.
+    unsafe {
+        asm!(
+            "csrw pmpaddr12, {a12}",
+            "csrw pmpaddr13, {a13}",
+            "csrw pmpaddr14, {a14}",
+            "csrw pmpaddr15, {a15}",
+            "csrw pmpcfg3, {cfg}",
+            a12 = in(reg) addr[0],
+            a13 = in(reg) addr[1],
+            a14 = in(reg) addr[2],
+            a15 = in(reg) addr[3],
+            cfg = in(reg) cfg3,
+            options(nostack),
+        );
+    }
+}
+
+/// Sets bits in `mseccfg` (CSR `0x747`, Smepmp). Only on a core that has
+/// Smepmp: elsewhere the CSR does not exist and this traps.
+pub fn set_mseccfg(bits: u32) {
+    // SAFETY: with the kernel's regions locked first (`write_pmp_kernel`),
+    // machine-mode whitelisting (MMWP) only denies the kernel what it
+    // never touches; the bits are sticky until reset by design.
+    unsafe { asm!("csrs 0x747, {0}", in(reg) bits, options(nostack)) }
 }
 
 /// A trap taken while the kernel itself ran: a kernel bug.

@@ -4,6 +4,8 @@
 //! | module | block | kernel interface |
 //! |---|---|---|
 //! | [`flash_ctrl`] | embedded flash controller | `hil::flash::Flash` (2 KiB pages, 8-byte program unit, each word programmed once) |
+//! | [`uart`] | UART | `hil::uart` (`Configure`, `Transmit`, `Receive`), blocking writes |
+//! | [`rv_timer`] | RISC-V timer | `hil::time::{Time, Alarm}` and `SchedulerTimer` through `rv32i::mtimer` |
 //!
 //! The crate builds and its tests run on the host: register blocks are
 //! reached through [`StaticRef`]s, which tests point at ordinary memory,
@@ -17,5 +19,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod flash_ctrl;
+pub mod rv_timer;
+pub mod uart;
 
 pub use static_ref::StaticRef;

@@ -12,7 +12,7 @@
 //!    mode machine interrupts are always enabled).
 //! 2. On a machine external or timer interrupt, the arch trap handler
 //!    **may** clear that source's bit in `mie` (with
-//!    [`csr::disable_interrupt_sources`] or its own `csrc`) and returns to
+//!    `rv32i::csr::disable_interrupt_sources` or its own `csrc`) and returns to
 //!    the kernel (`SwitchReason::Interrupted`). It does not claim at the
 //!    PLIC, touch `mtimecmp` or call a driver. (With the kernel running
 //!    with `mstatus.MIE` clear, clearing the bit is optional: an interrupt
@@ -31,10 +31,8 @@
 //!    checking once more that nothing is pending; `wfi` wakes on any
 //!    pending source enabled in `mie`.
 //!
-//! The `mie` accessors are in [`csr`] (single CSR
+//! The `mie` accessors are in `rv32i::csr` (single CSR
 //! instructions on RISC-V targets, no-ops on the host).
-
-use core::cell::Cell;
 
 use kernel::platform::chip::Chip;
 use tock_cells::OptionalCell;
@@ -42,11 +40,9 @@ use tock_cells::OptionalCell;
 use crate::clint::Clint;
 use crate::plic::Plic;
 use crate::uart::{Uart16550, UART0_IRQ};
-use rv32i::csr;
 
-/// PLIC claims serviced per [`Chip::service_pending_interrupts`] at most,
-/// so a source that keeps interrupting cannot hold the kernel.
-pub const MAX_CLAIMS: usize = 32;
+use rv32i::irq::Router;
+pub use rv32i::irq::MAX_CLAIMS;
 
 /// A driver for additional PLIC sources (for example virtio devices).
 pub trait InterruptHandler {
@@ -58,22 +54,20 @@ pub trait InterruptHandler {
 /// The `virt` machine's interrupt routing and sleep; see the
 /// [module docs](self).
 pub struct QemuVirt<'a> {
-    plic: &'a Plic,
+    router: Router<'a>,
     clint: &'a Clint<'a>,
     uart: &'a Uart16550<'a>,
     extra: OptionalCell<&'a dyn InterruptHandler>,
-    initialized: Cell<bool>,
 }
 
 impl<'a> QemuVirt<'a> {
     /// The chip with its interrupt controller, timer and UART0.
     pub const fn new(plic: &'a Plic, clint: &'a Clint<'a>, uart: &'a Uart16550<'a>) -> Self {
         QemuVirt {
-            plic,
+            router: Router::new(plic, clint),
             clint,
             uart,
             extra: OptionalCell::empty(),
-            initialized: Cell::new(false),
         }
     }
 
@@ -89,16 +83,15 @@ impl<'a> QemuVirt<'a> {
     /// nothing armed, then `MEIE` and `MTIE` set in `mie`. Call once, after
     /// the drivers are built and before the kernel loop.
     pub fn initialize(&self) {
-        self.plic.init();
-        self.plic.enable(UART0_IRQ);
+        self.plic().init();
+        self.plic().enable(UART0_IRQ);
         self.clint.init();
-        self.initialized.set(true);
-        csr::enable_interrupt_sources(csr::CHIP_INTERRUPTS);
+        self.router.start();
     }
 
     /// The interrupt controller.
     pub fn plic(&self) -> &'a Plic {
-        self.plic
+        self.router.plic()
     }
 
     /// The timer.
@@ -110,56 +103,27 @@ impl<'a> QemuVirt<'a> {
     pub fn uart(&self) -> &'a Uart16550<'a> {
         self.uart
     }
-
-    /// Whether the arch trap handler masked one of the chip's sources in
-    /// `mie` since the last service.
-    fn masked_by_trap(&self) -> bool {
-        self.initialized.get()
-            && csr::enabled_interrupt_sources() & csr::CHIP_INTERRUPTS != csr::CHIP_INTERRUPTS
-    }
 }
 
 impl Chip for QemuVirt<'_> {
     fn has_pending_interrupts(&self) -> bool {
-        let pending = match csr::pending_interrupt_sources() {
-            // One CSR read instead of the PLIC's pending and enable words
-            // and the 64-bit time (the main loop asks on every pass):
-            // `mip.MEIP` is set exactly while the PLIC has an enabled
-            // source above the threshold to claim, `mip.MTIP` while
-            // `mtime >= mtimecmp`.
-            Some(mip) => mip & csr::CHIP_INTERRUPTS != 0,
-            // The host (tests): ask the devices.
-            None => self.plic.has_pending() || self.clint.is_interrupt_pending(),
-        };
-        pending || self.masked_by_trap()
+        self.router.has_pending()
     }
 
     fn service_pending_interrupts(&self) {
-        for _ in 0..MAX_CLAIMS {
-            let Some(source) = self.plic.next_pending() else {
-                break;
-            };
+        self.router.service(|source| {
             if source == UART0_IRQ {
                 self.uart.handle_interrupt();
-            } else if !self
-                .extra
-                .map_or(false, |handler| handler.handle_interrupt(source))
-            {
-                // Nobody services it: keep it from interrupting again.
-                self.plic.disable(source);
+                true
+            } else {
+                self.extra
+                    .map_or(false, |handler| handler.handle_interrupt(source))
             }
-            self.plic.complete(source);
-        }
-        if self.clint.is_interrupt_pending() {
-            self.clint.handle_interrupt();
-        }
-        if self.initialized.get() {
-            csr::enable_interrupt_sources(csr::CHIP_INTERRUPTS);
-        }
+        });
     }
 
     fn sleep(&self) {
-        csr::wait_for_interrupt_if(|| !self.has_pending_interrupts());
+        self.router.sleep();
     }
 }
 
@@ -171,7 +135,7 @@ mod tests {
     use crate::clint::{MtimeRegisters, MtimecmpRegisters};
     use crate::plic::PlicRegisters;
     use crate::uart::UartRegisters;
-    use core::cell::RefCell;
+    use core::cell::{Cell, RefCell};
     use kernel::deferred_call::DeferredCalls;
     use kernel::hil::time::{Alarm, AlarmClient, Ticks64};
     use kernel::hil::uart::{self, Receive, ReceiveClient};
