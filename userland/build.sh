@@ -4,7 +4,8 @@
 #   userland/build.sh            (from anywhere in the checkout)
 #
 # Slot tables: userland/layout.toml (qemu_rv32_virt, the default board)
-# and userland/layout-<board>.toml (other boards: qemu_ast1030). For each
+# and userland/layout-<board>.toml (other boards: qemu_ast1030,
+# opentitan_earlgrey). For each
 # app in a table, in target/userland/ (the default board) or
 # target/userland/<board>/:
 #   <app>.elf   the linked app (release: opt-level z, LTO)
@@ -22,8 +23,8 @@
 # (0x8010_0000 on the QEMU virt board):
 #   qemu-system-riscv32 ... -device loader,file=IMAGE,addr=0x80100000
 #
-# Needs cargo with the riscv32imac and thumbv7em-none-eabi targets and
-# elf2tab (tools/scripts/setup.sh installs them).
+# Needs cargo with the riscv32imac, riscv32imc and thumbv7em-none-eabi
+# targets and elf2tab (tools/scripts/setup.sh installs them).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)

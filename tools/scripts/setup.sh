@@ -28,8 +28,9 @@ for c in rustfmt clippy llvm-tools; do
 done
 # Targets: Cortex-M (the qemu_ast1030 board and its apps, soft-float;
 # kv-bench ROM probes and the kernel's no_std check, hard-float) and RV32
-# (the qemu_rv32_virt board and its apps).
-for t in thumbv7em-none-eabi thumbv7em-none-eabihf riscv32imac-unknown-none-elf; do
+# (the qemu_rv32_virt board and its apps: imac; opentitan_earlgrey and its
+# apps: imc, Ibex has no atomics).
+for t in thumbv7em-none-eabi thumbv7em-none-eabihf riscv32imac-unknown-none-elf riscv32imc-unknown-none-elf; do
     if ! rustup target list --toolchain "${channel}" --installed | grep -q "^${t}\$"; then
         say "adding target ${t}"
         rustup target add --toolchain "${channel}" "${t}"

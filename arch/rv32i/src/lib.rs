@@ -14,6 +14,8 @@
 //!   one (QEMU `virt`, lowRISC's `rv_plic`).
 //! * [`mtimer`]: the RISC-V machine timer (`mtime`/`mtimecmp`) as the
 //!   kernel's alarm and scheduler timer, at the chip's frequency.
+//! * `semihosting` (RISC-V targets only): the exit call test kernels end
+//!   a QEMU run with where the machine has no test device.
 //! * `trap` (RISC-V targets only): the trap vector, the switch to user
 //!   mode and back, and the reset entry `_start`. The only `unsafe` and
 //!   assembly in the port.
@@ -33,6 +35,8 @@ pub mod irq;
 pub mod mtimer;
 pub mod plic;
 pub mod pmp;
+#[cfg(all(target_arch = "riscv32", target_os = "none"))]
+pub mod semihosting;
 #[cfg(all(target_arch = "riscv32", target_os = "none"))]
 pub mod trap;
 

@@ -18,6 +18,7 @@
 //! | [`kv_stack`] | the key-value stack, from `hil::flash` to the 0x50003 driver |
 //! | [`loading`] | the process loading walk with the QEMU boards' identity and storage policies |
 //! | [`boot_counter`] | a kernel user of the store counting boots in a kernel-owned item |
+//! | [`standard`] | all of the above that every board offers, and its syscall driver table |
 //! | [`test_exit`] | the QEMU boards' test mode: report how processes ended, exit with a status |
 //!
 //! The board adds its drivers to a
@@ -35,6 +36,7 @@ pub mod ipc;
 pub mod kv_stack;
 pub mod loading;
 pub mod low_level_debug;
+pub mod standard;
 pub mod test_exit;
 
 use kernel::deferred_call::DeferredCall;

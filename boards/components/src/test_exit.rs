@@ -13,6 +13,35 @@ use kernel::Kernel;
 /// How a board leaves QEMU with a status (0 = success).
 pub type Exit = fn(u16) -> !;
 
+/// Services interrupts and deferred calls, without ever sleeping, until
+/// the storage is idle (`storage_busy`), the console has handed all the
+/// kernel's output to its UART and the UART has sent it, and nothing is
+/// pending; or until `patience_ms` of `clock` have passed.
+pub fn settle<T: Time>(
+    console: &Console<'static>,
+    clock: &T,
+    platform: &Platform<'_>,
+    storage_busy: &dyn Fn() -> bool,
+    patience_ms: u64,
+) {
+    let start = clock.now();
+    let patience: T::Ticks = clock.ticks_from_ms(patience_ms);
+    while storage_busy()
+        || console.kernel_pending() > 0
+        || console.is_transmitting()
+        || platform.deferred.has_pending()
+        || platform.chip.has_pending_interrupts()
+    {
+        if clock.now().wrapping_sub(start) >= patience {
+            break;
+        }
+        if platform.chip.has_pending_interrupts() {
+            platform.chip.service_pending_interrupts();
+        }
+        platform.deferred.service_next();
+    }
+}
+
 /// Every process has ended: prints one line per process and a summary
 /// (each starting with the board's `name`), lets the storage finish
 /// (`storage_busy`: a first mount may still be formatting the store) and
@@ -53,24 +82,8 @@ pub fn finish<T: Time>(
         "{name}: all processes ended, {failed} not cleanly"
     );
     // Let the storage finish (a kernel user may still be writing) and the
-    // console drain, servicing interrupts and deferred calls without ever
-    // sleeping; then give the UART FIFO time to empty.
-    let start = clock.now();
-    let patience: T::Ticks = clock.ticks_from_ms(10_000);
-    let passed = |limit: T::Ticks| clock.now().wrapping_sub(start) >= limit;
-    while storage_busy()
-        || console.kernel_pending() > 0
-        || platform.deferred.has_pending()
-        || platform.chip.has_pending_interrupts()
-    {
-        if passed(patience) {
-            break;
-        }
-        if platform.chip.has_pending_interrupts() {
-            platform.chip.service_pending_interrupts();
-        }
-        platform.deferred.service_next();
-    }
+    // console drain.
+    settle(console, clock, platform, storage_busy, 10_000);
     let start = clock.now();
     let drain: T::Ticks = clock.ticks_from_ms(2);
     while clock.now().wrapping_sub(start) < drain {}

@@ -104,9 +104,8 @@ mod tests {
     use core::cell::Cell;
     use kernel::deferred_call::DeferredCalls;
     use kernel::hil::time::{Alarm, AlarmClient, Ticks64};
-    use lowrisc::rv_timer::{Freq10KHz, RvTimerRegisters};
+    use lowrisc::rv_timer::{Freq10KHz, Layout, RvTimerRegisters};
     use lowrisc::uart::UartRegisters;
-    use rv32i::mtimer::{MtimeRegisters, MtimecmpRegisters};
     use rv32i::plic::PlicRegisters;
     use static_ref::fake;
     use std::boxed::Box;
@@ -130,14 +129,12 @@ mod tests {
     #[test]
     fn routes_uart_sources_services_the_timer_and_disables_strangers() {
         let (plic_regs, plic_mem) = fake::registers::<PlicRegisters, u32>();
-        let (timer_regs, _) = fake::registers::<RvTimerRegisters, u32>();
-        let (mtime_regs, mtime) = fake::registers::<MtimeRegisters, u32>();
-        let (cmp_regs, _) = fake::registers::<MtimecmpRegisters, u32>();
+        let (timer_regs, timer_mem) = fake::registers::<RvTimerRegisters, u32>();
         let (uart_regs, _) = fake::registers::<UartRegisters, u32>();
         let calls: &'static DeferredCalls<1> = leak(DeferredCalls::new());
         let plic = leak(Plic::new(plic_regs, crate::map::PLIC_SOURCES));
         let timer: &'static RvTimer<'static, Freq10KHz> =
-            leak(RvTimer::new(timer_regs, mtime_regs, cmp_regs));
+            leak(RvTimer::new(timer_regs, Layout::SILICON));
         let uart = leak(Uart::new(uart_regs, 50_000_000, calls.allocate().unwrap()));
         let chip = leak(EarlGrey::new(plic, timer, uart));
         chip.initialize(0);
@@ -155,7 +152,7 @@ mod tests {
         timer
             .mtimer()
             .set_alarm(Ticks64::from(0u32), Ticks64::from(5u32));
-        mtime[0].set(5);
+        timer_mem[Layout::SILICON.mtime / 4].set(5);
         plic.enable(100);
         plic_mem[CLAIM].set(100);
         chip.service_pending_interrupts();

@@ -1,9 +1,9 @@
-//! The kernel's ePMP (Smepmp) setup on Earl Grey.
+//! The kernel's ePMP (Smepmp) regions on Earl Grey, and why the board
+//! does not lock them yet.
 //!
-//! Ibex implements Smepmp. The kernel locks PMP entries 12-15 over what
-//! it uses itself, so they bind machine mode too, and sets
-//! `mseccfg.MMWP`: from then on a machine-mode access outside those
-//! regions faults, instead of being allowed by default.
+//! Ibex implements Smepmp. The intended setup locks PMP entries 12-15
+//! over what the kernel uses itself, so they bind machine mode, and sets
+//! `mseccfg.MMWP`, so that a machine-mode access outside them faults:
 //!
 //! | entry | region | machine mode |
 //! |---|---|---|
@@ -11,14 +11,19 @@
 //! | 13 | main SRAM, 128 KiB at `0x1000_0000` | read, write |
 //! | 14 | peripherals, 256 MiB at `0x4000_0000` | read, write |
 //!
-//! Process entries (0-11, `rv32i::pmp`) stay unlocked: they bind user
-//! mode only, and since entries are matched in order, an access to a
-//! process's memory matches its unlocked entry and the kernel keeps full
-//! access to it (for allow buffers). `mseccfg.MML` (machine-mode lockdown)
-//! is not set: under it an unlocked entry would deny the kernel a
-//! process's memory. Locked entries cannot change before reset, which is
-//! what "kernel regions locked" means on this chip; no entry is writable
-//! and executable for the kernel.
+//! [`kernel_pmp`] computes those entries (host-tested) and
+//! [`lock_kernel_regions`] writes them. **The board does not call it**:
+//! without machine-mode lockdown (`mseccfg.MML`) a locked entry's rights
+//! apply to user mode as well, so these regions would give every process
+//! the whole flash, all of SRAM and every peripheral. With `MML` set,
+//! locked entries are machine-only and unlocked ones user-only, which
+//! protects the kernel, but then the kernel cannot read the running
+//! process's own memory (its allow buffers, which are often in its flash)
+//! through that process's user-only entries: the arch crate
+//! (`rv32i::pmp`) would have to encode process RAM as a shared region and
+//! switch process entries off while the kernel runs. Until it does,
+//! processes are confined by the ordinary PMP entries 0-11 (as on QEMU
+//! `virt`) and the kernel is not protected from itself.
 
 use rv32i::pmp::{kernel_entries, mseccfg, KernelRegion};
 
@@ -58,9 +63,9 @@ pub fn kernel_pmp() -> (u32, [u32; 4]) {
     kernel_entries(&KERNEL_REGIONS).unwrap_or((0, [0; 4]))
 }
 
-/// Locks the kernel's regions and turns on machine-mode whitelisting.
-/// Call once, early at boot, before any process runs (RISC-V targets
-/// only).
+/// Locks the kernel's regions and turns on machine-mode whitelisting
+/// (RISC-V targets only). Not safe to use before the arch crate supports
+/// `mseccfg.MML`: see the [module docs](self).
 #[cfg(all(target_arch = "riscv32", target_os = "none"))]
 pub fn lock_kernel_regions() {
     let (cfg3, addr) = kernel_pmp();

@@ -3,12 +3,8 @@
 
 #[cfg(all(target_arch = "riscv32", target_os = "none"))]
 use {
-    lowrisc::flash_ctrl::FlashCtrlRegisters,
-    lowrisc::rv_timer::RvTimerRegisters,
-    lowrisc::uart::UartRegisters,
-    rv32i::mtimer::{MtimeRegisters, MtimecmpRegisters},
-    rv32i::plic::PlicRegisters,
-    static_ref::StaticRef,
+    lowrisc::flash_ctrl::FlashCtrlRegisters, lowrisc::rv_timer::RvTimerRegisters,
+    lowrisc::uart::UartRegisters, rv32i::plic::PlicRegisters, static_ref::StaticRef,
 };
 
 /// UART0.
@@ -51,24 +47,6 @@ pub const UART0: StaticRef<UartRegisters> =
 pub const RV_TIMER: StaticRef<RvTimerRegisters> =
     // SAFETY: `rv_timer` is mapped at `RV_TIMER_BASE`.
     unsafe { StaticRef::new(RV_TIMER_BASE as *const RvTimerRegisters) };
-
-/// `rv_timer`'s counter (`mtime`).
-#[cfg(all(target_arch = "riscv32", target_os = "none"))]
-pub const MTIME: StaticRef<MtimeRegisters> =
-    // SAFETY: the counter's two halves are at `RV_TIMER_BASE + 0x110`.
-    unsafe {
-        StaticRef::new((RV_TIMER_BASE + lowrisc::rv_timer::MTIME_OFFSET) as *const MtimeRegisters)
-    };
-
-/// `rv_timer`'s compare register for hart 0 (`mtimecmp`).
-#[cfg(all(target_arch = "riscv32", target_os = "none"))]
-pub const MTIMECMP: StaticRef<MtimecmpRegisters> =
-    // SAFETY: hart 0's compare register is at `RV_TIMER_BASE + 0x118`.
-    unsafe {
-        StaticRef::new(
-            (RV_TIMER_BASE + lowrisc::rv_timer::MTIMECMP_OFFSET) as *const MtimecmpRegisters,
-        )
-    };
 
 /// The PLIC's registers.
 #[cfg(all(target_arch = "riscv32", target_os = "none"))]

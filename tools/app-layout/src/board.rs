@@ -85,13 +85,25 @@ pub struct Qemu {
     /// Arguments that select and set up the machine (`-M virt ...`).
     pub machine: Vec<String>,
     /// The `-drive` options of the store image, without `file=`
-    /// (`if=pflash,unit=1,format=raw`).
-    pub store_drive: String,
+    /// (`if=pflash,unit=1,format=raw`); none if QEMU models no storage
+    /// for the board (its tests then run without a store).
+    #[serde(default)]
+    pub store_drive: Option<String>,
+    /// A tockloader flash file (which starts at the kernel's address) is
+    /// not given to QEMU as `-kernel` (which loads a raw file at the
+    /// start of RAM): the kernel ELF is, and the flash file's app area is
+    /// put in place with QEMU's generic loader (`-device loader`).
+    #[serde(default)]
+    pub flash_file_loader: bool,
     /// The Rust target the kernel is built for.
     pub kernel_target: String,
     /// tockloader's board name for flash files of this board, if
     /// tockloader knows the board.
     pub tockloader_board: Option<String>,
+    /// The libtock-rs platform whose prebuilt apps (fixtures) run on this
+    /// board, if not named like the board.
+    #[serde(default)]
+    pub libtock_rs: Option<String>,
     /// QEMU's flash model writes the store file behind the guest
     /// (asynchronously), so a SIGKILL can lose writes the guest saw
     /// complete. A power cut then stops the virtual machine first (QMP
@@ -100,6 +112,10 @@ pub struct Qemu {
     /// writes, and a SIGKILL is the cut.
     #[serde(default)]
     pub store_writes_async: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The Rust target of apps for elf2tab's architecture name `arch`.
@@ -135,6 +151,11 @@ pub struct BoardFile {
     pub protected_size: u32,
     /// Frequency of the alarm driver's clock (what apps measure time in).
     pub alarm_hz: u32,
+    /// Whether user mode may read the RISC-V `time` and `instret`
+    /// counters (the kernel allows it where the core has them; Ibex has
+    /// no `time` CSR).
+    #[serde(default = "yes")]
+    pub user_counters: bool,
     /// How QEMU runs the board, if it is a QEMU board.
     pub qemu: Option<Qemu>,
     /// The key-value store, if the board has one.
@@ -224,12 +245,16 @@ pub fn kernel_build_script() {
          /// Length of process RAM.\n\
          pub const APP_RAM_LEN: usize = {:#x};\n\
          /// Erase units of the store's flash the store uses.\n\
-         pub const STORE_REGIONS: u32 = {};\n",
+         pub const STORE_REGIONS: u32 = {};\n\
+         /// Byte offset of the store in its flash.\n\
+         #[allow(dead_code)]\n\
+         pub const STORE_OFFSET: u64 = {:#x};\n",
         board.app_flash.start,
         board.app_flash.size,
         board.app_ram.start,
         board.app_ram.size,
         store.regions,
+        store.offset,
     );
     let keys = board
         .credentials

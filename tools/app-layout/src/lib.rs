@@ -510,14 +510,18 @@ pub fn build_script() {
     println!("cargo:rustc-link-search={}", runtime.display());
     println!("cargo:rustc-link-arg-bins=-T{}", script.display());
     // What apps may know of their board (`tockrt::board_u32!`): an
-    // address inside the kernel (never the process's) and the alarm's
-    // clock.
+    // address inside the kernel (never the process's), the alarm's clock
+    // and whether user mode may read the counters.
     let file = BoardFile::load(&layout.board_file).unwrap_or_else(|e| panic!("app-layout: {e}"));
     println!(
         "cargo:rustc-env=TOCK_KERNEL_RAM={:#x}",
         file.kernel.start.saturating_add(KERNEL_PROBE_OFFSET)
     );
     println!("cargo:rustc-env=TOCK_ALARM_HZ={}", file.alarm_hz);
+    println!(
+        "cargo:rustc-env=TOCK_USER_COUNTERS={}",
+        u32::from(file.user_counters)
+    );
 }
 
 /// The folder under `target/userland/` with a board's apps: the default

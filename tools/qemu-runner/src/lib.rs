@@ -177,6 +177,12 @@ pub fn app_flash() -> u32 {
     board().app_flash.start
 }
 
+/// Whether QEMU gives the board a store (`[qemu] store_drive`); without
+/// one, tests that need storage are not part of its suite.
+pub fn has_store() -> bool {
+    qemu().store_drive.is_some()
+}
+
 /// Size of a store image (QEMU requires exactly this size: 32 MiB of
 /// pflash on `virt`, the 1 MiB SPI NOR on `ast1030-evb`).
 pub fn pflash_size() -> usize {
@@ -263,6 +269,17 @@ impl Boot {
             c.args(["-monitor", "none", "-serial", "stdio"]);
         }
         match &self.apps {
+            Apps::FlashFile(f) if q.flash_file_loader => {
+                // The kernel as an ELF, the flash file's app area (what
+                // tockloader wrote there, see `tockloader_flash_file`)
+                // with the generic loader.
+                c.arg("-kernel").arg(&self.kernel);
+                c.arg("-device").arg(format!(
+                    "loader,file={},addr={:#x},force-raw=on",
+                    flash_file_apps(f).display(),
+                    app_flash()
+                ));
+            }
             Apps::FlashFile(f) => {
                 c.arg("-kernel").arg(f);
             }
@@ -278,9 +295,8 @@ impl Boot {
                 c.arg("-kernel").arg(&self.kernel);
             }
         }
-        if let Some(p) = &self.pflash {
-            c.arg("-drive")
-                .arg(format!("{},file={}", q.store_drive, p.display()));
+        if let (Some(p), Some(drive)) = (&self.pflash, &q.store_drive) {
+            c.arg("-drive").arg(format!("{drive},file={}", p.display()));
         }
         if let Some(socket) = &self.stop_first {
             c.arg("-qmp")
@@ -709,9 +725,10 @@ pub fn flash_file_from_elf(elf: &[u8], len: usize, limit: u32) -> Result<Vec<u8>
 /// Builds a tockloader flash file at `out`: the kernel ELF laid out from
 /// offset 0 (address [`ram_base`]), then the TABs installed by `tockloader
 /// install --flash-file` as a user would (with `--board <tockloader
-/// board>` where tockloader knows the board, else with the board's `--arch`
-/// and `--app-address`). Booted as QEMU's `-kernel`, it runs the kernel
-/// with those apps.
+/// board>` where tockloader knows the board, else with the board's
+/// `--arch`; always with the board's `--app-address`). Booted as QEMU's
+/// `-kernel` (or, on a `flash_file_loader` board, the kernel ELF plus the
+/// file's app area), it runs the kernel with those apps.
 pub fn tockloader_flash_file(kernel: &Path, tabs: &[PathBuf], out: &Path) -> Result<(), String> {
     write_kernel_flash_file(kernel, out)?;
     tockloader_install(out, tabs)
@@ -739,11 +756,12 @@ pub fn tockloader_install(out: &Path, tabs: &[PathBuf]) -> Result<(), String> {
             c.args(["--board", b]);
         }
         None => {
-            c.args(["--arch", &board().arch])
-                .arg("--app-address")
-                .arg(format!("{:#x}", app_flash()));
+            c.args(["--arch", &board().arch]);
         }
     }
+    // tockloader's opentitan_earlgrey preset knows the flash file's base
+    // but not where apps go (it would look at 0x30000): always say it.
+    c.arg("--app-address").arg(format!("{:#x}", app_flash()));
     c.arg("--flash-file")
         .arg(out)
         .args(tabs)
@@ -752,6 +770,9 @@ pub fn tockloader_install(out: &Path, tabs: &[PathBuf]) -> Result<(), String> {
         .output()
         .map_err(|e| format!("cannot run tockloader: {e}"))?;
     if done.status.success() {
+        if qemu().flash_file_loader {
+            split_flash_file(out)?;
+        }
         Ok(())
     } else {
         Err(format!(
@@ -761,6 +782,25 @@ pub fn tockloader_install(out: &Path, tabs: &[PathBuf]) -> Result<(), String> {
             String::from_utf8_lossy(&done.stderr)
         ))
     }
+}
+
+/// Where [`split_flash_file`] puts the app area of flash file `f`.
+pub fn flash_file_apps(f: &Path) -> PathBuf {
+    f.with_extension("apps.bin")
+}
+
+/// Writes the app area of the flash file `f` (from [`app_flash`], up to
+/// its last byte that is not `0xFF`) to [`flash_file_apps`]: QEMU's
+/// generic loader takes files no larger than the machine's RAM (128 KiB
+/// on `-M opentitan`), which a whole flash file is not.
+pub fn split_flash_file(f: &Path) -> Result<(), String> {
+    let image = std::fs::read(f).map_err(|e| format!("{}: {e}", f.display()))?;
+    let start = (app_flash() - ram_base()) as usize;
+    let apps = image.get(start..).unwrap_or_default();
+    let end = apps.iter().rposition(|&b| b != 0xFF).map_or(0, |i| i + 1);
+    let end = end.next_multiple_of(4).min(apps.len());
+    let out = flash_file_apps(f);
+    std::fs::write(&out, &apps[..end]).map_err(|e| format!("{}: {e}", out.display()))
 }
 
 /// Wraps a bare TBF into a TAB for this board (`metadata.toml` plus

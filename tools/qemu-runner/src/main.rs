@@ -313,12 +313,14 @@ fn run_test(root: &Path, test: &Test, logs: &Path) -> Result<Verdict, String> {
     // Every boot gets a blank store (pflash unit 1 on virt, the SPI NOR on
     // ast1030-evb): the board's KV stack lives there.
     let pflash = logs.join(format!("{}.pflash.img", test.name));
-    std::fs::write(&pflash, vec![0xFF; qemu_runner::pflash_size()])
-        .map_err(|e| format!("{}: {e}", pflash.display()))?;
+    if qemu_runner::has_store() {
+        std::fs::write(&pflash, vec![0xFF; qemu_runner::pflash_size()])
+            .map_err(|e| format!("{}: {e}", pflash.display()))?;
+    }
     let boot = Boot {
         kernel,
         apps,
-        pflash: Some(pflash),
+        pflash: qemu_runner::has_store().then_some(pflash),
         timeout: test.timeout,
         extra: test.qemu_args.iter().map(|a| a.to_string()).collect(),
         input: test.expect.input.clone(),

@@ -205,6 +205,10 @@ pub struct Scenario {
 /// The scenarios of the selected board: those whose apps its slot table
 /// has (and, for the libtock-c ones, a board libtock-c builds for).
 pub fn for_board() -> Vec<Scenario> {
+    // Every scenario is about the store.
+    if !crate::has_store() {
+        return Vec::new();
+    }
     all()
         .into_iter()
         .filter(|s| {

@@ -62,8 +62,10 @@ pub use syscall::{ErrorCode, SyscallReturn};
 
 /// A number the app's build script learned from its board description
 /// (`tools/app-layout`): `board_u32!("TOCK_ALARM_HZ")` (the alarm's
-/// clock) or `board_u32!("TOCK_KERNEL_RAM")` (an address inside the
-/// kernel, never the process's). A constant expression.
+/// clock), `board_u32!("TOCK_KERNEL_RAM")` (an address inside the
+/// kernel, never the process's) or `board_u32!("TOCK_USER_COUNTERS")` (1
+/// if user mode may read the `time` and `instret` counters). A constant
+/// expression.
 #[macro_export]
 macro_rules! board_u32 {
     ($name:literal) => {

@@ -155,8 +155,11 @@ static PANICKING: AtomicBool = AtomicBool::new(false);
 
 #[panic_handler]
 fn panic(info: &PanicInfo<'_>) -> ! {
-    // A panic while printing a panic goes straight to the alert.
-    if !PANICKING.swap(true, Ordering::Relaxed) {
+    // A panic while printing a panic goes straight to the alert. A load
+    // and a store, not a swap: RV32IMC has no atomic instructions, and a
+    // process has one thread.
+    if !PANICKING.load(Ordering::Relaxed) {
+        PANICKING.store(true, Ordering::Relaxed);
         let mut line = console::PanicLine::new();
         let _ = match info.location() {
             Some(l) => write!(
