@@ -5,9 +5,9 @@
 
 CARGO ?= cargo
 # The boards (folders under boards/ with a kernel), linted one by one.
-BOARDS := qemu_rv32_virt qemu_ast1030
+BOARDS := qemu_rv32_virt qemu_ast1030 opentitan_earlgrey
 
-.PHONY: all setup run host-demo test lint unit fuzz-check qemu hwci userland soak bench fuzz doc clean
+.PHONY: all setup run host-demo test lint unit fuzz-check qemu hwci userland soak bench fuzz doc clean flash
 
 all: test
 
@@ -45,6 +45,11 @@ lint:
 		CARGO_TARGET_DIR=$(CURDIR)/target/userland/qemu_ast1030/cargo \
 		$(CARGO) clippy --release --target thumbv7em-none-eabi \
 		$$(sed -n 's/^name = "\(.*\)"/-p \1/p' layout-qemu_ast1030.toml) -- -D warnings
+	# The apps of the OpenTitan board (RV32IMC: no atomics).
+	cd userland && TOCK_LAYOUT=$(CURDIR)/userland/layout-opentitan_earlgrey.toml \
+		CARGO_TARGET_DIR=$(CURDIR)/target/userland/opentitan_earlgrey/cargo \
+		$(CARGO) clippy --release --target riscv32imc-unknown-none-elf \
+		$$(sed -n 's/^name = "\(.*\)"/-p \1/p' layout-opentitan_earlgrey.toml) -- -D warnings
 	cd boards && $(CARGO) fmt --all -- --check
 	# Boards one by one, each from its folder (its .cargo/config.toml
 	# names its target); qemu_rv32_virt also in its secure-apps build.
@@ -64,7 +69,7 @@ unit:
 # apps, boot QEMU for each test and check console and exit status
 # (tools/qemu-runner; logs in target/qemu-tests/, the Cortex-M board's in
 # target/qemu-tests/qemu_ast1030/).
-QEMU_BOARDS := qemu_rv32_virt qemu_ast1030
+QEMU_BOARDS := qemu_rv32_virt qemu_ast1030 opentitan_earlgrey
 qemu: setup
 	for b in $(QEMU_BOARDS); do $(CARGO) run --quiet --release -p qemu-runner -- --board $$b test || exit 1; done
 
@@ -73,6 +78,26 @@ qemu: setup
 # in target/hwci/<board>/. Absent fixtures are reported SKIP.
 hwci: setup
 	python3 tools/hwci/run.py
+
+# A real board's image: the kernel (without test-exit) with APP installed
+# after it by tockloader, in target/<board>.bin, then written to the board.
+# BOARD=opentitan_earlgrey: the CW310 FPGA board, with OpenTitan's
+#   opentitantool --interface=cw310 bootstrap target/opentitan_earlgrey.bin
+# (opentitantool comes from an OpenTitan checkout: bazel build
+# //sw/host/opentitantool; put it on PATH or set OPENTITANTOOL). Without
+# it the image is built and the command printed. See
+# boards/opentitan_earlgrey/README.md.
+OPENTITANTOOL ?= opentitantool
+flash: setup
+	$(CARGO) run --quiet --release -p qemu-runner -- --board $(BOARD) image \
+		-o target/$(BOARD).bin $(foreach a,$(APP),--app $(a))
+	@if [ "$(BOARD)" != opentitan_earlgrey ]; then \
+		echo "make flash: only BOARD=opentitan_earlgrey is a real board (the image is target/$(BOARD).bin)"; exit 1; fi
+	@if command -v $(OPENTITANTOOL) >/dev/null; then \
+		$(OPENTITANTOOL) --interface=cw310 bootstrap target/$(BOARD).bin; \
+	else \
+		echo "make flash: $(OPENTITANTOOL) not found; with a CW310 attached run:"; \
+		echo "  $(OPENTITANTOOL) --interface=cw310 bootstrap target/$(BOARD).bin"; exit 1; fi
 
 # The userland apps for every board with a slot table, their app flash
 # images (target/userland/, target/userland/<board>/) and one TAB per app

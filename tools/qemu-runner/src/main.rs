@@ -74,6 +74,19 @@ enum Cmd {
     /// (tools/hwci): what a lab does to a real board, done to files.
     #[command(subcommand)]
     Hwci(Hwci),
+    /// Build the board's kernel (without test-exit) and write the image a
+    /// real board is flashed with: the kernel laid out from its start
+    /// address, the apps installed after it with `tockloader install
+    /// --flash-file`, trimmed after the last app (`make flash` writes it
+    /// with opentitantool on the CW310).
+    Image {
+        /// Where to write the image.
+        #[arg(short, long)]
+        out: PathBuf,
+        /// Apps (.tab) to install. Repeatable.
+        #[arg(long = "app", value_name = "APP")]
+        apps: Vec<PathBuf>,
+    },
     /// Boot the kernel with an app image and show the console until QEMU
     /// exits (or the timeout).
     Boot {
@@ -185,6 +198,25 @@ impl Kernel {
             .join("release")
             .join(qemu_runner::board_name())
     }
+}
+
+/// `qemu-runner image`: the board's flash image with `apps`.
+fn image(root: &Path, out: &Path, apps: &[PathBuf]) -> Result<(), String> {
+    build_kernel(root, Kernel::Run)?;
+    let kernel = Kernel::Run.path(root);
+    qemu_runner::tockloader_flash_file(&kernel, apps, out)?;
+    let mut bytes = std::fs::read(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let end = bytes.iter().rposition(|&b| b != 0xFF).map_or(0, |i| i + 1);
+    bytes.truncate(end.next_multiple_of(8));
+    std::fs::write(out, &bytes).map_err(|e| format!("{}: {e}", out.display()))?;
+    println!(
+        "qemu-runner: {} ({} bytes from {:#x}): {} app(s)",
+        out.display(),
+        bytes.len(),
+        qemu_runner::ram_base(),
+        apps.len()
+    );
+    Ok(())
 }
 
 fn run_cmd(cmd: &mut Command) -> Result<(), String> {
@@ -714,6 +746,7 @@ fn main() -> ExitCode {
         }
         Cmd::Build => build_all(&root).map(|()| true),
         Cmd::Hwci(step) => hwci(&root, step).map(|()| true),
+        Cmd::Image { out, apps } => image(&root, &out, &apps).map(|()| true),
         Cmd::Run { image, store, apps } => run(&root, &image, store, &apps).map(|()| true),
         Cmd::Boot {
             image,

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::{board, kernel_line, layout, pflash_size, userland_dir, Apps, Boot, Outcome};
 
+mod image;
 mod signed;
 
 /// What a scenario needs from the runner.
@@ -200,17 +201,18 @@ pub struct Scenario {
     /// The apps it boots: a board whose slot table lacks one does not
     /// have the scenario.
     pub apps: &'static [&'static str],
+    /// It needs a store (a board QEMU gives none does not have it).
+    pub store: bool,
 }
 
 /// The scenarios of the selected board: those whose apps its slot table
 /// has (and, for the libtock-c ones, a board libtock-c builds for).
 pub fn for_board() -> Vec<Scenario> {
-    // Every scenario is about the store.
-    if !crate::has_store() {
-        return Vec::new();
-    }
     all()
         .into_iter()
+        .filter(|s| !s.store || crate::has_store())
+        // The image walk places RAM with the RISC-V PMP's rules.
+        .filter(|s| s.name != "flash-image" || board().arch.starts_with("rv32"))
         .filter(|s| {
             s.apps
                 .iter()
@@ -230,6 +232,7 @@ pub fn all() -> Vec<Scenario> {
             run: persistence,
             fixtures: None,
             apps: &["kv_demo"],
+            store: true,
         },
         Scenario {
             name: "host-provisioned",
@@ -237,6 +240,7 @@ pub fn all() -> Vec<Scenario> {
             run: host_provisioned,
             fixtures: None,
             apps: &["kv_host"],
+            store: true,
         },
         Scenario {
             name: "power-cuts",
@@ -244,6 +248,7 @@ pub fn all() -> Vec<Scenario> {
             run: power_cuts,
             fixtures: None,
             apps: &["kv_writer", "kv_check"],
+            store: true,
         },
         Scenario {
             name: "libtock-rs-kv-provisioned",
@@ -251,6 +256,7 @@ pub fn all() -> Vec<Scenario> {
             run: libtock_rs_kv_provisioned,
             fixtures: Some(crate::suite::libtock_rs()),
             apps: &[],
+            store: true,
         },
         Scenario {
             name: "signed-apps",
@@ -258,6 +264,7 @@ pub fn all() -> Vec<Scenario> {
             run: signed::signed_apps,
             fixtures: None,
             apps: &["kv_signed"],
+            store: true,
         },
         Scenario {
             name: "libtock-c-secure-permissions",
@@ -265,6 +272,15 @@ pub fn all() -> Vec<Scenario> {
             run: signed::libtock_c_unsigned_tlvs,
             fixtures: Some(crate::suite::libtock_c()),
             apps: &[],
+            store: true,
+        },
+        Scenario {
+            name: "flash-image",
+            about: "each libtock-rs fixture installed with tockloader into a flash file after the kernel, walked by the kernel's loader on the host: loaded at its linked flash and RAM addresses",
+            run: image::flash_image,
+            fixtures: Some(crate::suite::libtock_rs()),
+            apps: &[],
+            store: false,
         },
     ]
 }
