@@ -25,22 +25,16 @@ mod io;
 
 use core::fmt::Write;
 
-use capsules_core::alarm::{self, AlarmDriver};
-use capsules_core::console::{self, Console};
-use capsules_core::low_level_debug::{self, LowLevelDebug};
-use capsules_extra::kv_driver::{self, KVStoreDriver};
+use capsules_extra::kv_driver;
 use capsules_extra::tickv::Config as StoreConfig;
-use components::boot_counter::BootCounterMemory;
-use components::console::ConsoleMemory;
-use components::kv_stack::{driver_value_len, KVStack, KVStackBuffers, KVStackMemory};
+use components::kv_stack::{driver_value_len, KVStackBuffers};
+use components::standard::{Hardware, StandardMemory};
 use kernel::deferred_call::DeferredCalls;
 use kernel::hil::uart::{Configure, Parameters};
-use kernel::ipc::{self, Ipc};
 use kernel::platform::Platform;
 use kernel::policy::{RestartWithThreshold, TbfPermissionsFilter};
 use kernel::process::Process;
 use kernel::storage_permissions::{TlvElseCrc, TlvElseSelfOnlyPolicy};
-use kernel::syscall_driver::{SyscallDriver, SyscallDriverLookup};
 use kernel::{AppMemory, Kernel, LoadPolicy};
 use qemu_rv32_virt_chip::chip::QemuVirt;
 use qemu_rv32_virt_chip::clint::{self, Clint};
@@ -67,34 +61,13 @@ const VALUE_MAX: usize = kv_driver::UPSTREAM_VALUE_MAX;
 const INDEX_ENTRIES: usize = 256;
 /// Bytes of the console's ring for the kernel's own output.
 const KERNEL_OUT: usize = 4096;
-/// Entries of the low-level debug driver's queue.
-const LLDB_QUEUE: usize = 8;
 /// Deferred call slots: one each for the UART, the pflash driver and the
 /// console, plus the key-value stack's.
 const DEFERRED_CALL_SLOTS: usize =
     2 + components::console::DEFERRED_CALLS + components::kv_stack::DEFERRED_CALLS;
 
-/// The board's syscall drivers.
-struct Drivers {
-    console: &'static Console<'static>,
-    alarm: &'static AlarmDriver<'static, Clint<'static>>,
-    lldb: &'static LowLevelDebug<'static, LLDB_QUEUE>,
-    kv: &'static KVStoreDriver<'static, VALUE_MAX>,
-    ipc: &'static Ipc,
-}
-
-impl SyscallDriverLookup for Drivers {
-    fn driver(&self, driver: u32) -> Option<&dyn SyscallDriver> {
-        match driver {
-            console::DRIVER_NUM => Some(self.console),
-            alarm::DRIVER_NUM => Some(self.alarm),
-            low_level_debug::DRIVER_NUM => Some(self.lldb),
-            kv_driver::DRIVER_NUM => Some(self.kv),
-            ipc::DRIVER_NUM => Some(self.ipc),
-            _ => None,
-        }
-    }
-}
+/// The components every board has (`components::standard`).
+type Memory = StandardMemory<Clint<'static>, KERNEL_OUT, VALUE_MAX>;
 
 static DEFERRED: StaticCell<DeferredCalls<DEFERRED_CALL_SLOTS>> = StaticCell::new();
 static UART: StaticCell<Uart16550<'static>> = StaticCell::new();
@@ -103,21 +76,15 @@ static PLIC: StaticCell<Plic> = StaticCell::new();
 static CHIP: StaticCell<QemuVirt<'static>> = StaticCell::new();
 static PFLASH: StaticCell<Pflash<'static, MmioPflashBus>> = StaticCell::new();
 static PMP: StaticCell<Pmp> = StaticCell::new();
-static IPC: StaticCell<Option<Ipc>> = StaticCell::new();
 static PROCESSES: ConstStaticCell<[Process; NUM_PROCS]> =
     ConstStaticCell::new([const { Process::new() }; NUM_PROCS]);
 static KERNEL: StaticCell<Kernel> = StaticCell::new();
-static CONSOLE: StaticCell<ConsoleMemory<KERNEL_OUT>> = StaticCell::new();
-static ALARM: StaticCell<Option<AlarmDriver<'static, Clint<'static>>>> = StaticCell::new();
-static LLDB: StaticCell<Option<LowLevelDebug<'static, LLDB_QUEUE>>> = StaticCell::new();
-static KV_MEMORY: StaticCell<KVStackMemory<VALUE_MAX>> = StaticCell::new();
+static MEMORY: StaticCell<Memory> = StaticCell::new();
 static KV_SCRATCH: ConstStaticCell<[u8; 512]> = ConstStaticCell::new([0; 512]);
 static KV_INDEX: ConstStaticCell<[tickv::IndexEntry; INDEX_ENTRIES]> =
     ConstStaticCell::new([tickv::IndexEntry::EMPTY; INDEX_ENTRIES]);
 static KV_VALUE: ConstStaticCell<[u8; driver_value_len(VALUE_MAX)]> =
     ConstStaticCell::new([0; driver_value_len(VALUE_MAX)]);
-static DRIVERS: StaticCell<Drivers> = StaticCell::new();
-static BOOT_COUNTER: StaticCell<BootCounterMemory> = StaticCell::new();
 
 /// Reset continues here from `_start` (rv32i).
 #[no_mangle]
@@ -148,23 +115,21 @@ pub extern "C" fn main() -> ! {
     let processes: &'static [Process] = PROCESSES.take();
     let kernel: &'static Kernel = KERNEL.init(Kernel::new(processes));
     io::set_kernel(kernel);
-    let console =
-        components::console::console(CONSOLE.init(ConsoleMemory::new()), uart0, kernel, calls)
-            .expect("console");
-    let alarm = components::alarm::alarm(ALARM.init(None), clint0, kernel).expect("alarm");
-    let lldb = components::low_level_debug::low_level_debug(LLDB.init(None), kernel, console);
     let pmp: &'static Pmp = PMP.init(Pmp::new());
-    let ipc = components::ipc::ipc(IPC.init(None), kernel, NUM_PROCS as u8, pmp).expect("ipc");
-
-    // The key-value stack on pflash unit 1, and the kernel's boot counter.
-    let kv_grant = kernel
-        .create_grant::<kv_driver::App>(kv_driver::DRIVER_NUM, kv_driver::ALLOW_COUNTS)
-        .expect("key-value grant");
-    let kv = KVStack::build(
-        KV_MEMORY.init(KVStackMemory::new()),
-        pflash,
+    // Console, alarm, low-level debug, IPC, the key-value stack and the
+    // kernel's boot counter.
+    let board = components::standard::build(
+        "qemu_rv32_virt",
+        MEMORY.init(StandardMemory::new()),
+        kernel,
         calls,
-        kv_grant,
+        Hardware {
+            uart: uart0,
+            alarm: clint0,
+            flash: pflash,
+            protection: pmp,
+            processes: NUM_PROCS as u8,
+        },
         KVStackBuffers {
             scratch: KV_SCRATCH.take(),
             index: KV_INDEX.take(),
@@ -175,21 +140,9 @@ pub extern "C" fn main() -> ! {
             format_if_blank: true,
         },
     )
-    .expect("key-value stack");
-    let (counter, counter_user) = components::boot_counter::boot_counter(
-        BOOT_COUNTER.init(BootCounterMemory::new()),
-        "qemu_rv32_virt",
-        console,
-        &kv,
-    );
-
-    let drivers: &'static Drivers = DRIVERS.init(Drivers {
-        console,
-        alarm,
-        lldb,
-        kv: kv.driver,
-        ipc,
-    });
+    .expect("board components");
+    let (console, kv, counter, counter_user) =
+        (board.console, &board.kv, board.counter, board.counter_user);
 
     chip.initialize();
     // Apps may read cycle/time/instret (the bench app measures with them).
@@ -240,7 +193,7 @@ pub extern "C" fn main() -> ! {
     );
 
     let platform = Platform {
-        drivers,
+        drivers: board.drivers,
         filter: &TbfPermissionsFilter,
         fault_policy: &RestartWithThreshold { threshold: 3 },
         boundary: &Rv32i,

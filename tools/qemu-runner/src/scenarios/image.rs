@@ -71,7 +71,6 @@ pub fn flash_image(ctx: &Ctx) -> Result<Vec<String>, String> {
         if loaded != 1 {
             problems.push(format!("{app}: {loaded} processes loaded: {events:?}"));
         }
-        println!("     {app}: {}", events.join("; "));
     }
     Ok(problems)
 }
