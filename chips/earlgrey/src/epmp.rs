@@ -12,7 +12,7 @@
 //! | 14 | peripherals, 256 MiB at `0x4000_0000` | read, write |
 //!
 //! [`kernel_pmp`] computes those entries (host-tested) and
-//! [`lock_kernel_regions`] writes them. **The board does not call it**:
+//! `lock_kernel_regions` (RISC-V targets) writes them. **The board does not call it**:
 //! without machine-mode lockdown (`mseccfg.MML`) a locked entry's rights
 //! apply to user mode as well, so these regions would give every process
 //! the whole flash, all of SRAM and every peripheral. With `MML` set,
