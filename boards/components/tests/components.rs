@@ -59,3 +59,94 @@ fn console_and_low_level_debug_print_kernel_lines() {
     let sent = uart.text();
     assert!(sent.contains("component line"), "{sent:?}");
 }
+
+/// An alarm that never fires (the standard set only needs one to exist).
+struct StillAlarm;
+
+impl kernel::hil::time::Time for StillAlarm {
+    type Frequency = kernel::hil::time::Freq1MHz;
+    type Ticks = kernel::hil::time::Ticks32;
+    fn now(&self) -> Self::Ticks {
+        0u32.into()
+    }
+}
+
+impl<'a> kernel::hil::time::Alarm<'a> for StillAlarm {
+    fn set_alarm_client(&self, _: &'a dyn kernel::hil::time::AlarmClient) {}
+    fn set_alarm(&self, _: Self::Ticks, _: Self::Ticks) {}
+    fn get_alarm(&self) -> Self::Ticks {
+        0u32.into()
+    }
+    fn disarm(&self) -> Result<(), ErrorCode> {
+        Ok(())
+    }
+    fn is_armed(&self) -> bool {
+        false
+    }
+    fn minimum_dt(&self) -> Self::Ticks {
+        1u32.into()
+    }
+}
+
+fn standard(
+    h: &Harness,
+    calls: &'static DeferredCalls<16>,
+) -> Result<components::standard::Standard<StillAlarm, 503>, components::standard::StandardError> {
+    use components::kv_stack::KVStackBuffers;
+    let geometry = flashsim::Geometry {
+        region_size: 2048,
+        region_count: 4,
+        program_unit: 4,
+        erase_value: 0xFF,
+    };
+    let flash = kernel_mock::flash::MockFlash::new(flashsim::SimFlash::new(geometry), calls);
+    components::standard::build(
+        "test",
+        mem(components::standard::StandardMemory::<StillAlarm, 256, 503>::new()),
+        h.kernel,
+        calls,
+        components::standard::Hardware {
+            uart: MockUart::new(calls),
+            alarm: leak(StillAlarm),
+            flash,
+            protection: h.cpu,
+            processes: 2,
+        },
+        KVStackBuffers {
+            scratch: mem([0u8; 128]),
+            index: mem([tickv::IndexEntry::default(); 4]),
+            driver_value: mem([0u8; components::kv_stack::driver_value_len(503)]),
+        },
+        capsules_extra::tickv::Config {
+            region_count: None,
+            format_if_blank: true,
+        },
+    )
+}
+
+#[test]
+fn the_standard_set_answers_every_driver_number_once() {
+    use kernel::syscall_driver::SyscallDriverLookup;
+    let h = Harness::new(2, &StopFaultPolicy, &AllowAll);
+    let calls: &'static DeferredCalls<16> = leak(DeferredCalls::new());
+    let board = standard(&h, calls).expect("standard set");
+    for (num, what) in [
+        (0, "alarm"),
+        (1, "console"),
+        (8, "low-level debug"),
+        (0x10000, "ipc"),
+        (0x50003, "key-value"),
+    ] {
+        assert!(board.drivers.driver(num).is_some(), "{what} ({num:#x})");
+    }
+    for num in [2, 0x50002, 0x60000] {
+        assert!(board.drivers.driver(num).is_none(), "{num:#x}");
+    }
+    // A second set on the same kernel: its grants exist already.
+    assert!(matches!(
+        standard(&h, calls).err(),
+        Some(components::standard::StandardError::Component(
+            ComponentError::Grant(CreateGrantError::Duplicate)
+        ))
+    ));
+}
