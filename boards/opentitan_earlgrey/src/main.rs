@@ -120,7 +120,7 @@ pub extern "C" fn main() -> ! {
     let plic: &'static Plic = PLIC.init(Plic::new(map::PLIC, map::PLIC_SOURCES));
     let chip: &'static EarlGrey<'static, Freq10KHz> = CHIP.init(EarlGrey::new(plic, timer, uart0));
     let flash: &'static FlashCtrl<'static, Mmio> = FLASH.init(FlashCtrl::new(
-        Mmio::earlgrey(),
+        Mmio::new(map::FLASH_CTRL),
         STORE,
         calls.allocate().expect("deferred call for the flash"),
     ));

@@ -12,7 +12,7 @@ pub const UART0_BASE: usize = 0x4000_0000;
 /// `rv_timer`.
 pub const RV_TIMER_BASE: usize = 0x4010_0000;
 /// The flash controller's registers.
-pub const FLASH_CTRL_BASE: usize = lowrisc::flash_ctrl::FLASH_CTRL_BASE;
+pub const FLASH_CTRL_BASE: usize = 0x4100_0000;
 /// The PLIC.
 pub const PLIC_BASE: usize = 0x4800_0000;
 /// The embedded flash as the CPU reads it (1 MiB, two banks).
@@ -58,5 +58,7 @@ pub const PLIC: StaticRef<PlicRegisters> =
 /// The flash controller's registers.
 #[cfg(all(target_arch = "riscv32", target_os = "none"))]
 pub const FLASH_CTRL: StaticRef<FlashCtrlRegisters> =
-    // SAFETY: flash_ctrl's core registers are at `FLASH_CTRL_BASE`.
+    // SAFETY: flash_ctrl's core registers are at `FLASH_CTRL_BASE`; the
+    // block covers only registers that exist there, and only the flash
+    // driver uses them.
     unsafe { StaticRef::new(FLASH_CTRL_BASE as *const FlashCtrlRegisters) };

@@ -85,13 +85,10 @@ use tock_registers::interfaces::{Readable, Writeable};
 use tock_registers::registers::{ReadOnly, ReadWrite, WriteOnly};
 use tock_registers::{register_bitfields, register_structs};
 
-/// Address of Earl Grey's flash controller registers.
-pub const FLASH_CTRL_BASE: usize = 0x4100_0000;
-/// Address at which the CPU reads the flash (bank 0, page 0).
-pub const FLASH_BASE: usize = 0x2000_0000;
 /// Bytes in a page, the erase unit.
 pub const PAGE_SIZE: u32 = 2048;
-/// Pages in the data partition of both banks.
+/// Pages in the data partition of both banks (Earl Grey: 1 MiB, read by
+/// the CPU at `0x2000_0000`).
 pub const PAGES: u32 = 512;
 /// Bytes in a flash word, the program unit (each has its own ECC).
 pub const FLASH_WORD: u32 = 8;
@@ -328,15 +325,6 @@ impl Mmio {
     /// The controller whose registers are at `regs`.
     pub const fn new(regs: StaticRef<FlashCtrlRegisters>) -> Self {
         Mmio(regs)
-    }
-
-    /// Earl Grey's flash controller (RISC-V targets only).
-    #[cfg(all(target_arch = "riscv32", target_os = "none"))]
-    pub const fn earlgrey() -> Self {
-        // SAFETY: Earl Grey maps flash_ctrl's core registers at
-        // `FLASH_CTRL_BASE`; the block covers only registers that exist
-        // there, and only this driver uses them.
-        Mmio(unsafe { StaticRef::new(FLASH_CTRL_BASE as *const FlashCtrlRegisters) })
     }
 }
 
