@@ -17,7 +17,11 @@
 //!
 //! No other entry is enabled, so a user-mode access anywhere else faults
 //! ("no entry matches" fails for U-mode once any entry is implemented). The
-//! entries are not locked, so machine mode (the kernel) is unaffected. TOR
+//! entries are not locked, so machine mode (the kernel) is unaffected.
+//! With the `epmp-mml` feature (Smepmp machine-mode lockdown, Earl Grey)
+//! the configuration is written at each switch to user mode and cleared
+//! at each trap, and the kernel's own regions are locked entries 12-15
+//! ([`kernel_entries`]). TOR
 //! has 4-byte granularity on QEMU's `virt` and on most cores, which is what
 //! [`WordGranularProtection`] assumes for placement, breaks and sharing.
 
@@ -253,11 +257,13 @@ impl KernelRegion {
 
 /// PMP entries 12-15 for up to four kernel regions, locked (so they bind
 /// machine mode), NAPOT (so they do not depend on the process entries
-/// before them). Processes use entries 0-11 only; those stay unlocked, so
-/// with `mseccfg.MMWP` (and not `MML`) the kernel keeps full access to
-/// process memory through them while every other machine-mode access must
-/// hit one of these regions. `None` if a region is not a naturally aligned
-/// power of two or there are more than four.
+/// before them). Processes use entries 0-11 only. Under Smepmp
+/// machine-mode lockdown (`mseccfg.MML`) locked entries bind machine mode
+/// only; without it their rights apply to user mode too, so use them only
+/// with `MML` and the `epmp-mml` feature (the process's entries, user-only
+/// under `MML`, are then on only while it runs, and the kernel reaches
+/// process memory through these regions). `None` if a region is not a
+/// naturally aligned power of two or there are more than four.
 pub fn kernel_entries(regions: &[KernelRegion]) -> Option<(u32, [u32; 4])> {
     if regions.len() > 4 {
         return None;

@@ -28,7 +28,61 @@ use kernel::platform::arch::{ProcessMemory, StoredState};
 
 use crate::pmp::{PmpBase, PmpShared};
 
-global_asm!(
+/// The process's PMP configuration (`pmpcfg0`, `pmpcfg1`, `pmpcfg2`)
+/// while it runs, with the `epmp-mml` feature: the switch writes it just
+/// before `mret` and the trap entry clears the three registers again, so
+/// that in machine mode no user-only entry (Smepmp machine-mode lockdown)
+/// hides the process's memory from the kernel.
+#[cfg(feature = "epmp-mml")]
+#[no_mangle]
+static RV32I_PMP_USER_CFG: [core::sync::atomic::AtomicU32; 3] =
+    [const { core::sync::atomic::AtomicU32::new(0) }; 3];
+
+/// Turns the process's PMP entries on (the switch, before `mret`; t0 and
+/// t1 are free there).
+#[cfg(feature = "epmp-mml")]
+macro_rules! pmp_user_on {
+    () => {
+        r#"
+    la t0, RV32I_PMP_USER_CFG
+    lw t1, 0(t0)
+    csrw pmpcfg0, t1
+    lw t1, 4(t0)
+    csrw pmpcfg1, t1
+    lw t1, 8(t0)
+    csrw pmpcfg2, t1
+"#
+    };
+}
+
+/// Turns the process's PMP entries off (the trap entry from user mode,
+/// before any memory access; needs no register).
+#[cfg(feature = "epmp-mml")]
+macro_rules! pmp_user_off {
+    () => {
+        r#"
+    csrw pmpcfg0, zero
+    csrw pmpcfg1, zero
+    csrw pmpcfg2, zero
+"#
+    };
+}
+
+#[cfg(not(feature = "epmp-mml"))]
+macro_rules! pmp_user_on {
+    () => {
+        ""
+    };
+}
+
+#[cfg(not(feature = "epmp-mml"))]
+macro_rules! pmp_user_off {
+    () => {
+        ""
+    };
+}
+
+global_asm!(concat!(
     r#"
     .section .text._rv32i_switch_to_user, "ax"
     .globl _rv32i_switch_to_user
@@ -59,6 +113,9 @@ _rv32i_switch_to_user:
     csrc mstatus, t0
     li t0, 0x80
     csrs mstatus, t0
+"#,
+    pmp_user_on!(),
+    r#"
     lw x1, 4(a0)
     lw x2, 8(a0)
     lw x3, 12(a0)
@@ -98,6 +155,9 @@ _rv32i_switch_to_user:
 _rv32i_trap_vector:
     csrrw sp, mscratch, sp
     beqz sp, 1f
+"#,
+    pmp_user_off!(),
+    r#"
     // From user mode: sp is the kernel frame.
     sw t0, 64(sp)
     lw t0, 60(sp)
@@ -207,7 +267,7 @@ _start:
     wfi
     j 4b
 "#
-);
+));
 
 // `mtvec`: direct mode, every trap at `_rv32i_trap_vector`.
 #[cfg(not(feature = "vectored-traps"))]
@@ -270,14 +330,32 @@ pub fn write_pmp_base(config: &PmpBase) {
             "csrw pmpaddr1, {a1}",
             "csrw pmpaddr2, {a2}",
             "csrw pmpaddr3, {a3}",
-            "csrw pmpcfg0, {cfg}",
             a0 = in(reg) config.addr[0],
             a1 = in(reg) config.addr[1],
             a2 = in(reg) config.addr[2],
             a3 = in(reg) config.addr[3],
-            cfg = in(reg) config.cfg0,
             options(nostack),
         );
+    }
+    user_cfg(0, config.cfg0);
+}
+
+/// Enables the process entries of configuration register `pmpcfg<n>`
+/// (`n` < 3): at once, or, with `epmp-mml`, from the next switch to user
+/// mode on.
+fn user_cfg(n: usize, cfg: u32) {
+    #[cfg(feature = "epmp-mml")]
+    RV32I_PMP_USER_CFG[n].store(cfg, core::sync::atomic::Ordering::Relaxed);
+    #[cfg(not(feature = "epmp-mml"))]
+    // SAFETY: writing a PMP configuration register changes only what
+    // user mode may access (the entries are unlocked); the register's
+    // addresses were written before.
+    unsafe {
+        match n {
+            0 => asm!("csrw pmpcfg0, {0}", in(reg) cfg, options(nostack)),
+            1 => asm!("csrw pmpcfg1, {0}", in(reg) cfg, options(nostack)),
+            _ => asm!("csrw pmpcfg2, {0}", in(reg) cfg, options(nostack)),
+        }
     }
 }
 
@@ -296,8 +374,6 @@ pub fn write_pmp_shared(config: &PmpShared) {
             "csrw pmpaddr9, {a9}",
             "csrw pmpaddr10, {a10}",
             "csrw pmpaddr11, {a11}",
-            "csrw pmpcfg1, {cfg1}",
-            "csrw pmpcfg2, {cfg2}",
             a4 = in(reg) config.addr[0],
             a5 = in(reg) config.addr[1],
             a6 = in(reg) config.addr[2],
@@ -306,11 +382,11 @@ pub fn write_pmp_shared(config: &PmpShared) {
             a9 = in(reg) config.addr[5],
             a10 = in(reg) config.addr[6],
             a11 = in(reg) config.addr[7],
-            cfg1 = in(reg) config.cfg[0],
-            cfg2 = in(reg) config.cfg[1],
             options(nostack),
         );
     }
+    user_cfg(1, config.cfg[0]);
+    user_cfg(2, config.cfg[1]);
 }
 
 /// Writes PMP entries 12-15 (`pmpcfg3`, `pmpaddr12..15`), the kernel's

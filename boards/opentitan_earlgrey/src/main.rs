@@ -12,8 +12,9 @@
 //! store in flash bank 1 (`0x2008_0000`, 64 pages of 2 KiB) through
 //! flash_ctrl, with the identities, storage permissions, fault policy
 //! and boot counter of the other boards (`components::standard`).
-//! Processes are confined by PMP entries 0-11 (`rv32i::pmp`); the kernel's
-//! own ePMP regions are not locked yet (see `earlgrey::epmp` for why).
+//! The kernel's regions are locked in the ePMP under machine-mode
+//! lockdown; a process's PMP entries are on only while it runs
+//! (`earlgrey::epmp`).
 //! Where no flash controller answers
 //! (QEMU), the store is off and the key-value driver answers `NODEVICE`.
 //! With the `test-exit` feature the kernel ends the run through
@@ -104,6 +105,9 @@ static KV_VALUE: StaticCell<[u8; driver_value_len(VALUE_MAX)]> = StaticCell::new
 /// Reset continues here from `_start` (rv32i).
 #[no_mangle]
 pub extern "C" fn main() -> ! {
+    // The kernel's own memory, locked for machine mode only, before
+    // anything else runs (Smepmp: earlgrey::epmp).
+    earlgrey::epmp::lock_kernel_regions();
     let calls: &'static DeferredCalls<DEFERRED_CALL_SLOTS> = DEFERRED.init(DeferredCalls::new());
 
     // Chip drivers.

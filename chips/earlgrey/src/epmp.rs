@@ -1,29 +1,23 @@
-//! The kernel's ePMP (Smepmp) regions on Earl Grey, and why the board
-//! does not lock them yet.
+//! The kernel's ePMP (Smepmp) setup on Earl Grey.
 //!
-//! Ibex implements Smepmp. The intended setup locks PMP entries 12-15
-//! over what the kernel uses itself, so they bind machine mode, and sets
-//! `mseccfg.MMWP`, so that a machine-mode access outside them faults:
+//! Ibex implements Smepmp. At boot the kernel locks PMP entries 12-14
+//! over what it uses itself and sets `mseccfg.MML | MMWP`:
 //!
-//! | entry | region | machine mode |
-//! |---|---|---|
-//! | 12 | embedded flash, 1 MiB at `0x2000_0000` (kernel code, apps, store) | read, execute |
-//! | 13 | main SRAM, 128 KiB at `0x1000_0000` | read, write |
-//! | 14 | peripherals, 256 MiB at `0x4000_0000` | read, write |
+//! | entry | region | machine mode | user mode |
+//! |---|---|---|---|
+//! | 12 | embedded flash, 1 MiB at `0x2000_0000` (kernel code, apps, store) | read, execute | none |
+//! | 13 | main SRAM, 128 KiB at `0x1000_0000` | read, write | none |
+//! | 14 | peripherals, 256 MiB at `0x4000_0000` | read, write | none |
 //!
-//! [`kernel_pmp`] computes those entries (host-tested) and
-//! `lock_kernel_regions` (RISC-V targets) writes them. **The board does not call it**:
-//! without machine-mode lockdown (`mseccfg.MML`) a locked entry's rights
-//! apply to user mode as well, so these regions would give every process
-//! the whole flash, all of SRAM and every peripheral. With `MML` set,
-//! locked entries are machine-only and unlocked ones user-only, which
-//! protects the kernel, but then the kernel cannot read the running
-//! process's own memory (its allow buffers, which are often in its flash)
-//! through that process's user-only entries: the arch crate
-//! (`rv32i::pmp`) would have to encode process RAM as a shared region and
-//! switch process entries off while the kernel runs. Until it does,
-//! processes are confined by the ordinary PMP entries 0-11 (as on QEMU
-//! `virt`) and the kernel is not protected from itself.
+//! With machine-mode lockdown (`MML`) locked entries bind machine mode
+//! only and unlocked ones user mode only; with whitelisting (`MMWP`) a
+//! machine-mode access outside every entry faults. The locked entries
+//! cannot change before reset, and none is writable and executable. A
+//! process's own entries (0-11, `rv32i::pmp`, unlocked: user only) are
+//! switched on only while it runs (the arch crate's `epmp-mml` feature:
+//! the switch writes them just before `mret`, the trap entry clears them),
+//! so the kernel reaches a process's memory (allow buffers, TBF headers)
+//! through its own regions, and a process reaches nothing but its own.
 
 use rv32i::pmp::{kernel_entries, mseccfg, KernelRegion};
 
@@ -54,8 +48,9 @@ pub const KERNEL_REGIONS: [KernelRegion; 3] = [
     },
 ];
 
-/// The `mseccfg` bits the kernel sets.
-pub const MSECCFG: u32 = mseccfg::MMWP;
+/// The `mseccfg` bits the kernel sets: machine-mode lockdown and
+/// whitelisting.
+pub const MSECCFG: u32 = mseccfg::MML | mseccfg::MMWP;
 
 /// `pmpcfg3` and `pmpaddr12..15` for [`KERNEL_REGIONS`].
 pub fn kernel_pmp() -> (u32, [u32; 4]) {
@@ -63,9 +58,10 @@ pub fn kernel_pmp() -> (u32, [u32; 4]) {
     kernel_entries(&KERNEL_REGIONS).unwrap_or((0, [0; 4]))
 }
 
-/// Locks the kernel's regions and turns on machine-mode whitelisting
-/// (RISC-V targets only). Not safe to use before the arch crate supports
-/// `mseccfg.MML`: see the [module docs](self).
+/// Locks the kernel's regions and turns on machine-mode lockdown and
+/// whitelisting (RISC-V targets only). Call once, first thing at boot,
+/// in a kernel built with `rv32i`'s `epmp-mml` feature (the process
+/// entries must be off in machine mode).
 #[cfg(all(target_arch = "riscv32", target_os = "none"))]
 pub fn lock_kernel_regions() {
     let (cfg3, addr) = kernel_pmp();
@@ -84,6 +80,6 @@ mod tests {
         assert_eq!(cfg3, 0x009B_9B9D);
         assert_eq!(addr, [0x0801_FFFF, 0x0400_3FFF, 0x11FF_FFFF, 0]);
         assert!(KERNEL_REGIONS.iter().all(|r| !(r.write && r.execute)));
-        assert_eq!(MSECCFG & mseccfg::MML, 0);
+        assert_eq!(MSECCFG, mseccfg::MML | mseccfg::MMWP);
     }
 }
