@@ -46,7 +46,7 @@ use lowrisc::rv_timer::{self, Freq10KHz, RvTimer};
 use lowrisc::uart::Uart;
 use rv32i::plic::Plic;
 use rv32i::{Pmp, Rv32i};
-use static_cell::StaticCell;
+use static_cell::{ConstStaticCell, StaticCell};
 
 /// The board's memory map and store, generated from `board.toml`.
 mod board {
@@ -95,12 +95,15 @@ static PLIC: StaticCell<Plic> = StaticCell::new();
 static CHIP: StaticCell<EarlGrey<'static, Freq10KHz>> = StaticCell::new();
 static FLASH: StaticCell<FlashCtrl<'static, Mmio>> = StaticCell::new();
 static PMP: StaticCell<Pmp> = StaticCell::new();
-static PROCESSES: StaticCell<[Process; NUM_PROCS]> = StaticCell::new();
+static PROCESSES: ConstStaticCell<[Process; NUM_PROCS]> =
+    ConstStaticCell::new([const { Process::new() }; NUM_PROCS]);
 static KERNEL: StaticCell<Kernel> = StaticCell::new();
 static MEMORY: StaticCell<Memory> = StaticCell::new();
-static KV_SCRATCH: StaticCell<[u8; 256]> = StaticCell::new();
-static KV_INDEX: StaticCell<[tickv::IndexEntry; INDEX_ENTRIES]> = StaticCell::new();
-static KV_VALUE: StaticCell<[u8; driver_value_len(VALUE_MAX)]> = StaticCell::new();
+static KV_SCRATCH: ConstStaticCell<[u8; 256]> = ConstStaticCell::new([0; 256]);
+static KV_INDEX: ConstStaticCell<[tickv::IndexEntry; INDEX_ENTRIES]> =
+    ConstStaticCell::new([tickv::IndexEntry::EMPTY; INDEX_ENTRIES]);
+static KV_VALUE: ConstStaticCell<[u8; driver_value_len(VALUE_MAX)]> =
+    ConstStaticCell::new([0; driver_value_len(VALUE_MAX)]);
 
 /// Reset continues here from `_start` (rv32i).
 #[no_mangle]
@@ -132,7 +135,7 @@ pub extern "C" fn main() -> ! {
     let flash_ready = flash.init();
 
     // The kernel and every component with a grant, before the processes.
-    let processes: &'static [Process] = PROCESSES.init([const { Process::new() }; NUM_PROCS]);
+    let processes: &'static [Process] = PROCESSES.take();
     let kernel: &'static Kernel = KERNEL.init(Kernel::new(processes));
     io::set_kernel(kernel);
     let pmp: &'static Pmp = PMP.init(Pmp::new());
@@ -149,9 +152,9 @@ pub extern "C" fn main() -> ! {
             processes: NUM_PROCS as u8,
         },
         KVStackBuffers {
-            scratch: KV_SCRATCH.init([0; 256]),
-            index: KV_INDEX.init([tickv::IndexEntry::default(); INDEX_ENTRIES]),
-            driver_value: KV_VALUE.init([0; driver_value_len(VALUE_MAX)]),
+            scratch: KV_SCRATCH.take(),
+            index: KV_INDEX.take(),
+            driver_value: KV_VALUE.take(),
         },
         StoreConfig {
             region_count: None,
