@@ -49,6 +49,9 @@
 
 #![no_std]
 
+#[cfg(feature = "model")]
+pub mod model;
+
 use core::cell::Cell;
 
 use kernel::deferred_call::{DeferredCall, DeferredCallClient};

@@ -1,190 +1,17 @@
-//! The SPI NOR driver against a behavioural model of a JEDEC SPI NOR part
-//! that enforces what QEMU's model does not: the write-enable latch is
-//! cleared by every program and erase and required before each; the part
-//! is busy for a while after each and then ignores everything but status
-//! reads; a page program wraps inside its 256-byte page; programming ANDs
-//! bits. Faults (stuck busy, a latch that never sets, dropped programs,
-//! transport errors) and power cuts (a program or erase torn part way)
-//! are injected.
+//! The SPI NOR driver against the behavioural model of a JEDEC SPI NOR
+//! part (`spi_nor::model`, feature `model`): write-enable latch, busy
+//! time, page wrap, AND-ing programs, with faults and power cuts.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 
 use kernel::deferred_call::DeferredCalls;
 use kernel::hil::flash::{Error, Flash, FlashClient};
 use kernel::ErrorCode;
-use spi_nor::{command, status, SpiNor, SpiTransport, PAGE, SECTOR, W25Q80_ID};
+use spi_nor::model::{Nor, Part};
+use spi_nor::{SpiNor, SECTOR, W25Q80_ID};
 
 const SIZE: usize = 64 * 1024;
 const SECTORS: u32 = (SIZE as u32) / SECTOR;
-
-// ---------------------------------------------------------------------------
-// The model
-// ---------------------------------------------------------------------------
-
-#[derive(Default)]
-struct Faults {
-    /// Every program / erase keeps the part busy for this many status reads.
-    busy_for: u32,
-    /// The part never finishes what it starts.
-    stuck: bool,
-    /// WREN is ignored (write protection).
-    no_wel: bool,
-    /// Programs store nothing.
-    drop_programs: bool,
-    /// Every transfer fails from now on.
-    bus_error: bool,
-    /// Mutating operations (a page program or an erase) left before power
-    /// goes: the one that reaches 0 is torn half way and the part dies.
-    power_budget: Option<u32>,
-}
-
-struct Nor {
-    mem: RefCell<Vec<u8>>,
-    wel: Cell<bool>,
-    busy_reads: Cell<u32>,
-    dead: Cell<bool>,
-    faults: RefCell<Faults>,
-    // Observations.
-    programs: Cell<u32>,
-    erases: Cell<u32>,
-    /// Things a real part would not accept.
-    violations: RefCell<Vec<String>>,
-}
-
-impl Nor {
-    fn new(mem: Vec<u8>) -> Nor {
-        Nor {
-            mem: RefCell::new(mem),
-            wel: Cell::new(false),
-            busy_reads: Cell::new(0),
-            dead: Cell::new(false),
-            faults: RefCell::new(Faults::default()),
-            programs: Cell::new(0),
-            erases: Cell::new(0),
-            violations: RefCell::new(Vec::new()),
-        }
-    }
-
-    fn blank() -> Nor {
-        Nor::new(vec![0xFF; SIZE])
-    }
-
-    fn violation(&self, what: String) {
-        self.violations.borrow_mut().push(what);
-    }
-
-    fn busy(&self) -> bool {
-        self.busy_reads.get() > 0 || self.faults.borrow().stuck
-    }
-
-    /// A program or erase is starting: true if it happens in full, false
-    /// if the power goes part way (the caller tears it).
-    fn start_mutation(&self) -> bool {
-        self.wel.set(false);
-        self.busy_reads.set(self.faults.borrow().busy_for);
-        let mut f = self.faults.borrow_mut();
-        match f.power_budget {
-            Some(0) => {
-                self.dead.set(true);
-                false
-            }
-            Some(n) => {
-                f.power_budget = Some(n - 1);
-                true
-            }
-            None => true,
-        }
-    }
-
-    fn address(bytes: &[u8]) -> usize {
-        (usize::from(bytes[0]) << 16) | (usize::from(bytes[1]) << 8) | usize::from(bytes[2])
-    }
-
-    fn command(&self, bytes: &[u8], rx: &mut [u8]) -> Result<(), ErrorCode> {
-        if self.dead.get() || self.faults.borrow().bus_error {
-            return Err(ErrorCode::FAIL);
-        }
-        let Some(&cmd) = bytes.first() else {
-            self.violation("empty cycle".into());
-            return Ok(());
-        };
-        if cmd == command::READ_STATUS {
-            let busy = self.busy();
-            if self.busy_reads.get() > 0 {
-                self.busy_reads.set(self.busy_reads.get() - 1);
-            }
-            let s = (busy as u8 * status::WIP) | (self.wel.get() as u8 * status::WEL);
-            rx.iter_mut().for_each(|b| *b = s);
-            return Ok(());
-        }
-        if self.busy() {
-            self.violation(format!("command {cmd:#04x} while busy"));
-            return Ok(());
-        }
-        match cmd {
-            command::READ_ID => rx.copy_from_slice(&W25Q80_ID[..rx.len()]),
-            command::WRITE_ENABLE => self.wel.set(!self.faults.borrow().no_wel),
-            command::READ => {
-                let a = Nor::address(&bytes[1..4]);
-                let mem = self.mem.borrow();
-                for (i, b) in rx.iter_mut().enumerate() {
-                    *b = mem[(a + i) % SIZE];
-                }
-            }
-            command::PAGE_PROGRAM => {
-                if !self.wel.get() {
-                    self.violation("page program without write enable".into());
-                    return Ok(());
-                }
-                let a = Nor::address(&bytes[1..4]);
-                let data = &bytes[4..];
-                if (a % PAGE as usize) + data.len() > PAGE as usize {
-                    self.violation(format!("page program of {} at {a:#x} wraps", data.len()));
-                }
-                let full = self.start_mutation();
-                self.programs.set(self.programs.get() + 1);
-                let n = if full { data.len() } else { data.len() / 2 };
-                if !self.faults.borrow().drop_programs {
-                    let page = a & !(PAGE as usize - 1);
-                    let mut mem = self.mem.borrow_mut();
-                    for (i, d) in data[..n].iter().enumerate() {
-                        let at = page + (a + i) % PAGE as usize;
-                        mem[at] &= d;
-                    }
-                }
-            }
-            command::SECTOR_ERASE => {
-                if !self.wel.get() {
-                    self.violation("sector erase without write enable".into());
-                    return Ok(());
-                }
-                let a = Nor::address(&bytes[1..4]) & !(SECTOR as usize - 1);
-                let full = self.start_mutation();
-                self.erases.set(self.erases.get() + 1);
-                let n = if full {
-                    SECTOR as usize
-                } else {
-                    SECTOR as usize / 3
-                };
-                self.mem.borrow_mut()[a..a + n].fill(0xFF);
-            }
-            other => self.violation(format!("unknown command {other:#04x}")),
-        }
-        Ok(())
-    }
-}
-
-impl SpiTransport for Nor {
-    fn transfer(&self, tx: &[u8], rx: &mut [u8]) -> Result<(), ErrorCode> {
-        self.command(tx, rx)
-    }
-
-    fn write(&self, header: &[u8], data: &[u8]) -> Result<(), ErrorCode> {
-        let mut all = header.to_vec();
-        all.extend_from_slice(data);
-        self.command(&all, &mut [])
-    }
-}
 
 // ---------------------------------------------------------------------------
 // The harness
@@ -252,7 +79,7 @@ fn setup_with(nor: Nor) -> Setup {
 }
 
 fn setup() -> Setup {
-    setup_with(Nor::blank())
+    setup_with(Nor::blank(Part::W25Q80_SMALL))
 }
 
 impl Setup {
@@ -292,7 +119,7 @@ impl Setup {
     }
 
     fn violations(&self) -> Vec<String> {
-        self.nor.violations.borrow().clone()
+        self.nor.violations()
     }
 }
 
@@ -308,7 +135,7 @@ fn pattern(len: usize, seed: u8) -> Vec<u8> {
 
 #[test]
 fn init_checks_the_jedec_id() {
-    let nor = leak(Nor::blank());
+    let nor = leak(Nor::blank(Part::W25Q80_SMALL));
     let calls: &'static DeferredCalls<1> = leak(DeferredCalls::new());
     let other = leak(SpiNor::new(
         nor,
@@ -327,7 +154,7 @@ fn init_checks_the_jedec_id() {
 #[test]
 fn programs_are_split_at_pages_and_each_write_enabled() {
     let s = setup();
-    s.nor.faults.borrow_mut().busy_for = 5;
+    s.nor.faults.borrow_mut().busy_for = Some(5);
     for (offset, len) in [(0u32, 4usize), (0xF0, 600), (0x5FC, 8), (0x3000, 4096)] {
         let data = pattern(len, offset as u8);
         assert_eq!(s.program(offset, &data), Ok(()), "{offset:#x}+{len}");
@@ -347,7 +174,7 @@ fn programs_are_split_at_pages_and_each_write_enabled() {
 #[test]
 fn erases_wait_for_the_part_and_verify() {
     let s = setup();
-    s.nor.faults.borrow_mut().busy_for = 300;
+    s.nor.faults.borrow_mut().busy_for = Some(300);
     let data = pattern(2 * SECTOR as usize, 3);
     assert_eq!(s.program(SECTOR, &data), Ok(()));
     assert_eq!(s.erase(1), Ok(()));
@@ -498,7 +325,7 @@ fn power_cuts_at_every_operation() {
     let mutations = clean.nor.programs.get() + clean.nor.erases.get();
     let mut cuts = 0;
     for budget in 0..mutations {
-        let s = setup_with(Nor::new(pattern(SIZE, 7)));
+        let s = setup_with(Nor::new(Part::W25Q80_SMALL, pattern(SIZE, 7)));
         s.nor.faults.borrow_mut().power_budget = Some(budget);
         let results = workload(&s);
         assert!(s.nor.dead.get(), "budget {budget}: the power went");
@@ -509,7 +336,7 @@ fn power_cuts_at_every_operation() {
         );
         // Reboot: the same memory, a fresh part and driver.
         let image = s.nor.mem.borrow().clone();
-        let r = setup_with(Nor::new(image.clone()));
+        let r = setup_with(Nor::new(Part::W25Q80_SMALL, image.clone()));
         let (back, ok) = r.read(0, SIZE);
         assert_eq!(ok, Ok(()));
         assert_eq!(back, image, "reads show the torn state as it is");
