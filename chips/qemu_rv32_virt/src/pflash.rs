@@ -73,7 +73,9 @@
 use core::cell::Cell;
 
 use kernel::deferred_call::{DeferredCall, DeferredCallClient};
-use kernel::hil::flash::{check_erase, check_request, Error, Flash, FlashClient, Geometry};
+use kernel::hil::flash::{
+    check_erase, check_request, copy_from_words, program_word, Error, Flash, FlashClient, Geometry,
+};
 use kernel::ErrorCode;
 use tock_cells::{OptionalCell, TakeCell};
 
@@ -346,40 +348,18 @@ impl<'a, B: PflashBus> Pflash<'a, B> {
         self.op.get() != Op::Idle
     }
 
-    /// Copies `dst.len()` bytes from byte `offset` of the array: the bytes
-    /// up to a word boundary, then whole words, then the tail (a word at a
-    /// time, not a byte: this is most of a KV get's flash work).
+    /// Copies `dst.len()` bytes from byte `offset` of the array (a word at
+    /// a time, see [`copy_from_words`]: this is most of a KV get's flash
+    /// work).
     fn copy_out(&self, offset: u32, dst: &mut [u8]) {
-        let skip = (offset & 3) as usize;
-        let head = ((4 - skip) & 3).min(dst.len());
-        let (first, rest) = dst.split_at_mut(head);
-        if !first.is_empty() {
-            let word = self.bus.read32(offset & !3).to_le_bytes();
-            first.copy_from_slice(&word[skip..skip + first.len()]);
-        }
-        let mut address = offset.wrapping_add(head as u32);
-        let mut words = rest.chunks_exact_mut(4);
-        for chunk in &mut words {
-            chunk.copy_from_slice(&self.bus.read32(address).to_le_bytes());
-            address = address.wrapping_add(4);
-        }
-        let tail = words.into_remainder();
-        if !tail.is_empty() {
-            let n = tail.len();
-            tail.copy_from_slice(&self.bus.read32(address).to_le_bytes()[..n]);
-        }
+        copy_from_words(offset, dst, |a| self.bus.read32(a));
     }
 
     /// The data word at byte `pos` of the buffer in flight (`u32::MAX`,
     /// which programs nothing, if there is none).
     fn data_word(&self, pos: usize) -> u32 {
         self.buffer
-            .map(|buf| {
-                buf.get(pos..pos + 4)
-                    .and_then(|bytes| <[u8; 4]>::try_from(bytes).ok())
-                    .map(u32::from_le_bytes)
-            })
-            .flatten()
+            .map(|buf| program_word(buf, pos))
             .unwrap_or(u32::MAX)
     }
 

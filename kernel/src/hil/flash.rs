@@ -223,6 +223,41 @@ pub trait FlashClient {
     fn erase_done(&self, unit: u32, result: Result<(), Error>);
 }
 
+/// Copies `dst.len()` bytes from byte `offset` of a flash that is read a
+/// 32-bit little-endian word at a time: `read32` is called with the
+/// aligned offsets of the words the range touches, in order. For drivers
+/// of word-wide flash (memory-mapped arrays, parallel NOR).
+pub fn copy_from_words(offset: u32, dst: &mut [u8], mut read32: impl FnMut(u32) -> u32) {
+    // The bytes up to a word boundary, then whole words, then the tail:
+    // whole words are copied as words, not byte by byte.
+    let skip = (offset & 3) as usize;
+    let head = ((4 - skip) & 3).min(dst.len());
+    let (first, rest) = dst.split_at_mut(head);
+    if !first.is_empty() {
+        let word = read32(offset & !3).to_le_bytes();
+        first.copy_from_slice(&word[skip..skip + first.len()]);
+    }
+    let mut address = offset.wrapping_add(head as u32);
+    let mut words = rest.chunks_exact_mut(4);
+    for chunk in &mut words {
+        chunk.copy_from_slice(&read32(address).to_le_bytes());
+        address = address.wrapping_add(4);
+    }
+    let tail = words.into_remainder();
+    if !tail.is_empty() {
+        let n = tail.len();
+        tail.copy_from_slice(&read32(address).to_le_bytes()[..n]);
+    }
+}
+
+/// The little-endian word at byte `pos` of a program request's `buf`, or
+/// `u32::MAX` (all bits erased: programs nothing) past its end.
+pub fn program_word(buf: &[u8], pos: usize) -> u32 {
+    buf.get(pos..pos.saturating_add(4))
+        .and_then(|bytes| <[u8; 4]>::try_from(bytes).ok())
+        .map_or(u32::MAX, u32::from_le_bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,6 +270,20 @@ mod tests {
         program_unit: 8,
         erase_value: 0xFF,
     };
+
+    #[test]
+    fn word_helpers() {
+        let words = [0x4433_2211u32, 0x8877_6655, 0xCCBB_AA99];
+        let read = |a: u32| words[(a / 4) as usize];
+        let mut dst = [0u8; 7];
+        copy_from_words(3, &mut dst, read);
+        assert_eq!(dst, [0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xAA]);
+        let mut none = [0u8; 0];
+        copy_from_words(5, &mut none, |_| panic!("nothing to read"));
+        assert_eq!(program_word(&[1, 2, 3, 4, 5], 0), 0x0403_0201);
+        assert_eq!(program_word(&[1, 2, 3, 4, 5], 2), u32::MAX);
+        assert_eq!(program_word(&[], usize::MAX), u32::MAX);
+    }
 
     #[test]
     fn geometry() {

@@ -6,6 +6,7 @@
 //!   capsule), [`kv::KV`] and [`kv::KVPermissions`] (unhashed keys, with and
 //!   without storage permissions).
 //! * [`hasher`]: incremental hashing into a fixed-size digest.
+//! * [`gpio`]: output and input pins (LEDs, buttons).
 //! * [`uart`]: serial ports.
 //! * [`time`]: tick counters, frequencies and alarms.
 //!
@@ -34,6 +35,7 @@
 //! clients over one implementation.
 
 pub mod flash;
+pub mod gpio;
 pub mod hasher;
 pub mod kv;
 pub mod time;
