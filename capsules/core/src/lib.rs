@@ -2,6 +2,9 @@
 //!
 //! * [`alarm`]: the alarm syscall driver (0): one virtual alarm per app
 //!   over a single `hil::time::Alarm`.
+//! * [`led`]: the LED syscall driver (2) over `hil::gpio` outputs.
+//! * [`button`]: the button syscall driver (3) over `hil::gpio`
+//!   interrupt pins, with an upcall per press and release.
 //! * [`console`]: the console syscall driver (1) over a UART, with FIFO
 //!   writes across apps and the kernel's own debug output.
 //! * [`low_level_debug`]: the low-level debug syscall driver (8): numbers
@@ -15,7 +18,9 @@
 #![forbid(unsafe_code)]
 
 pub mod alarm;
+pub mod button;
 pub mod console;
+pub mod led;
 pub mod low_level_debug;
 pub mod siphash;
 pub mod virtual_flash;
