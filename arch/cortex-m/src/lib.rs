@@ -19,8 +19,11 @@
 //!   port.
 //!
 //! Board linker scripts must place `.vectors` at the vector table address
-//! (0 on the AST1030), define `_estack`, and bound `.bss` with `_szero` /
-//! `_ezero`; reset zeroes `.bss` and calls the board's `main`. The kernel
+//! (0 on the AST1030 and the nRF52840), define `_estack`, bound `.data`
+//! with `_sdata` / `_edata` and give its load address as `_sidata`, and
+//! bound `.bss` with `_szero` / `_ezero`; reset copies `.data` (a kernel
+//! running from flash has it there), zeroes `.bss` and calls the board's
+//! `main`. The kernel
 //! is built soft-float (`thumbv7em-none-eabi`) and the FPU stays off, so
 //! every exception frame is the basic eight-word one; a process using a
 //! floating-point instruction takes a UsageFault (NOCP).

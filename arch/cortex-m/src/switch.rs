@@ -82,6 +82,18 @@ _cm_vectors:
     .type _cm_reset, %function
     .thumb_func
 _cm_reset:
+    // .data from its load address (flash on a chip that runs from flash;
+    // the same address where the image is loaded into RAM, a no-op).
+    ldr r0, =_sdata
+    ldr r1, =_edata
+    ldr r2, =_sidata
+4:
+    cmp r0, r1
+    bhs 5f
+    ldr r3, [r2], #4
+    str r3, [r0], #4
+    b 4b
+5:
     ldr r0, =_szero
     ldr r1, =_ezero
     movs r2, #0
@@ -317,6 +329,40 @@ pub fn write_mpu(regions: &[(u32, u32); crate::mpu::REGIONS]) {
     }
     cortex_m::asm::dsb();
     cortex_m::asm::isb();
+}
+
+/// The app area and process RAM as the kernel's [`kernel::AppMemory`],
+/// with the MPU's process regions off ([`init_mpu`]): what a board hands
+/// the process loader, once, at boot.
+///
+/// # Safety
+///
+/// `flash_start .. flash_start + flash_len` must be readable memory that
+/// holds the apps, outside the kernel image, and that nothing writes
+/// while the kernel runs. `ram_start .. ram_start + ram_len` must be RAM
+/// outside the kernel's that nothing else uses; the caller hands it out
+/// only this once (the kernel then reaches it only through the slice, and
+/// processes only through the MPU).
+pub unsafe fn take_app_memory(
+    flash_start: u32,
+    flash_len: usize,
+    ram_start: u32,
+    ram_len: usize,
+) -> kernel::AppMemory {
+    // SAFETY: the caller's contract for the app area.
+    let flash: &'static [u8] =
+        unsafe { core::slice::from_raw_parts(flash_start as *const u8, flash_len) };
+    // SAFETY: the caller's contract for process RAM: valid, unaliased, and
+    // taken once.
+    let ram: &'static mut [u8] =
+        unsafe { core::slice::from_raw_parts_mut(ram_start as *mut u8, ram_len) };
+    init_mpu();
+    kernel::AppMemory {
+        flash,
+        flash_start,
+        ram,
+        ram_start,
+    }
 }
 
 /// Turns regions 4-7 off (call once at boot, before the first process).

@@ -9,6 +9,7 @@ use core::fmt::Write;
 use capsules_core::console::Console;
 use kernel::platform::arch::UserspaceBoundary;
 use kernel::platform::mpu::MemoryProtection;
+use kernel::storage_permissions::{TlvElseCrc, TlvElseSelfOnlyPolicy};
 use kernel::tbf::Outcome;
 use kernel::{AppMemory, Kernel, LoadEvent, LoadPolicy};
 
@@ -40,4 +41,20 @@ pub fn load_processes(
         "{name}: {loaded} process(es) loaded"
     );
     loaded
+}
+
+/// [`load_processes`] under the boards' development policy: identities
+/// and storage permissions taken from the TBF's header TLVs as they are
+/// (ShortId TLV, else the CRC-32 of the package name; storage TLV, else
+/// self-only), no credentials checked: upstream Tock's default.
+pub fn load_with_development_policy(
+    name: &str,
+    kernel: &'static Kernel,
+    console: &Console<'static>,
+    memory: AppMemory,
+    boundary: &dyn UserspaceBoundary,
+    protection: &dyn MemoryProtection,
+) -> usize {
+    let policy = LoadPolicy::trusting(&TlvElseCrc, &TlvElseSelfOnlyPolicy);
+    load_processes(name, kernel, console, memory, &policy, boundary, protection)
 }

@@ -162,6 +162,9 @@ pub struct BoardFile {
     pub store: Option<Store>,
     /// App credentials, if the board checks them.
     pub credentials: Option<Credentials>,
+    /// tockloader's name for the real board (`--board`), if it is one
+    /// tockloader flashes and installs apps on.
+    pub tockloader_board: Option<String>,
 }
 
 impl BoardFile {
