@@ -543,6 +543,26 @@ pub const DEFAULT_BOARD: &str = "qemu_rv32_virt";
 /// system calls treat specially).
 pub const KERNEL_PROBE_OFFSET: u32 = 0x1000;
 
+/// Where the third-party test material lives: `$TOCK_FIXTURES` if set,
+/// else `../shared/fixtures` beside the repository `root`; `sub` is the
+/// folder inside it. `Err` says why it is not usable: tests that need it
+/// report themselves skipped (never passed).
+pub fn fixtures_dir(root: &Path, sub: &str) -> Result<PathBuf, String> {
+    let base = match std::env::var_os("TOCK_FIXTURES") {
+        Some(dir) => PathBuf::from(dir),
+        None => root.join("../shared/fixtures"),
+    };
+    let dir = base.join(sub);
+    if dir.is_dir() {
+        Ok(dir)
+    } else {
+        Err(format!(
+            "fixtures folder {} is absent (set TOCK_FIXTURES to the folder holding libtock-rs/ and libtock-c/)",
+            dir.display()
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -534,24 +534,7 @@ pub fn app_lines(console: &str) -> Vec<&str> {
         .collect()
 }
 
-/// Where the third-party test material lives: `$TOCK_FIXTURES` if set,
-/// else `../shared/fixtures` beside the repository. `Err` says why it is
-/// not usable (tests that need it are then reported as skipped).
-pub fn fixtures_dir(root: &Path, sub: &str) -> Result<PathBuf, String> {
-    let base = match std::env::var_os("TOCK_FIXTURES") {
-        Some(dir) => PathBuf::from(dir),
-        None => root.join("../shared/fixtures"),
-    };
-    let dir = base.join(sub);
-    if dir.is_dir() {
-        Ok(dir)
-    } else {
-        Err(format!(
-            "fixtures folder {} is absent (set TOCK_FIXTURES to the folder holding libtock-rs/ and libtock-c/)",
-            dir.display()
-        ))
-    }
-}
+pub use app_layout::fixtures_dir;
 
 impl Expect {
     /// Every way `outcome` misses the expectation (empty: passed).
