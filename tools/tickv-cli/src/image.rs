@@ -55,6 +55,16 @@ pub fn qemu_ast1030() -> Preset {
     )
 }
 
+/// The nRF52840-DK's store on its MX25R6435F (the first 256 sectors of
+/// 4 KiB of the 8 MiB part; a dump of the part is the image), from
+/// `boards/nrf52840dk/board.toml`, built into the tool.
+pub fn nrf52840dk() -> Preset {
+    board_preset(
+        "nrf52840dk",
+        include_str!("../../../boards/nrf52840dk/board.toml"),
+    )
+}
+
 /// The store of a board description built into the tool.
 fn board_preset(name: &'static str, board: &str) -> Preset {
     // The file is part of this build and checked by the tool's tests: a

@@ -76,6 +76,10 @@ enum PresetArg {
     /// 1 MiB image), program unit 4.
     #[value(name = "qemu-ast1030")]
     QemuAst1030,
+    /// The nRF52840-DK's MX25R6435F: offset 0, 256 regions of 4 KiB (the
+    /// store's first 1 MiB), program unit 4, in an 8 MiB dump of the part.
+    #[value(name = "nrf52840dk")]
+    Nrf52840dk,
 }
 
 #[derive(Subcommand, Debug)]
@@ -211,6 +215,7 @@ impl Global {
             preset: self.preset.map(|p| match p {
                 PresetArg::Qemu => image::qemu(),
                 PresetArg::QemuAst1030 => image::qemu_ast1030(),
+                PresetArg::Nrf52840dk => image::nrf52840dk(),
             }),
         }
     }

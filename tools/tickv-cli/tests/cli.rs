@@ -327,6 +327,23 @@ fn qemu_ast1030_preset_is_the_whole_1_mib_nor() {
 }
 
 #[test]
+fn nrf52840dk_preset_is_the_first_mib_of_an_8_mib_dump() {
+    let img = Temp::new("mx25r.img");
+    let r = ok(&img, &["--preset", "nrf52840dk", "--create", "format"]);
+    assert!(r.stdout.contains("256 regions x 4 KiB"), "{}", r.stdout);
+    let b = img.bytes();
+    assert_eq!(b.len(), 8 << 20, "a dump of the whole MX25R6435F");
+    assert_eq!(&b[255 * 0x1000..][..2], &[2, 2 | ((12 - 8) << 3)]);
+    assert!(
+        b[256 * 0x1000..].iter().all(|&x| x == 0xFF),
+        "past the store"
+    );
+    ok(&img, &["--preset", "nrf52840dk", "set", "k", "v"]);
+    let j = ok(&img, &["--preset", "nrf52840dk", "--json", "get", "k"]).json();
+    assert_eq!(j["value"], "v");
+}
+
+#[test]
 fn qemu_preset_at_an_offset_in_a_32_mib_image() {
     let img = Temp::new("qemu.img");
     let r = ok(
