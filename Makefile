@@ -4,8 +4,12 @@
 # Both install what they need first (tools/scripts/setup.sh, idempotent).
 
 CARGO ?= cargo
-# The boards (folders under boards/ with a kernel), linted one by one.
+# The boards (folders under boards/ with a kernel), linted one by one:
+# the QEMU boards with their test mode; the real boards that have a
+# Makefile of their own (flash with tockloader) as they are flashed, in
+# each of their documented feature options.
 BOARDS := qemu_rv32_virt qemu_ast1030 opentitan_earlgrey
+DEVICE_BOARDS := nrf52840dk
 
 .PHONY: all setup run host-demo test lint unit fuzz-check qemu hwci userland soak bench fuzz doc clean flash
 
@@ -55,6 +59,9 @@ lint:
 	# names its target); qemu_rv32_virt also in its secure-apps build.
 	for b in $(BOARDS); do (cd boards/$$b && $(CARGO) clippy --release --features test-exit -- -D warnings) || exit 1; done
 	cd boards/qemu_rv32_virt && $(CARGO) clippy --release --features test-exit,secure-apps -- -D warnings
+	# The real boards: linked too, which checks that the kernel fits below
+	# the app area (their layout.ld asserts it).
+	for b in $(DEVICE_BOARDS); do $(MAKE) --no-print-directory -C boards/$$b lint || exit 1; done
 
 unit:
 	$(CARGO) test --workspace
@@ -87,17 +94,24 @@ hwci: setup
 # //sw/host/opentitantool; put it on PATH or set OPENTITANTOOL). Without
 # it the image is built and the command printed. See
 # boards/opentitan_earlgrey/README.md.
+# BOARD=nrf52840dk: the kernel alone, written at 0 with tockloader
+#   (J-Link; OPENOCD=1 for OpenOCD) by its own Makefile; apps go on with
+#   tockloader install. See boards/nrf52840dk/README.md.
 OPENTITANTOOL ?= opentitantool
 flash: setup
+ifneq ($(filter $(BOARD),$(DEVICE_BOARDS)),)
+	$(MAKE) -C boards/$(BOARD) flash
+else
 	$(CARGO) run --quiet --release -p qemu-runner -- --board $(BOARD) image \
 		-o target/$(BOARD).bin $(foreach a,$(APP),--app $(a))
 	@if [ "$(BOARD)" != opentitan_earlgrey ]; then \
-		echo "make flash: only BOARD=opentitan_earlgrey is a real board (the image is target/$(BOARD).bin)"; exit 1; fi
+		echo "make flash: the real boards are opentitan_earlgrey and $(DEVICE_BOARDS) (the image is target/$(BOARD).bin)"; exit 1; fi
 	@if command -v $(OPENTITANTOOL) >/dev/null; then \
 		$(OPENTITANTOOL) --interface=cw310 bootstrap target/$(BOARD).bin; \
 	else \
 		echo "make flash: $(OPENTITANTOOL) not found; with a CW310 attached run:"; \
 		echo "  $(OPENTITANTOOL) --interface=cw310 bootstrap target/$(BOARD).bin"; exit 1; fi
+endif
 
 # The userland apps for every board with a slot table, their app flash
 # images (target/userland/, target/userland/<board>/) and one TAB per app
