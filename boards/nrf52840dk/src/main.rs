@@ -256,6 +256,13 @@ static BOOT_COUNTER: StaticCell<BootCounterMemory> = StaticCell::new();
 /// Reset continues here from `_cm_reset` (cortexm).
 #[no_mangle]
 pub extern "C" fn main() -> ! {
+    // Newer nRF52840s close the debug port at every reset unless the
+    // firmware keeps it open: without this, tockloader could not reach
+    // the board again.
+    nrf52840::approtect::keep_debug_port_open(
+        nrf52840::approtect::FICR,
+        nrf52840::approtect::APPROTECT,
+    );
     let calls: &'static DeferredCalls<DEFERRED_CALL_SLOTS> = DEFERRED.init(DeferredCalls::new());
 
     // Clocks: the 64 MHz crystal for exact baud rates, the 32.768 kHz

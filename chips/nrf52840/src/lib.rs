@@ -10,6 +10,7 @@
 //! | [`rtc`] | RTC1, NVIC 17 | `0x4001_1000` | `hil::time::{Time, Alarm}` |
 //! | [`nvmc`] | NVMC, internal flash | `0x4001_E000` | `hil::flash` |
 //! | [`chip`] | NVIC, sleep | | `platform::chip::Chip` |
+//! | [`approtect`] | FICR variant, `APPROTECT.DISABLE` | `0x1000_0104`, `0x4000_0558` | keeps the debug port open |
 //! | [`dma`] | EasyDMA's reach (Data RAM only, 16-bit counts) | | |
 //!
 //! Registers are described with `tock-registers` and reached through
@@ -24,6 +25,7 @@
 #![no_std]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod approtect;
 pub mod chip;
 pub mod clock;
 pub mod dma;

@@ -330,8 +330,9 @@ impl<'a, D: EasyDma> Uarte<'a, D> {
         } else {
             Ok(())
         };
+        // The transmitter stays started (an abort stopped it already): the
+        // next STARTTX simply sends the next buffer.
         self.regs.intenclr.write(INT::ENDTX::SET);
-        self.regs.tasks_stoptx.set(1);
         self.tx_aborting.set(false);
         if let Some(buf) = self.tx_buffer.take() {
             let sent = self.tx_done.get();
