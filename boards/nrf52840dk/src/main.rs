@@ -99,6 +99,8 @@ mod store {
     const HOLD: u8 = 23;
     /// Release from deep power-down (the part may have been left there).
     const RELEASE_POWER_DOWN: u8 = 0xAB;
+    /// Spins after the release: over 100 us at 64 MHz.
+    const RELEASE_SPINS: u32 = 8_000;
 
     type Transport = Spim<Ram, Pin<'static>>;
     /// The flash driver.
@@ -130,6 +132,11 @@ mod store {
         ));
         transport.initialize(spim::Pins::DK_FLASH);
         let _ = spi_nor::SpiTransport::transfer(transport, &[RELEASE_POWER_DOWN], &mut []);
+        // The part answers again after t_RES1 (35 us at most): wait well
+        // over that (a spin is a cycle or more at 64 MHz).
+        for _ in 0..RELEASE_SPINS {
+            core::hint::spin_loop();
+        }
         let nor: &'static Driver = NOR.init(SpiNor::new(
             transport,
             deferred,

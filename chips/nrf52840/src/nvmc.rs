@@ -49,7 +49,8 @@ use core::cell::Cell;
 
 use kernel::deferred_call::{DeferredCall, DeferredCallClient};
 use kernel::hil::flash::{
-    check_erase, check_request, copy_from_words, program_word, Error, Flash, FlashClient, Geometry,
+    accept_request, check_erase, copy_from_words, needs_erase, program_word, Error, Flash,
+    FlashClient, Geometry,
 };
 use kernel::ErrorCode;
 use static_ref::StaticRef;
@@ -460,12 +461,7 @@ impl<'a, F: FlashArray> Flash<'a> for Nvmc<'a, F> {
         buf: &'static mut [u8],
         len: usize,
     ) -> Result<(), (ErrorCode, &'static mut [u8])> {
-        if self.is_busy() {
-            return Err((ErrorCode::BUSY, buf));
-        }
-        if let Err(e) = check_request(&self.geometry, offset, len, buf.len(), false) {
-            return Err((e, buf));
-        }
+        let buf = accept_request(self.is_busy(), &self.geometry, offset, buf, len, false)?;
         copy_from_words(offset, &mut buf[..len], |a| self.array.read32(a));
         self.buffer.replace(buf);
         self.op.set(Op::Read { len });
@@ -479,17 +475,10 @@ impl<'a, F: FlashArray> Flash<'a> for Nvmc<'a, F> {
         buf: &'static mut [u8],
         len: usize,
     ) -> Result<(), (ErrorCode, &'static mut [u8])> {
-        if self.is_busy() {
-            return Err((ErrorCode::BUSY, buf));
-        }
-        if let Err(e) = check_request(&self.geometry, offset, len, buf.len(), true) {
-            return Err((e, buf));
-        }
+        let buf = accept_request(self.is_busy(), &self.geometry, offset, buf, len, true)?;
+        let sets_a_bit = needs_erase(&buf[..len], |o| self.array.read32(offset + o));
         self.buffer.replace(buf);
         self.busy_calls.set(0);
-        let sets_a_bit = (0..len)
-            .step_by(4)
-            .any(|p| self.data_word(p) & !self.array.read32(offset + p as u32) != 0);
         self.op.set(if sets_a_bit {
             Op::ProgramDone {
                 len,

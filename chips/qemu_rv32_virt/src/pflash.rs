@@ -74,7 +74,8 @@ use core::cell::Cell;
 
 use kernel::deferred_call::{DeferredCall, DeferredCallClient};
 use kernel::hil::flash::{
-    check_erase, check_request, copy_from_words, program_word, Error, Flash, FlashClient, Geometry,
+    accept_request, check_erase, copy_from_words, needs_erase, program_word, Error, Flash,
+    FlashClient, Geometry,
 };
 use kernel::ErrorCode;
 use tock_cells::{OptionalCell, TakeCell};
@@ -555,12 +556,7 @@ impl<'a, B: PflashBus> Flash<'a> for Pflash<'a, B> {
         buf: &'static mut [u8],
         len: usize,
     ) -> Result<(), (ErrorCode, &'static mut [u8])> {
-        if self.is_busy() {
-            return Err((ErrorCode::BUSY, buf));
-        }
-        if let Err(code) = check_request(&self.geometry, offset, len, buf.len(), false) {
-            return Err((code, buf));
-        }
+        let buf = accept_request(self.is_busy(), &self.geometry, offset, buf, len, false)?;
         self.recover();
         self.copy_out(offset, &mut buf[..len]);
         self.buffer.replace(buf);
@@ -575,20 +571,11 @@ impl<'a, B: PflashBus> Flash<'a> for Pflash<'a, B> {
         buf: &'static mut [u8],
         len: usize,
     ) -> Result<(), (ErrorCode, &'static mut [u8])> {
-        if self.is_busy() {
-            return Err((ErrorCode::BUSY, buf));
-        }
-        if let Err(code) = check_request(&self.geometry, offset, len, buf.len(), true) {
-            return Err((code, buf));
-        }
+        let buf = accept_request(self.is_busy(), &self.geometry, offset, buf, len, true)?;
         self.recover();
         // Refuse the whole request, before anything is programmed, if some
         // word would need a cleared bit set again.
-        let needs_erase = buf[..len].chunks_exact(4).enumerate().any(|(i, bytes)| {
-            let new = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
-            new & !self.bus.read32(offset + 4 * i as u32) != 0
-        });
-        let step = if needs_erase {
+        let step = if needs_erase(&buf[..len], |o| self.bus.read32(offset + o)) {
             ProgramStep::Done(Err(Error::VerifyFailed))
         } else {
             ProgramStep::Next { pos: 0 }

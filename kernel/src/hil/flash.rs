@@ -250,6 +250,35 @@ pub fn copy_from_words(offset: u32, dst: &mut [u8], mut read32: impl FnMut(u32) 
     }
 }
 
+/// The checks before a read (`aligned` false) or a program (`aligned`
+/// true) is accepted: `BUSY` if `busy`, then [`check_request`]. The
+/// buffer comes back, with the error if refused.
+pub fn accept_request(
+    busy: bool,
+    geometry: &Geometry,
+    offset: u32,
+    buf: &'static mut [u8],
+    len: usize,
+    aligned: bool,
+) -> Result<&'static mut [u8], (ErrorCode, &'static mut [u8])> {
+    if busy {
+        return Err((ErrorCode::BUSY, buf));
+    }
+    match check_request(geometry, offset, len, buf.len(), aligned) {
+        Ok(()) => Ok(buf),
+        Err(e) => Err((e, buf)),
+    }
+}
+
+/// Whether programming the 32-bit words of `data` over the words that
+/// `read32` gives (at `data`'s byte offsets 0, 4, ...) would need a bit
+/// to go from 0 back to 1, which only an erase does.
+pub fn needs_erase(data: &[u8], mut read32: impl FnMut(u32) -> u32) -> bool {
+    (0..data.len())
+        .step_by(4)
+        .any(|pos| program_word(data, pos) & !read32(pos as u32) != 0)
+}
+
 /// The little-endian word at byte `pos` of a program request's `buf`, or
 /// `u32::MAX` (all bits erased: programs nothing) past its end.
 pub fn program_word(buf: &[u8], pos: usize) -> u32 {
@@ -283,6 +312,10 @@ mod tests {
         assert_eq!(program_word(&[1, 2, 3, 4, 5], 0), 0x0403_0201);
         assert_eq!(program_word(&[1, 2, 3, 4, 5], 2), u32::MAX);
         assert_eq!(program_word(&[], usize::MAX), u32::MAX);
+        let flash = [0x0000_FFFFu32, u32::MAX];
+        let read = |o: u32| flash[(o / 4) as usize];
+        assert!(!needs_erase(&[0xFF, 0x0F, 0, 0, 1, 2, 3, 4], read));
+        assert!(needs_erase(&[0, 0, 1, 0], read));
     }
 
     #[test]
