@@ -67,7 +67,7 @@
 //! deferred call (never inside `read`/`program`/`erase`), with the driver
 //! idle again so the client may start its next request from the callback.
 //! Another request while one is in flight gets `BUSY`; arguments are
-//! checked with [`check_request`] and [`check_erase`]. Every operation that
+//! checked with [`accept_request`] and [`check_erase`]. Every operation that
 //! completes leaves the chips in read-array mode.
 
 use core::cell::Cell;
