@@ -47,10 +47,13 @@ fn run(cmd: &mut Command) -> Result<String, String> {
 fn kernel_image(board: &BoardFile, dir: &Path) -> Result<PathBuf, String> {
     let board_dir = root().join("boards/nrf52840dk");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    // Where the board's Makefile builds it (beside qemu-runner's kernels).
+    let target = root().join("target/boards/hw");
     run(Command::new(cargo)
         .current_dir(&board_dir)
+        .env("CARGO_TARGET_DIR", &target)
         .args(["build", "--release", "--quiet"]))?;
-    let elf = root().join("boards/target/thumbv7em-none-eabi/release/nrf52840dk");
+    let elf = target.join("thumbv7em-none-eabi/release/nrf52840dk");
     let sysroot = run(Command::new("rustc").args(["--print", "sysroot"]))?;
     let objcopy =
         Path::new(sysroot.trim()).join("lib/rustlib/x86_64-unknown-linux-gnu/bin/llvm-objcopy");
