@@ -24,6 +24,11 @@ const UNWRITTEN: u32 = 0xFFFF_FFFF;
 const WEN: u32 = 1;
 const EEN: u32 = 2;
 
+/// Writes a 512-byte block may take between erases: the figure of the
+/// nRF52 family's specification (nRF52832 `n_WRITE,BLOCK`), kept as a
+/// conservative bound; writing every word once is 128.
+const BLOCK_BUDGET: u32 = 181;
+
 /// Where the store's pages are in the model (the top 32 KiB).
 const BASE: u32 = 0xF8000;
 const PAGES: u32 = 8;
@@ -33,6 +38,8 @@ struct NvmcModel {
     mem: RefCell<Vec<u8>>,
     /// Writes to each word since its page was erased.
     writes: RefCell<Vec<u8>>,
+    /// Writes to each 512-byte block since its page was erased.
+    block_writes: RefCell<Vec<u32>>,
     /// Ticks (deferred calls) the operation in progress still takes.
     busy: Cell<u32>,
     /// `CONFIG` when it started.
@@ -63,6 +70,7 @@ impl NvmcModel {
             regs,
             mem: RefCell::new(vec![0xFF; (PAGES * PAGE) as usize]),
             writes: RefCell::new(vec![0; (PAGES * PAGE / 4) as usize]),
+            block_writes: RefCell::new(vec![0; (PAGES * PAGE / 512) as usize]),
             busy: Cell::new(0),
             config_then: Cell::new(0),
             partial: RefCell::new(vec![0; PAGES as usize]),
@@ -92,6 +100,8 @@ impl NvmcModel {
         }
         let w = p / 4;
         self.writes.borrow_mut()[w..w + PAGE as usize / 4].fill(0);
+        let b = p / 512;
+        self.block_writes.borrow_mut()[b..b + PAGE as usize / 512].fill(0);
         self.partial.borrow_mut()[page] = 0;
         self.erases.set(self.erases.get() + 1);
     }
@@ -194,6 +204,17 @@ impl FlashArray for NvmcModel {
         if count > 2 {
             self.violations.add(format!(
                 "word at {offset:#x} written {count} times since its erase"
+            ));
+        }
+        let block = {
+            let mut blocks = self.block_writes.borrow_mut();
+            blocks[o / 512] += 1;
+            blocks[o / 512]
+        };
+        if block > BLOCK_BUDGET {
+            self.violations.add(format!(
+                "block at {:#x} written {block} times since its erase",
+                o & !511
             ));
         }
         self.word_writes.set(self.word_writes.get() + 1);
@@ -318,6 +339,30 @@ fn words_holding_their_value_are_not_written_again() {
     assert_eq!(s.program(0x100, &sparse), Ok(()));
     assert_eq!(s.model.word_writes.get(), 17);
     s.model.violations.assert_none();
+}
+
+#[test]
+fn a_page_written_word_by_word_stays_within_every_budget() {
+    let s = setup();
+    for word in 0..PAGE / 4 {
+        let value = (word.wrapping_mul(0x9E37_79B9) & 0x7F7F_7F7F).to_le_bytes();
+        assert_eq!(s.program(2 * PAGE + 4 * word, &value), Ok(()));
+    }
+    assert_eq!(s.model.word_writes.get(), PAGE / 4);
+    s.model.violations.assert_none();
+}
+
+#[test]
+fn the_model_flags_a_third_write_to_a_word() {
+    let s = setup();
+    for value in [0x7Fu8, 0x3F, 0x1F] {
+        // Each clears one more bit: the driver must write (the data
+        // differs), and the model counts.
+        assert_eq!(s.program(0, &[value, 0xFF, 0xFF, 0xFF]), Ok(()));
+    }
+    let v = s.model.violations.all();
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(v[0].contains("written 3 times"), "{v:?}");
 }
 
 #[test]
