@@ -118,7 +118,8 @@ mod store {
         deferred: kernel::deferred_call::DeferredCall,
         regions: u32,
     ) -> (&'static Driver, Result<(), [u8; 3]>) {
-        for (pin, _) in [(WP, ()), (HOLD, ())] {
+        // Write protect and hold inactive (high).
+        for pin in [WP, HOLD] {
             port.pin(pin).make_output(true);
         }
         let cs = port.pin(CS);
