@@ -294,3 +294,34 @@ pub fn kernel_build_script() {
     println!("cargo:rerun-if-changed={}", dir.join("layout.ld").display());
     println!("cargo:rerun-if-changed={}", description.display());
 }
+
+#[cfg(test)]
+mod tests {
+    use super::BoardFile;
+
+    const DK: &str = include_str!("../../../boards/nrf52840dk/board.toml");
+
+    #[test]
+    fn the_nrf52840dk_runs_from_flash_with_its_own_ram() {
+        let b = BoardFile::parse(DK).unwrap();
+        assert_eq!(b.tockloader_board.as_deref(), Some("nrf52dk"));
+        let ram = b.kernel_ram.unwrap();
+        assert_eq!((ram.start, ram.end()), (0x2000_0000, Some(0x2001_0000)));
+        assert_eq!(
+            (b.app_flash.start, b.app_ram.start),
+            (0x4_0000, 0x2001_0000)
+        );
+        assert!(b.qemu.is_none());
+    }
+
+    #[test]
+    fn kernel_ram_may_not_overlap_process_ram() {
+        let overlapping = DK.replace(
+            "kernel_ram = { start = 0x2000_0000, size = 0x1_0000 }",
+            "kernel_ram = { start = 0x2000_0000, size = 0x1_0001 }",
+        );
+        assert_ne!(overlapping, DK);
+        let e = BoardFile::parse(&overlapping).unwrap_err();
+        assert!(e.0.contains("overlaps process RAM"), "{}", e.0);
+    }
+}
