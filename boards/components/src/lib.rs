@@ -14,6 +14,7 @@
 //! |---|---|
 //! | [`console`] | the console driver (1) over a UART, with kernel output |
 //! | [`alarm`] | the alarm driver (0) over a `hil::time::Alarm` |
+//! | [`gpio`] | the LED (2) and button (3) drivers over `hil::gpio` pins |
 //! | [`low_level_debug`] | the low-level debug driver (8), printing through the console |
 //! | [`kv_stack`] | the key-value stack, from `hil::flash` to the 0x50003 driver |
 //! | [`loading`] | the process loading walk with the QEMU boards' identity and storage policies |
@@ -32,6 +33,7 @@
 pub mod alarm;
 pub mod boot_counter;
 pub mod console;
+pub mod gpio;
 pub mod ipc;
 pub mod kv_stack;
 pub mod loading;

@@ -252,8 +252,8 @@ static ALARM: StaticCell<Option<AlarmDriver<'static, Rtc<'static>>>> = StaticCel
 static LLDB: StaticCell<Option<LowLevelDebug<'static, LLDB_QUEUE>>> = StaticCell::new();
 static LED_TABLE: StaticCell<[(Pin<'static>, ActivationMode); 4]> = StaticCell::new();
 static BUTTON_TABLE: StaticCell<[(Pin<'static>, ActivationMode); 4]> = StaticCell::new();
-static LEDS: StaticCell<Led> = StaticCell::new();
-static BUTTONS: StaticCell<Buttons> = StaticCell::new();
+static LEDS: StaticCell<Option<Led>> = StaticCell::new();
+static BUTTONS: StaticCell<Option<Buttons>> = StaticCell::new();
 static KV_MEMORY: StaticCell<KVStackMemory<VALUE_MAX>> = StaticCell::new();
 /// The key-value stack's buffers.
 type KvBuffers = BoardKvBuffers<INDEX_ENTRIES, { driver_value_len(VALUE_MAX) }>;
@@ -325,12 +325,8 @@ pub extern "C" fn main() -> ! {
         components::console::console(CONSOLE.init(ConsoleMemory::new()), uart0, kernel, calls)
             .expect("console");
     let alarm = components::alarm::alarm(ALARM.init(None), rtc, kernel).expect("alarm");
-    let led: &'static Led = LEDS.init(LedDriver::new(leds));
-    let button_grant = kernel
-        .create_grant::<button::Listening>(button::DRIVER_NUM, button::ALLOW_COUNTS)
-        .expect("button grant");
-    let button: &'static Buttons = BUTTONS.init(ButtonDriver::new(buttons, button_grant));
-    button.register();
+    let led = components::gpio::leds(LEDS.init(None), leds);
+    let button = components::gpio::buttons(BUTTONS.init(None), buttons, kernel).expect("buttons");
     let lldb = components::low_level_debug::low_level_debug(LLDB.init(None), kernel, console);
     let mpu: &'static Mpu = MPU.init(Mpu::new());
     let ipc = components::ipc::ipc(IPC.init(None), kernel, NUM_PROCS as u8, mpu).expect("ipc");
