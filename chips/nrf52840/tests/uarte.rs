@@ -391,3 +391,36 @@ fn the_blocking_writer_polls_endtx() {
     );
     s.model.violations.assert_none();
 }
+
+/// The kernel's console (the board's component) on UARTE0: the kernel's
+/// output goes out through EasyDMA, as on the board.
+#[test]
+fn the_console_capsule_runs_on_the_uarte() {
+    use components::console::ConsoleMemory;
+    use kernel::policy::{AllowAll, StopFaultPolicy};
+    use kernel_mock::Harness;
+
+    let s = setup();
+    let h = Harness::new(1, &StopFaultPolicy, &AllowAll);
+    let memory: &'static mut ConsoleMemory<256> = Box::leak(Box::new(ConsoleMemory::new()));
+    let console =
+        components::console::console(memory, s.uarte, h.kernel, h.deferred).expect("console");
+    use std::fmt::Write;
+    let _ = writeln!(console.kernel_writer(), "nrf52840dk: kernel started");
+    for _ in 0..10_000 {
+        s.model.step();
+        if s.model.irq() {
+            s.uarte.handle_interrupt();
+        }
+        if !h.deferred.service_next()
+            && s.model.tx.get().is_none()
+            && !s.model.irq()
+            && s.model.wire.borrow().ends_with(b"\n")
+        {
+            break;
+        }
+    }
+    let wire = String::from_utf8(s.model.wire.borrow().clone()).unwrap();
+    assert!(wire.contains("nrf52840dk: kernel started"), "{wire:?}");
+    s.model.violations.assert_none();
+}
