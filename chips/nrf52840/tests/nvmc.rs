@@ -487,3 +487,29 @@ fn requests_are_checked_first() {
     assert_eq!(s.client.erases.borrow().len(), 1);
     assert!(s.client.reads.borrow().is_empty());
 }
+
+/// The board's `nvmc-store` option on the model: the whole key-value
+/// stack (`components::kv_stack::board_kv_stack`) over the NVMC driver,
+/// with the kernel's boot counter as its user, booted three times over
+/// the same flash. The store is formatted on the first boot and the count
+/// survives each reboot; the engine never breaks a rule of the NVMC (in
+/// particular it writes no word twice).
+#[test]
+fn the_kv_store_on_internal_flash_counts_boots() {
+    use kernel::policy::{AllowAll, StopFaultPolicy};
+    use kernel_mock::Harness;
+
+    let (regs, block) = Block::new::<NvmcRegisters>();
+    let model = leak(NvmcModel::new(block));
+    for boot in 1..=3 {
+        let h = Harness::new(1, &StopFaultPolicy, &AllowAll);
+        let nvmc = leak(Nvmc::new(regs, model, h.deferred.allocate().unwrap()));
+        nvmc.register_deferred_call();
+        nvmc.set_partial_erase(Some(10));
+        model::boot_counter_boot(&h, nvmc, boot, || model.tick(), || nvmc.is_busy());
+    }
+    // Formatted once (every page erased in nine 10 ms slices), not again.
+    assert_eq!(model.erases.get(), PAGES);
+    assert_eq!(model.partial_erases.get(), 9 * PAGES);
+    model.violations.assert_none();
+}

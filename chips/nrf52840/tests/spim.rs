@@ -335,3 +335,31 @@ fn a_flash_that_stops_answering_fails_the_request_once() {
     assert!(t.client.programs.borrow()[0].is_err());
     assert!(!t.nor.is_busy());
 }
+
+/// The board's default store on the model: the whole key-value stack
+/// (`components::kv_stack::board_kv_stack`) over the SPI NOR driver over
+/// SPIM0 over the MX25R6435F model (16 sectors here), with the kernel's
+/// boot counter as its user, booted three times: formatted once, the
+/// count survives each reboot, and neither the SPIM nor the part sees a
+/// rule broken.
+#[test]
+fn the_kv_store_on_the_mx25r6435f_counts_boots() {
+    use kernel::policy::{AllowAll, StopFaultPolicy};
+    use kernel_mock::Harness;
+
+    let s = setup();
+    for boot in 1..=3 {
+        let h = Harness::new(1, &StopFaultPolicy, &AllowAll);
+        let nor = leak(SpiNor::new(
+            s.spim,
+            h.deferred.allocate().unwrap(),
+            MX25R6435F_ID,
+            16,
+        ));
+        nor.register_deferred_call();
+        nor.init().expect("the part answers");
+        model::boot_counter_boot(&h, nor, boot, || {}, || nor.is_busy());
+    }
+    assert_eq!(s.nor.erases.get(), 16, "formatted once");
+    s.assert_clean();
+}

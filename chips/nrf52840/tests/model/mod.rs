@@ -13,10 +13,18 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
-use kernel::hil::flash::{Error, FlashClient};
+use components::boot_counter::BootCounterMemory;
+use components::console::ConsoleMemory;
+use components::kv_stack::{board_kv_stack, driver_value_len, BoardKvBuffers, KVStackMemory};
+use kernel::hil::flash::{Error, Flash, FlashClient};
+use kernel_mock::Harness;
 use nrf52840::dma::{EasyDma, Wait, RAM_SIZE, RAM_START};
 use nrf52840::StaticRef;
 use static_ref::fake;
+
+/// The mock UART the board-stack tests print on.
+#[path = "../../../../capsules/core/tests/uart_mock/mod.rs"]
+pub mod uart_mock;
 
 /// Leaks `t` (test objects live for the whole test, like the kernel's).
 pub fn leak<T>(t: T) -> &'static T {
@@ -244,5 +252,49 @@ impl FlashClient for FlashRecorder {
     }
     fn erase_done(&self, unit: u32, result: Result<(), Error>) {
         self.erases.borrow_mut().push((unit, result));
+    }
+}
+
+/// Boots the board's storage over `flash` on the mock kernel `h`: the
+/// console (on a mock UART), the key-value stack as the boards build it
+/// (`components::kv_stack::board_kv_stack`) and the kernel's boot
+/// counter, printing as `dk`. Then runs `tick` (the device's time) and a
+/// deferred call at a time until the counter printed `dk: boot <boot>`
+/// and the store and `busy` are idle.
+pub fn boot_counter_boot(
+    h: &Harness,
+    flash: &'static dyn Flash<'static>,
+    boot: u32,
+    tick: impl Fn(),
+    busy: impl Fn() -> bool,
+) {
+    const V: usize = capsules_extra::kv_driver::UPSTREAM_VALUE_MAX;
+    type Buffers = BoardKvBuffers<64, { driver_value_len(V) }>;
+    fn mem<T>(t: T) -> &'static mut T {
+        Box::leak(Box::new(t))
+    }
+    let uart = uart_mock::MockUart::new(h.deferred);
+    let console =
+        components::console::console(mem(ConsoleMemory::<256>::new()), uart, h.kernel, h.deferred)
+            .expect("console");
+    let kv = board_kv_stack(
+        mem(KVStackMemory::<V>::new()),
+        mem(Buffers::new()),
+        flash,
+        h.kernel,
+        h.deferred,
+    )
+    .expect("key-value stack");
+    let (counter, user) =
+        components::boot_counter::boot_counter(mem(BootCounterMemory::new()), "dk", console, &kv);
+    let _ = kv.mount();
+    counter.start();
+    let line = format!("dk: boot {boot}");
+    let mut steps = 0;
+    while !uart.text().contains(&line) || user.is_busy() || busy() {
+        tick();
+        h.deferred.service_next();
+        steps += 1;
+        assert!(steps < 2_000_000, "boot {boot}: {:?}", uart.text());
     }
 }
