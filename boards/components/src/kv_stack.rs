@@ -74,7 +74,6 @@ use kernel::hil::flash::Flash;
 use kernel::hil::hasher::Hasher;
 use kernel::hil::kv::{KVClient, KVPermissions, KVSystem, KV};
 use kernel::ErrorCode;
-use kernel::{CreateGrantError, Kernel};
 use tickv::IndexEntry;
 
 use capsules_extra::kv_driver::{self, App, KVStoreDriver, ValueBufferTooShort, KEY_MAX};
@@ -182,8 +181,6 @@ pub enum KVStackError {
     },
     /// The driver's value buffer is too short.
     DriverValueBuffer(ValueBufferTooShort),
-    /// The driver's grant could not be created ([`board_kv_stack`]).
-    Grant(CreateGrantError),
 }
 
 /// The components of a built stack; see the [module docs](self).
@@ -335,76 +332,4 @@ impl<const VALUE_MAX: usize> KVStack<VALUE_MAX> {
     pub fn mount(&self) -> Result<(), ErrorCode> {
         self.tickv.init()
     }
-}
-
-/// Bytes of the scratch buffer [`board_kv_stack`] gives the store.
-pub const BOARD_SCRATCH: usize = 512;
-
-/// The buffers of the boards' key-value stack ([`board_kv_stack`]): a
-/// [`BOARD_SCRATCH`]-byte scratch buffer, a RAM index of `INDEX` entries
-/// and the driver's value buffer of `VALUE_BUF` bytes (give
-/// [`driver_value_len`]`(VALUE_MAX)`).
-pub struct BoardKvBuffers<const INDEX: usize, const VALUE_BUF: usize> {
-    scratch: [u8; BOARD_SCRATCH],
-    index: [IndexEntry; INDEX],
-    value: [u8; VALUE_BUF],
-}
-
-impl<const INDEX: usize, const VALUE_BUF: usize> BoardKvBuffers<INDEX, VALUE_BUF> {
-    /// Empty buffers, built at compile time (for a `ConstStaticCell`: no
-    /// copy at boot).
-    pub const fn new() -> Self {
-        BoardKvBuffers {
-            scratch: [0; BOARD_SCRATCH],
-            index: [IndexEntry::EMPTY; INDEX],
-            value: [0; VALUE_BUF],
-        }
-    }
-}
-
-impl<const INDEX: usize, const VALUE_BUF: usize> Default for BoardKvBuffers<INDEX, VALUE_BUF> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-/// The key-value stack as every board builds it: the driver's grant,
-/// then [`KVStack::build`] over all of `flash` (one region per erase
-/// unit), formatting a blank store at its first mount. Call before the
-/// processes are loaded; mount it at boot.
-pub fn board_kv_stack<
-    const VALUE_MAX: usize,
-    const INDEX: usize,
-    const VALUE_BUF: usize,
-    const N: usize,
->(
-    memory: &'static mut KVStackMemory<VALUE_MAX>,
-    buffers: &'static mut BoardKvBuffers<INDEX, VALUE_BUF>,
-    flash: &'static dyn Flash<'static>,
-    kernel: &'static Kernel,
-    deferred_calls: &'static DeferredCalls<N>,
-) -> Result<KVStack<VALUE_MAX>, KVStackError> {
-    let grant = kernel
-        .create_grant::<App>(kv_driver::DRIVER_NUM, kv_driver::ALLOW_COUNTS)
-        .map_err(KVStackError::Grant)?;
-    let BoardKvBuffers {
-        scratch,
-        index,
-        value,
-    } = buffers;
-    KVStack::build(
-        memory,
-        flash,
-        deferred_calls,
-        grant,
-        KVStackBuffers {
-            scratch,
-            index,
-            driver_value: value,
-        },
-        Config {
-            region_count: None,
-            format_if_blank: true,
-        },
-    )
 }

@@ -23,20 +23,16 @@ mod io;
 
 use core::fmt::Write;
 
-use capsules_core::alarm::{self, AlarmDriver};
 use capsules_core::button::{self, ButtonDriver};
-use capsules_core::console::{self, Console};
 use capsules_core::led::{self, LedDriver};
-use capsules_core::low_level_debug::{self, LowLevelDebug};
-use capsules_extra::kv_driver::{self, KVStoreDriver};
-use components::boot_counter::BootCounterMemory;
-use components::console::ConsoleMemory;
-use components::kv_stack::{driver_value_len, BoardKvBuffers, KVStackMemory};
+use capsules_extra::kv_driver;
+use capsules_extra::tickv::Config as StoreConfig;
+use components::kv_stack::{driver_value_len, KVStackBuffers};
+use components::standard::{self, Hardware, StandardMemory};
 use cortexm::{CortexM, Mpu, SysTick};
 use kernel::deferred_call::DeferredCalls;
 use kernel::hil::gpio::ActivationMode;
 use kernel::hil::uart::{Configure, Parameters};
-use kernel::ipc::{self, Ipc};
 use kernel::platform::Platform;
 use kernel::policy::{RestartWithThreshold, TbfPermissionsFilter};
 use kernel::process::Process;
@@ -72,8 +68,6 @@ const VALUE_MAX: usize = kv_driver::UPSTREAM_VALUE_MAX;
 const INDEX_ENTRIES: usize = 256;
 /// Bytes of the console's ring for the kernel's own output.
 const KERNEL_OUT: usize = 2048;
-/// Entries of the low-level debug driver's queue.
-const LLDB_QUEUE: usize = 8;
 /// Deferred call slots: the flash driver's and the console's, plus the
 /// key-value stack's.
 const DEFERRED_CALL_SLOTS: usize =
@@ -210,28 +204,22 @@ const STORE_REGIONS: u32 = store::SIZE / nrf52840::nvmc::PAGE;
 type Led = LedDriver<'static, Pin<'static>>;
 type Buttons = ButtonDriver<'static, Pin<'static>>;
 
-/// The board's syscall drivers.
+/// The components' memory.
+type Memory = StandardMemory<Rtc<'static>, KERNEL_OUT, VALUE_MAX>;
+
+/// The board's syscall drivers: the standard set, LEDs and buttons.
 struct Drivers {
-    console: &'static Console<'static>,
-    alarm: &'static AlarmDriver<'static, Rtc<'static>>,
+    standard: &'static standard::Drivers<Rtc<'static>, VALUE_MAX>,
     led: &'static Led,
     button: &'static Buttons,
-    lldb: &'static LowLevelDebug<'static, LLDB_QUEUE>,
-    kv: &'static KVStoreDriver<'static, VALUE_MAX>,
-    ipc: &'static Ipc,
 }
 
 impl SyscallDriverLookup for Drivers {
     fn driver(&self, driver: u32) -> Option<&dyn SyscallDriver> {
         match driver {
-            console::DRIVER_NUM => Some(self.console),
-            alarm::DRIVER_NUM => Some(self.alarm),
             led::DRIVER_NUM => Some(self.led),
             button::DRIVER_NUM => Some(self.button),
-            low_level_debug::DRIVER_NUM => Some(self.lldb),
-            kv_driver::DRIVER_NUM => Some(self.kv),
-            ipc::DRIVER_NUM => Some(self.ipc),
-            _ => None,
+            _ => self.standard.driver(driver),
         }
     }
 }
@@ -243,23 +231,20 @@ static PORT: StaticCell<Port<'static>> = StaticCell::new();
 static SYSTICK: StaticCell<SysTick> = StaticCell::new();
 static CHIP: StaticCell<Nrf52840<'static>> = StaticCell::new();
 static MPU: StaticCell<Mpu> = StaticCell::new();
-static IPC: StaticCell<Option<Ipc>> = StaticCell::new();
 static PROCESSES: ConstStaticCell<[Process; NUM_PROCS]> =
     ConstStaticCell::new([const { Process::new() }; NUM_PROCS]);
 static KERNEL: StaticCell<Kernel> = StaticCell::new();
-static CONSOLE: StaticCell<ConsoleMemory<KERNEL_OUT>> = StaticCell::new();
-static ALARM: StaticCell<Option<AlarmDriver<'static, Rtc<'static>>>> = StaticCell::new();
-static LLDB: StaticCell<Option<LowLevelDebug<'static, LLDB_QUEUE>>> = StaticCell::new();
 static LED_TABLE: StaticCell<[(Pin<'static>, ActivationMode); 4]> = StaticCell::new();
 static BUTTON_TABLE: StaticCell<[(Pin<'static>, ActivationMode); 4]> = StaticCell::new();
 static LEDS: StaticCell<Option<Led>> = StaticCell::new();
 static BUTTONS: StaticCell<Option<Buttons>> = StaticCell::new();
-static KV_MEMORY: StaticCell<KVStackMemory<VALUE_MAX>> = StaticCell::new();
-/// The key-value stack's buffers.
-type KvBuffers = BoardKvBuffers<INDEX_ENTRIES, { driver_value_len(VALUE_MAX) }>;
-static KV_BUFFERS: ConstStaticCell<KvBuffers> = ConstStaticCell::new(KvBuffers::new());
+static MEMORY: StaticCell<Memory> = StaticCell::new();
+static KV_SCRATCH: ConstStaticCell<[u8; 512]> = ConstStaticCell::new([0; 512]);
+static KV_INDEX: ConstStaticCell<[tickv::IndexEntry; INDEX_ENTRIES]> =
+    ConstStaticCell::new([tickv::IndexEntry::EMPTY; INDEX_ENTRIES]);
+static KV_VALUE: ConstStaticCell<[u8; driver_value_len(VALUE_MAX)]> =
+    ConstStaticCell::new([0; driver_value_len(VALUE_MAX)]);
 static DRIVERS: StaticCell<Drivers> = StaticCell::new();
-static BOOT_COUNTER: StaticCell<BootCounterMemory> = StaticCell::new();
 
 /// Reset continues here from `_cm_reset` (cortexm).
 #[no_mangle]
@@ -321,40 +306,39 @@ pub extern "C" fn main() -> ! {
     let processes: &'static [Process] = PROCESSES.take();
     let kernel: &'static Kernel = KERNEL.init(Kernel::new(processes));
     io::set_kernel(kernel);
-    let console =
-        components::console::console(CONSOLE.init(ConsoleMemory::new()), uart0, kernel, calls)
-            .expect("console");
-    let alarm = components::alarm::alarm(ALARM.init(None), rtc, kernel).expect("alarm");
-    let led = components::gpio::leds(LEDS.init(None), leds);
-    let button = components::gpio::buttons(BUTTONS.init(None), buttons, kernel).expect("buttons");
-    let lldb = components::low_level_debug::low_level_debug(LLDB.init(None), kernel, console);
     let mpu: &'static Mpu = MPU.init(Mpu::new());
-    let ipc = components::ipc::ipc(IPC.init(None), kernel, NUM_PROCS as u8, mpu).expect("ipc");
-
-    // The key-value stack, and the kernel's boot counter.
-    let kv = components::kv_stack::board_kv_stack(
-        KV_MEMORY.init(KVStackMemory::new()),
-        KV_BUFFERS.take(),
-        flash,
+    // Console, alarm, low-level debug, IPC, the key-value stack and the
+    // kernel's boot counter: the drivers every board offers.
+    let board = standard::build(
+        NAME,
+        MEMORY.init(StandardMemory::new()),
         kernel,
         calls,
+        Hardware {
+            uart: uart0,
+            alarm: rtc,
+            flash,
+            protection: mpu,
+            processes: NUM_PROCS as u8,
+        },
+        KVStackBuffers {
+            scratch: KV_SCRATCH.take(),
+            index: KV_INDEX.take(),
+            driver_value: KV_VALUE.take(),
+        },
+        StoreConfig {
+            region_count: None,
+            format_if_blank: true,
+        },
     )
-    .expect("key-value stack");
-    let (counter, _) = components::boot_counter::boot_counter(
-        BOOT_COUNTER.init(BootCounterMemory::new()),
-        NAME,
-        console,
-        &kv,
-    );
-
+    .expect("board components");
+    let (console, kv, counter) = (board.console, &board.kv, board.counter);
+    let led = components::gpio::leds(LEDS.init(None), leds);
+    let button = components::gpio::buttons(BUTTONS.init(None), buttons, kernel).expect("buttons");
     let drivers: &'static Drivers = DRIVERS.init(Drivers {
-        console,
-        alarm,
+        standard: board.drivers,
         led,
         button,
-        lldb,
-        kv: kv.driver,
-        ipc,
     });
 
     chip.initialize();

@@ -37,8 +37,7 @@ use kernel::hil::uart::{Configure, Parameters};
 use kernel::platform::Platform;
 use kernel::policy::{RestartWithThreshold, TbfPermissionsFilter};
 use kernel::process::Process;
-use kernel::storage_permissions::{TlvElseCrc, TlvElseSelfOnlyPolicy};
-use kernel::{AppMemory, Kernel, LoadPolicy};
+use kernel::Kernel;
 use spi_nor::SpiNor;
 use static_cell::{ConstStaticCell, StaticCell};
 
@@ -165,25 +164,13 @@ pub extern "C" fn main() -> ! {
     let _ = writeln!(console.kernel_writer(), "{NAME}: kernel started");
     // SAFETY: the app area is outside the kernel image (the linker script
     // asserts the kernel ends below it), QEMU loads the apps there before
-    // reset, and nothing writes it while the kernel runs.
-    let app_flash: &'static [u8] =
-        unsafe { core::slice::from_raw_parts(APP_FLASH as *const u8, APP_FLASH_LEN) };
-    // SAFETY: process RAM is outside the kernel image and is handed out
-    // exactly once, here; from now on the kernel reaches it only through
-    // this slice, and processes only through the MPU.
-    let app_ram: &'static mut [u8] =
-        unsafe { core::slice::from_raw_parts_mut(APP_RAM as *mut u8, APP_RAM_LEN) };
-    cortexm::switch::init_mpu();
-    let memory = AppMemory {
-        flash: app_flash,
-        flash_start: APP_FLASH,
-        ram: app_ram,
-        ram_start: APP_RAM,
-    };
+    // reset, and nothing writes it while the kernel runs. Process RAM is
+    // outside the kernel image and taken only here.
+    let memory =
+        unsafe { cortexm::switch::take_app_memory(APP_FLASH, APP_FLASH_LEN, APP_RAM, APP_RAM_LEN) };
     // Identities: upstream's development policy (header TLVs taken as
     // they are; no credentials checked).
-    let policy = LoadPolicy::trusting(&TlvElseCrc, &TlvElseSelfOnlyPolicy);
-    components::loading::load_processes(NAME, kernel, console, memory, &policy, &CortexM, mpu);
+    components::loading::load_with_development_policy(NAME, kernel, console, memory, &CortexM, mpu);
 
     let platform = Platform {
         drivers: board.drivers,

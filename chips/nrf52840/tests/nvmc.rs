@@ -489,7 +489,7 @@ fn requests_are_checked_first() {
 }
 
 /// The board's `nvmc-store` option on the model: the whole key-value
-/// stack (`components::kv_stack::board_kv_stack`) over the NVMC driver,
+/// stack (configured as `components::standard` does) over the NVMC driver,
 /// with the kernel's boot counter as its user, booted three times over
 /// the same flash. The store is formatted on the first boot and the count
 /// survives each reboot; the engine never breaks a rule of the NVMC (in

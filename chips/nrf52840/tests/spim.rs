@@ -337,7 +337,7 @@ fn a_flash_that_stops_answering_fails_the_request_once() {
 }
 
 /// The board's default store on the model: the whole key-value stack
-/// (`components::kv_stack::board_kv_stack`) over the SPI NOR driver over
+/// (configured as `components::standard` does) over the SPI NOR driver over
 /// SPIM0 over the MX25R6435F model (16 sectors here), with the kernel's
 /// boot counter as its user, booted three times: formatted once, the
 /// count survives each reboot, and neither the SPIM nor the part sees a

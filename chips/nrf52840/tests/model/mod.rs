@@ -13,9 +13,11 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
+use capsules_extra::kv_driver;
+use capsules_extra::tickv::Config;
 use components::boot_counter::BootCounterMemory;
 use components::console::ConsoleMemory;
-use components::kv_stack::{board_kv_stack, driver_value_len, BoardKvBuffers, KVStackMemory};
+use components::kv_stack::{driver_value_len, KVStack, KVStackBuffers, KVStackMemory};
 use kernel::hil::flash::{Error, Flash, FlashClient};
 use kernel_mock::Harness;
 use nrf52840::dma::{EasyDma, Wait, RAM_SIZE, RAM_START};
@@ -256,11 +258,11 @@ impl FlashClient for FlashRecorder {
 }
 
 /// Boots the board's storage over `flash` on the mock kernel `h`: the
-/// console (on a mock UART), the key-value stack as the boards build it
-/// (`components::kv_stack::board_kv_stack`) and the kernel's boot
-/// counter, printing as `dk`. Then runs `tick` (the device's time) and a
-/// deferred call at a time until the counter printed `dk: boot <boot>`
-/// and the store and `busy` are idle.
+/// console (on a mock UART), the key-value stack as the boards configure
+/// it (`components::standard`: every erase unit, a blank store formatted)
+/// and the kernel's boot counter, printing as `dk`. Then runs `tick` (the
+/// device's time) and a deferred call at a time until the counter printed
+/// `dk: boot <boot>` and the store and `busy` are idle.
 pub fn boot_counter_boot(
     h: &Harness,
     flash: &'static dyn Flash<'static>,
@@ -268,8 +270,7 @@ pub fn boot_counter_boot(
     tick: impl Fn(),
     busy: impl Fn() -> bool,
 ) {
-    const V: usize = capsules_extra::kv_driver::UPSTREAM_VALUE_MAX;
-    type Buffers = BoardKvBuffers<64, { driver_value_len(V) }>;
+    const V: usize = kv_driver::UPSTREAM_VALUE_MAX;
     fn mem<T>(t: T) -> &'static mut T {
         Box::leak(Box::new(t))
     }
@@ -277,12 +278,24 @@ pub fn boot_counter_boot(
     let console =
         components::console::console(mem(ConsoleMemory::<256>::new()), uart, h.kernel, h.deferred)
             .expect("console");
-    let kv = board_kv_stack(
+    let grant = h
+        .kernel
+        .create_grant::<kv_driver::App>(kv_driver::DRIVER_NUM, kv_driver::ALLOW_COUNTS)
+        .expect("key-value grant");
+    let kv = KVStack::build(
         mem(KVStackMemory::<V>::new()),
-        mem(Buffers::new()),
         flash,
-        h.kernel,
         h.deferred,
+        grant,
+        KVStackBuffers {
+            scratch: mem([0; 512]),
+            index: mem([tickv::IndexEntry::EMPTY; 64]),
+            driver_value: mem([0; driver_value_len(V)]),
+        },
+        Config {
+            region_count: None,
+            format_if_blank: true,
+        },
     )
     .expect("key-value stack");
     let (counter, user) =
