@@ -24,20 +24,13 @@ import logging
 import os
 import socket
 import subprocess
-import sys
 import time
 
 import pexpect
 
 from core.board_harness import BoardHarness
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-
-
-def fixtures_dir():
-    """The third-party fixtures (TOCK_FIXTURES, else ../shared/fixtures)."""
-    return os.environ.get("TOCK_FIXTURES") or os.path.join(ROOT, "..", "shared", "fixtures")
-
+from apps import ROOT, resolve_tab
 
 def runner(board, *args, capture=False):
     """Runs `qemu-runner --board BOARD ARGS` (built once by run.py)."""
@@ -137,32 +130,10 @@ class QemuBoard(BoardHarness):
     def get_uart_baudrate(self):
         return 115200
 
-    # --- apps -------------------------------------------------------------
-
     def tab(self, app):
-        """The TAB of `app`: a path; `ours/NAME` (target/userland/tabs);
-        `libtock-rs/NAME` or `libtock-c/NAME` (this board's fixtures); or
-        a bare name, as upstream's test modules give (libtock-c's examples,
-        then ours)."""
-        if isinstance(app, dict):
-            app = app.get("name", "")
-        if app.endswith(".tab"):
-            return app
-        ours = os.path.join(ROOT, "target", "userland", "tabs")
-        kind, _, name = app.rpartition("/")
-        if kind == "ours":
-            candidates = [os.path.join(ours, name + ".tab")]
-        elif kind in ("libtock-rs", "libtock-c"):
-            candidates = [os.path.join(fixtures_dir(), kind, self.name, name + ".tab")]
-        else:
-            candidates = [
-                os.path.join(fixtures_dir(), "libtock-c", self.name, name + ".tab"),
-                os.path.join(ours, name + ".tab"),
-            ]
-        for path in candidates:
-            if os.path.isfile(path):
-                return path
-        raise FileNotFoundError(f"no TAB for app {app!r} on {self.name} (looked at {candidates})")
+        """The TAB of `app` (see `apps.resolve_tab`); this board's fixtures
+        are built for its own name."""
+        return resolve_tab(app, self.name)
 
     # --- QEMU -------------------------------------------------------------
 

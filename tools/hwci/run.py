@@ -6,7 +6,8 @@ tools/hwci/boards, through upstream's tock-hardware-ci harness, unmodified:
     python3 <fixtures>/tock-hardware-ci/hwci/core/main.py \\
         --board tools/hwci/boards/<board>.py --test <test>.py
 
-Logs in target/hwci/<board>/<test>.log. A test whose fixtures are absent
+Logs in target/hwci/<board>/<test>.log. First, the nRF52840-DK board
+module's dry run (selftest.py) checks the command lines a lab would run. A test whose fixtures are absent
 is reported SKIP with the reason, never as a pass; so is everything when
 the harness itself is absent. Exit status 1 if any test failed.
 
@@ -94,6 +95,13 @@ def main():
         return [(board, name, *run_one(board, name, path)) for name, path in tests_for(board, args.names)]
 
     results = []
+    # The nRF52840-DK module, in its dry-run mode: its command lines.
+    selftest = subprocess.run([sys.executable, os.path.join(HERE, "selftest.py")], capture_output=True, text=True, cwd=ROOT)
+    line = (selftest.stdout.strip().splitlines() or [""])[-1]
+    verdict = {0: "ok", 77: "SKIP"}.get(selftest.returncode, "FAIL")
+    if verdict == "FAIL":
+        line = (selftest.stdout + selftest.stderr).strip().replace("\n", "\n     ")
+    results.append(("nrf52840dk", "dry-run (selftest.py)", verdict, line if verdict != "ok" else ""))
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(boards)) as pool:
         for rows in pool.map(board_run, boards):
             results.extend(rows)
