@@ -78,6 +78,13 @@
 //! the walk) count towards `apps_bytes`, and their writes that grow answer
 //! `NOMEM`.
 //!
+//! The walk needs the store's RAM index to hold every key (past the index
+//! each step would scan the whole log). A store that holds more keys (one
+//! provisioned by a host tool, or with no index at all) is not walked:
+//! writes then run **without** quotas or reserve, and each app write asks
+//! again (a cheap refusal), so the checks resume once the store fits its
+//! index. [`Quotas::apps_keys`] keeps apps from pushing a store there.
+//!
 //! # How a modification is checked
 //!
 //! Set, update and delete first read the stored header: a get into a small
@@ -213,6 +220,10 @@ pub struct Quotas {
     /// Bytes all app owners together may hold; the rest of the store is
     /// the kernel's reserve.
     pub apps_bytes: u32,
+    /// Keys all app owners together may hold (so that apps cannot push
+    /// the store past its RAM index, beyond which the ledger cannot be
+    /// rebuilt).
+    pub apps_keys: u32,
 }
 
 impl Quotas {
@@ -221,21 +232,30 @@ impl Quotas {
         bytes_per_owner: u32::MAX,
         keys_per_owner: u32::MAX,
         apps_bytes: u32::MAX,
+        apps_keys: u32::MAX,
     };
 
     /// The boards' default for a store that can hold `capacity` bytes of
     /// records, with a RAM index of `index_entries`: an eighth (at least
     /// 1 KiB) is the kernel's reserve; one app owner may hold half of the
-    /// rest, and three quarters of the index's keys (at least 128), so
-    /// that no app alone pushes the store past its index.
+    /// rest and three quarters of the index's keys, all apps together
+    /// seven eighths of them (the kernel keeps the rest of the index). No
+    /// key limits without an index (the ledger cannot be rebuilt then:
+    /// see the [module docs](self#quotas-and-the-kernels-reserve)).
     pub fn for_store(capacity: u32, index_entries: usize) -> Quotas {
         let reserve = (capacity / 8).max(1024).min(capacity);
         let apps_bytes = capacity - reserve;
-        let keys = u32::try_from(index_entries / 4 * 3).unwrap_or(u32::MAX);
+        let entries = u32::try_from(index_entries).unwrap_or(u32::MAX);
+        let (per_owner, apps) = if entries == 0 {
+            (u32::MAX, u32::MAX)
+        } else {
+            ((entries / 4 * 3).max(1), (entries - entries / 8).max(1))
+        };
         Quotas {
             bytes_per_owner: apps_bytes / 2,
-            keys_per_owner: keys.max(128),
+            keys_per_owner: per_owner,
             apps_bytes,
+            apps_keys: apps,
         }
     }
 }
@@ -252,8 +272,9 @@ struct Usage {
 #[derive(Clone, Copy, Debug, Default)]
 struct Ledger {
     owners: [Usage; TRACKED_OWNERS],
-    /// Bytes of all app owners, untracked ones included.
+    /// Bytes and keys of all app owners, untracked ones included.
     apps_bytes: u32,
+    apps_keys: u32,
 }
 
 impl Ledger {
@@ -269,6 +290,7 @@ impl Ledger {
         }
         let apply = |v: u32, d: i64| u32::try_from((i64::from(v) + d).max(0)).unwrap_or(u32::MAX);
         self.apps_bytes = apply(self.apps_bytes, bytes);
+        self.apps_keys = apply(self.apps_keys, keys);
         let slot = self.slot(owner).or_else(|| {
             let free = self.slot(0)?;
             self.owners[free] = Usage {
@@ -305,6 +327,7 @@ impl Ledger {
         let fits =
             |used: u32, more: u32, limit: u32| used.checked_add(more).is_some_and(|t| t <= limit);
         fits(self.apps_bytes, grow, quotas.apps_bytes)
+            && fits(self.apps_keys, new_key, quotas.apps_keys)
             && fits(usage.bytes, grow, quotas.bytes_per_owner)
             && fits(usage.keys, new_key, quotas.keys_per_owner)
     }
@@ -462,7 +485,9 @@ impl<'a> KVStorePermissions<'a> {
     /// (always for unlimited callers), recording the ledger change for
     /// when the write succeeds.
     fn admit_change(&self, owner: u32, old: Option<u32>, new: u32) -> Result<(), ErrorCode> {
-        if self.limited(&self.permissions.get()) {
+        // Without a ledger (the store could not be walked) nothing is
+        // checked: see `walked`.
+        if self.limited(&self.permissions.get()) && self.accounting.get() == Accounting::Ready {
             let quotas = self.quotas.get();
             let ok = self
                 .ledger
@@ -582,6 +607,13 @@ impl<'a> KVStorePermissions<'a> {
         let resumed = match step {
             Ok(()) => {
                 self.accounting.set(Accounting::Ready);
+                self.run_write(op, key, value, permissions)
+            }
+            // The store cannot be walked in bounded time (more keys than
+            // its RAM index): the write runs unchecked, and the next app
+            // write asks again.
+            Err(ErrorCode::NOSUPPORT) => {
+                self.accounting.set(Accounting::Unknown);
                 self.run_write(op, key, value, permissions)
             }
             Err(e) => {

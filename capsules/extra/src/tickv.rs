@@ -35,7 +35,7 @@
 //! | [`get_value`](KVSystem::get_value) | `Get` | `NOSUPPORT` if absent, `SIZE` (prefix copied, full length reported) |
 //! | [`invalidate_key`](KVSystem::invalidate_key) | `Delete` | `NOSUPPORT` if absent |
 //! | [`garbage_collect`](KVSystem::garbage_collect) | `GcFull` | reports the bytes freed |
-//! | [`next_item`](KVSystem::next_item) | `NextKey`, then `Get` of the key found into the prefix buffer | `Ok(None)` after the last key |
+//! | [`next_item`](KVSystem::next_item) | `NextKey`, then `Get` of the key found into the prefix buffer | `Ok(None)` after the last key; `NOSUPPORT` while the RAM index does not hold every key (a walk would then scan the log once per key) |
 //!
 //! Every write appends one record and takes effect atomically when that
 //! record is complete: an overwrite never invalidates first, so a power cut
@@ -540,6 +540,11 @@ impl<'a> TicKVSystem<'a> {
         let Some(op) = self.op.get() else {
             return;
         };
+        if op == ClientOp::NextKey && !self.engine.map_or(false, |kv| kv.stats().keys.is_some()) {
+            // The RAM index does not hold every key: each step of a walk
+            // would scan the whole log (keys x log reads in all).
+            return self.complete(Outcome::err(ErrorCode::NOSUPPORT));
+        }
         let key = self.key.map_or(0, |k| u64::from_be_bytes(*k));
         let op = match op {
             ClientOp::GenerateKey => return,

@@ -61,11 +61,11 @@ const CONFIG: Config = Config {
 
 /// The buffers a board would allocate statically: a small scratch buffer
 /// (many flash requests per operation, so the sweeps below see many
-/// operations) and a small index.
+/// operations) and a small index (64 keys).
 fn buffers() -> KVStackBuffers {
     KVStackBuffers {
         scratch: kv_fakes::buffer(64),
-        index: Box::leak(vec![IndexEntry::default(); 32].into_boxed_slice()),
+        index: Box::leak(vec![IndexEntry::default(); 64].into_boxed_slice()),
         driver_value: kv_fakes::buffer(HEADER_SIZE + V),
     }
 }
@@ -1321,12 +1321,14 @@ fn apps_filling_the_store_leave_the_kernel_its_reserve() {
         );
         // No app holds more than its quota.
         assert!(ok as u32 * small_charge() <= quotas.bytes_per_owner);
+        assert!(ok as u32 <= quotas.keys_per_owner);
         stored += ok as u32;
     }
-    // The apps together stopped at their share, short of the store.
-    assert!(stored * small_charge() <= quotas.apps_bytes);
+    // The apps together stopped at their share (bytes or keys), short of
+    // the store.
+    assert!(stored * small_charge() <= quotas.apps_bytes && stored <= quotas.apps_keys);
     assert!(
-        (stored + 1) * small_charge() > quotas.apps_bytes,
+        stored == quotas.apps_keys || (stored + 1) * small_charge() > quotas.apps_bytes,
         "{stored} values"
     );
     // The kernel's writes find room: a handful of values of the same size.
@@ -1347,6 +1349,7 @@ fn quotas_hold_across_overwrite_delete_gc_and_reboot() {
         bytes_per_owner: 3 * c,
         keys_per_owner: 10,
         apps_bytes: 5 * c,
+        apps_keys: 20,
     };
     let (ida, idb) = (crc("qa"), crc("qb"));
     let nomem = up(Some(ErrorCode::NOMEM), 0);
@@ -1416,5 +1419,75 @@ fn quotas_hold_across_overwrite_delete_gc_and_reboot() {
     let mut img = r.image();
     assert_eq!(img.stored(b"a0"), None);
     assert_eq!(img.stored(b"a4"), Some((ida, vec![9; 40])));
+    r.assert_quiet();
+}
+
+#[test]
+fn a_store_past_its_index_is_not_walked_and_writes_run_unchecked() {
+    // The kernel (never limited) fills the store past its 64-entry RAM
+    // index: rebuilding the ledger would scan the log once per key, so the
+    // store is not walked and an app's writes run without quotas, at the
+    // cost of a normal write (a bounded number of flash operations).
+    let apps = [named("qa")];
+    let tight = Quotas {
+        bytes_per_owner: small_charge(),
+        keys_per_owner: 1,
+        apps_bytes: small_charge(),
+        apps_keys: 1,
+    };
+    let r = boot(&apps, None);
+    for k in 0..70 {
+        r.kernel_set(format!("kernel-{k}").as_bytes(), &[1; 8]);
+    }
+    r.stack.permissions.set_quotas(tight);
+    let before = r.flash.stats().accepted;
+    let mut a = r.app(0);
+    a.setup();
+    for k in 0..3 {
+        a.key(format!("a{k}").as_bytes())
+            .value(&[2; 40])
+            .request(SET);
+    }
+    r.run_all(&mut [&mut a]);
+    r.check_returns(&a);
+    assert_eq!(r.upcalls(&a), [DONE, DONE, DONE]);
+    assert_eq!(r.stack.permissions.usage(crc("qa")), None);
+    // Three writes past the index: each scans the log for the old value,
+    // but nothing walks it once per key.
+    let used = r.flash.stats().accepted - before;
+    assert!(used < 3 * 400, "{used} flash operations");
+    for k in 0..70 {
+        assert_eq!(
+            r.kernel(|u, p| u
+                .delete(sub(format!("kernel-{k}").as_bytes()), p)
+                .map_err(|e| e.1)),
+            Done::Delete(Ok(()), format!("kernel-{k}").into_bytes())
+        );
+    }
+    // A full collection drops the deleted records, so that the next mount
+    // finds no more keys than the index holds.
+    // (Many small flash steps with this 64-byte scratch: run them all.)
+    assert!(r.kernel_user.garbage_collect().is_ok());
+    while r.kernel_rec.done.borrow().is_empty() {
+        assert!(r.h.deferred.service_next());
+    }
+    assert!(matches!(
+        r.kernel_rec.take()[..],
+        [Done::GarbageCollect(Ok(()), _)]
+    ));
+    r.assert_quiet();
+    // Back within its index after a reboot, the store is walked again: the
+    // app is over its quota and may not grow.
+    let r = r.reboot(&apps);
+    r.stack.permissions.set_quotas(tight);
+    let mut a = r.app(0);
+    a.setup();
+    a.key(b"a9").value(&[3; 40]).request(SET);
+    r.run_all(&mut [&mut a]);
+    assert_eq!(r.upcalls(&a), [up(Some(ErrorCode::NOMEM), 0)]);
+    assert_eq!(
+        r.stack.permissions.usage(crc("qa")),
+        Some((3 * small_charge(), 3))
+    );
     r.assert_quiet();
 }
