@@ -15,6 +15,7 @@ the harness itself is absent. Exit status 1 if any test failed.
 """
 
 import argparse
+import ast
 import concurrent.futures
 import os
 import subprocess
@@ -36,7 +37,7 @@ def needs(test_path):
     with open(test_path) as f:
         for line in f:
             if line.startswith("NEEDS = "):
-                return eval(line.split("=", 1)[1], {})  # a literal list of names
+                return ast.literal_eval(line.split("=", 1)[1].strip())
     return []
 
 

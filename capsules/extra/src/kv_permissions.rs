@@ -333,17 +333,6 @@ impl Ledger {
     }
 }
 
-/// Whether the ledger is known.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Accounting {
-    /// Not built yet, or no longer trusted: the next app write walks.
-    Unknown,
-    /// Walking the store.
-    Walking,
-    /// Up to date.
-    Ready,
-}
-
 /// A ledger change waiting for its write to succeed: owner, bytes, keys.
 type Pending = (u32, i64, i64);
 
@@ -401,7 +390,8 @@ pub struct KVStorePermissions<'a> {
     repairing: Cell<bool>,
     quotas: Cell<Quotas>,
     ledger: MapCell<Ledger>,
-    accounting: Cell<Accounting>,
+    /// Whether the ledger is up to date (else the next app write walks).
+    ledger_ready: Cell<bool>,
     /// The ledger change of the running write.
     pending: Cell<Option<Pending>>,
     /// The caller's key while the walk runs.
@@ -440,7 +430,7 @@ impl<'a> KVStorePermissions<'a> {
             repairing: Cell::new(false),
             quotas: Cell::new(Quotas::UNLIMITED),
             ledger: MapCell::new(Ledger::default()),
-            accounting: Cell::new(Accounting::Unknown),
+            ledger_ready: Cell::new(false),
             pending: Cell::new(None),
             parked_key: MapCell::empty(),
         }
@@ -452,9 +442,7 @@ impl<'a> KVStorePermissions<'a> {
     /// write.
     pub fn set_quotas(&self, quotas: Quotas) {
         self.quotas.set(quotas);
-        if self.accounting.get() == Accounting::Ready {
-            self.accounting.set(Accounting::Unknown);
-        }
+        self.ledger_ready.set(false);
     }
 
     /// The limits in force.
@@ -465,7 +453,7 @@ impl<'a> KVStorePermissions<'a> {
     /// What the ledger holds for app owner `owner`: (bytes, keys), or
     /// `None` while the ledger is not built.
     pub fn usage(&self, owner: u32) -> Option<(u32, u32)> {
-        if self.accounting.get() != Accounting::Ready {
+        if !self.ledger_ready.get() {
             return None;
         }
         self.ledger.map_or(None, |l| {
@@ -487,7 +475,7 @@ impl<'a> KVStorePermissions<'a> {
     fn admit_change(&self, owner: u32, old: Option<u32>, new: u32) -> Result<(), ErrorCode> {
         // Without a ledger (the store could not be walked) nothing is
         // checked: see `walked`.
-        if self.limited(&self.permissions.get()) && self.accounting.get() == Accounting::Ready {
+        if self.limited(&self.permissions.get()) && self.ledger_ready.get() {
             let quotas = self.quotas.get();
             let ok = self
                 .ledger
@@ -510,9 +498,7 @@ impl<'a> KVStorePermissions<'a> {
         let pending = self.pending.take();
         match result {
             Ok(()) => {
-                if let (Some((owner, bytes, keys)), Accounting::Ready) =
-                    (pending, self.accounting.get())
-                {
+                if let (Some((owner, bytes, keys)), true) = (pending, self.ledger_ready.get()) {
                     self.ledger.map(|l| l.record(owner, bytes, keys));
                 }
             }
@@ -521,17 +507,13 @@ impl<'a> KVStorePermissions<'a> {
             | Err(ErrorCode::BUSY | ErrorCode::NODEVICE) => {}
             // Anything else may have left the write done or not: count
             // again before the next app write.
-            Err(_) => {
-                if self.accounting.get() == Accounting::Ready {
-                    self.accounting.set(Accounting::Unknown);
-                }
-            }
+            Err(_) => self.ledger_ready.set(false),
         }
     }
 
     /// Whether `op` by `permissions` must wait for a ledger walk.
     fn needs_walk(&self, permissions: &StoragePermissions) -> bool {
-        self.limited(permissions) && self.accounting.get() != Accounting::Ready
+        self.limited(permissions) && !self.ledger_ready.get()
     }
 
     /// Parks the caller's request and starts the ledger walk.
@@ -551,7 +533,7 @@ impl<'a> KVStorePermissions<'a> {
         match self.kv.next_item(None, header) {
             Ok(()) => {
                 self.ledger.map(|l| *l = Ledger::default());
-                self.accounting.set(Accounting::Walking);
+                self.ledger_ready.set(false);
                 self.window.set(window);
                 self.permissions.set(permissions);
                 self.value.put(value);
@@ -606,18 +588,18 @@ impl<'a> KVStorePermissions<'a> {
         let permissions = self.permissions.get();
         let resumed = match step {
             Ok(()) => {
-                self.accounting.set(Accounting::Ready);
+                self.ledger_ready.set(true);
                 self.run_write(op, key, value, permissions)
             }
             // The store cannot be walked in bounded time (more keys than
             // its RAM index): the write runs unchecked, and the next app
             // write asks again.
             Err(ErrorCode::NOSUPPORT) => {
-                self.accounting.set(Accounting::Unknown);
+                self.ledger_ready.set(false);
                 self.run_write(op, key, value, permissions)
             }
             Err(e) => {
-                self.accounting.set(Accounting::Unknown);
+                self.ledger_ready.set(false);
                 Err((key, value, e))
             }
         };

@@ -77,7 +77,7 @@
 use core::cell::Cell;
 
 use kernel::deferred_call::{DeferredCall, DeferredCallClient};
-use kernel::hil::flash::{check_erase, check_request, Error, Flash, FlashClient, Geometry};
+use kernel::hil::flash::{accept_request, check_erase, Error, Flash, FlashClient, Geometry};
 use kernel::ErrorCode;
 use static_ref::StaticRef;
 use tock_cells::{OptionalCell, TakeCell};
@@ -620,6 +620,23 @@ impl<'a, B: FlashCtrlBus> FlashCtrl<'a, B> {
         Ok(())
     }
 
+    /// A read or program request the driver can take: [`admit`] and the
+    /// shared range check (`accept_request`), the buffer back otherwise.
+    ///
+    /// [`admit`]: Self::admit
+    fn accept(
+        &self,
+        offset: u32,
+        buf: &'static mut [u8],
+        len: usize,
+        aligned: bool,
+    ) -> Result<&'static mut [u8], (ErrorCode, &'static mut [u8])> {
+        if let Err(code) = self.admit() {
+            return Err((code, buf));
+        }
+        accept_request(false, &self.geometry, offset, buf, len, aligned)
+    }
+
     /// Starts `job` (after a timeout: first waits for the operation left
     /// running), then lets the deferred call run it.
     fn launch(&self, mut job: Job) {
@@ -883,12 +900,7 @@ impl<'a, B: FlashCtrlBus> Flash<'a> for FlashCtrl<'a, B> {
         buf: &'static mut [u8],
         len: usize,
     ) -> Result<(), (ErrorCode, &'static mut [u8])> {
-        if let Err(code) = self.admit() {
-            return Err((code, buf));
-        }
-        if let Err(code) = check_request(&self.geometry, offset, len, buf.len(), false) {
-            return Err((code, buf));
-        }
+        let buf = self.accept(offset, buf, len, false)?;
         // `check_request` keeps the range inside the partition (< 1 MiB).
         let len = len as u32;
         let start = offset & !(BUS_WORD - 1);
@@ -913,12 +925,7 @@ impl<'a, B: FlashCtrlBus> Flash<'a> for FlashCtrl<'a, B> {
         buf: &'static mut [u8],
         len: usize,
     ) -> Result<(), (ErrorCode, &'static mut [u8])> {
-        if let Err(code) = self.admit() {
-            return Err((code, buf));
-        }
-        if let Err(code) = check_request(&self.geometry, offset, len, buf.len(), true) {
-            return Err((code, buf));
-        }
+        let buf = self.accept(offset, buf, len, true)?;
         let len = len as u32;
         self.buffer.replace(buf);
         self.launch(Job {
