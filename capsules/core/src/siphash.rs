@@ -33,6 +33,8 @@
 //! [`run`](Hasher::run) writes the digest at once. The callbacks come later,
 //! from a [`DeferredCall`], never from inside the request. One request at a
 //! time: a request made while a callback is pending gets `BUSY`.
+//! [`digest_now`](Hasher::digest_now) hashes a whole message at once with
+//! no callback (the KV stack's key hashes take this path).
 
 use core::cell::Cell;
 
@@ -122,6 +124,14 @@ impl<'a> Hasher<'a, 8> for SipHasher<'a> {
 
     fn clear_data(&self) {
         self.state.set(State::new(&self.key.get()));
+    }
+
+    fn digest_now(&self, data: &[u8], digest: &mut [u8; 8]) -> Result<(), ErrorCode> {
+        if data.is_empty() {
+            return Err(ErrorCode::INVAL);
+        }
+        *digest = siphash::digest(&self.key.get(), data);
+        Ok(())
     }
 }
 

@@ -337,6 +337,13 @@ impl<'a> Flash<'a> for FlashUser<'a> {
         Ok(())
     }
 
+    fn read_now(&self, offset: u32, buf: &mut [u8]) -> Result<(), ErrorCode> {
+        // A read changes nothing, so it may go ahead of queued requests;
+        // the flash itself answers BUSY while one is in flight.
+        self.admit(|g| check_request(g, offset, buf.len(), buf.len(), false))?;
+        self.mux.flash.read_now(offset, buf)
+    }
+
     fn program(
         &self,
         offset: u32,

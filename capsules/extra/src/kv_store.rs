@@ -1,9 +1,13 @@
 //! [`KV`] over a [`KVSystem`](kernel::hil::kv::KVSystem): unhashed keys, get / set / add / update /
 //! delete / garbage collection.
 //!
-//! Every request first hashes the key (the window of the key buffer) with
-//! [`KVSystem::generate_key`](kernel::hil::kv::KVSystem::generate_key) into the store's key buffer, then runs the
-//! operation on the hashed key:
+//! Every request first hashes the key (the window of the key buffer) into
+//! the store's key buffer, then runs the operation on the hashed key. A
+//! system that hashes in software does it at once
+//! ([`KVSystem::generate_key_now`](kernel::hil::kv::KVSystem::generate_key_now)) and the operation
+//! starts in the same call; otherwise the hash is split-phase
+//! ([`KVSystem::generate_key`](kernel::hil::kv::KVSystem::generate_key)) and the operation starts from its
+//! callback.
 //!
 //! | request | lower operation ([`KVSystem`](kernel::hil::kv::KVSystem) / [`KVSystemExt`]) |
 //! |---|---|
@@ -35,11 +39,12 @@
 //! length reported; an empty key is `INVAL`; a value longer than the store
 //! accepts is `SIZE`.
 //!
-//! Only `BUSY` and `INVAL` (empty key), and whatever the hasher refuses,
-//! come back synchronously: everything the layer below decides, including
-//! `NODEVICE` and `SIZE` for a too-long value, arrives in the callback,
-//! because the key is hashed first. `garbage_collect` needs no hashing and
-//! returns the lower layer's refusal synchronously.
+//! Refusals come back synchronously or in the callback, as the HIL allows:
+//! `BUSY`, `INVAL` (empty key) and whatever the hasher refuses always
+//! synchronously; what the layer below decides (`NODEVICE`, `SIZE` for a
+//! too-long value) synchronously when the key was hashed at once, in the
+//! callback when the hash was split-phase. `garbage_collect` needs no
+//! hashing and returns the lower layer's refusal synchronously.
 //!
 //! Values are exactly the window of the value buffer: this layer stores no
 //! header of its own. Buffers come back with the window they were passed
@@ -128,6 +133,29 @@ impl<'a, K: KeyType + 'static> KVStore<'a, K> {
         let Some(hashed) = self.hashed.take() else {
             return Err((key, ErrorCode::BUSY));
         };
+        // A software hash is computed here and the operation starts at
+        // once: no round trip through the hasher's deferred calls.
+        match self.kv.generate_key_now(key.as_slice(), hashed) {
+            Ok(()) => {
+                self.op.set(op);
+                self.op_namespace.set(self.namespace.get());
+                return match self.dispatch(op, hashed) {
+                    Ok(()) => {
+                        self.key.put(key);
+                        Ok(())
+                    }
+                    Err(code) => {
+                        self.op.clear();
+                        Err((key, code))
+                    }
+                };
+            }
+            Err(ErrorCode::NOSUPPORT) => {}
+            Err(code) => {
+                self.hashed.replace(hashed);
+                return Err((key, code));
+            }
+        }
         match self.kv.generate_key(key, hashed) {
             Ok(()) => {
                 self.op.set(op);

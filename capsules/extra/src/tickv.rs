@@ -110,6 +110,14 @@ use tock_cells::{MapCell, OptionalCell, TakeCell};
 /// The hashed key type of the TicKV capsule.
 pub type Key = [u8; 8];
 
+/// At most this many reads done at once ([`Flash::read_now`](flash::Flash::read_now)) in a row, and
+/// only for client operations; the next read goes split-phase. A long scan
+/// (a lookup past the RAM index) then lets the main loop run between
+/// bursts, and the mount stays one read per deferred call, interleaved
+/// with the processes starting (the kernel lets a process in after a
+/// number of deferred calls, not of reads).
+const READS_NOW_PER_BURST: u32 = 4;
+
 /// The [`ErrorCode`] reported for an engine error.
 ///
 /// `NotFound` and `AlreadyExists` are `NOSUPPORT`, `NoSpace` is `NOMEM`,
@@ -628,9 +636,22 @@ impl<'a> TicKVSystem<'a> {
     /// Performs `step`: starts its flash request, or finishes the operation.
     /// A request the flash refuses at once is a flash fault for the engine.
     fn issue(&self, mut step: Step) {
+        let mut reads_now = if self.phase.get() == Phase::Ready {
+            0
+        } else {
+            READS_NOW_PER_BURST
+        };
         loop {
             let accepted = match step {
                 Step::Done(result) => return self.engine_done(result),
+                Step::Read { addr, len } if reads_now < READS_NOW_PER_BURST => {
+                    if let Some(result) = self.read_now(addr, len) {
+                        reads_now += 1;
+                        step = self.engine_call(Call::Resume(result.map_err(|_| FlashFault)));
+                        continue;
+                    }
+                    self.transfer(addr, len, false)
+                }
                 Step::Read { addr, len } => self.transfer(addr, len, false),
                 Step::Program { addr, len } => self.transfer(addr, len, true),
                 Step::Erase { region } => u32::try_from(region)
@@ -641,6 +662,21 @@ impl<'a> TicKVSystem<'a> {
                 return;
             }
             step = self.engine_call(Call::Resume(Err(FlashFault)));
+        }
+    }
+
+    /// Reads `len` bytes at store offset `addr` into the scratch buffer at
+    /// once, if the flash can ([`Flash::read_now`](flash::Flash::read_now));
+    /// `None`: it cannot now, use the split-phase read.
+    fn read_now(&self, addr: usize, len: usize) -> Option<Result<(), ErrorCode>> {
+        let offset = u32::try_from(addr).ok()?;
+        let result = self.scratch.map(|buf| match buf.get_mut(..len) {
+            Some(dst) => self.flash.read_now(offset, dst),
+            None => Err(ErrorCode::SIZE),
+        })?;
+        match result {
+            Err(ErrorCode::NOSUPPORT | ErrorCode::BUSY) => None,
+            r => Some(r),
         }
     }
 
@@ -849,6 +885,17 @@ impl<'a> KVSystem<'a> for TicKVSystem<'a> {
                 Err((data, key, code))
             }
         }
+    }
+
+    fn generate_key_now(&self, unhashed_key: &[u8], key: &mut Key) -> Result<(), ErrorCode> {
+        if self.op.is_some() {
+            return Err(ErrorCode::BUSY);
+        }
+        if unhashed_key.is_empty() {
+            return Err(ErrorCode::INVAL);
+        }
+        // An unmounted store mounts when the request using the key starts.
+        self.hasher.digest_now(unhashed_key, key)
     }
 
     fn append_key(

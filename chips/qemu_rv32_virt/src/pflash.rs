@@ -74,8 +74,8 @@ use core::cell::Cell;
 
 use kernel::deferred_call::{DeferredCall, DeferredCallClient};
 use kernel::hil::flash::{
-    accept_request, check_erase, copy_from_words, needs_erase, program_word, Error, Flash,
-    FlashClient, Geometry,
+    accept_request, check_erase, check_request, copy_from_words, needs_erase, program_word, Error,
+    Flash, FlashClient, Geometry,
 };
 use kernel::ErrorCode;
 use tock_cells::{OptionalCell, TakeCell};
@@ -562,6 +562,16 @@ impl<'a, B: PflashBus> Flash<'a> for Pflash<'a, B> {
         self.buffer.replace(buf);
         self.op.set(Op::Read { len });
         self.deferred.set();
+        Ok(())
+    }
+
+    fn read_now(&self, offset: u32, buf: &mut [u8]) -> Result<(), ErrorCode> {
+        if self.is_busy() {
+            return Err(ErrorCode::BUSY);
+        }
+        check_request(&self.geometry, offset, buf.len(), buf.len(), false)?;
+        self.recover();
+        self.copy_out(offset, buf);
         Ok(())
     }
 

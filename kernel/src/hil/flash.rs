@@ -197,6 +197,17 @@ pub trait Flash<'a> {
         len: usize,
     ) -> Result<(), (ErrorCode, &'static mut [u8])>;
 
+    /// Reads `buf.len()` bytes at byte `offset` into `buf` at once, with no
+    /// callback, for flash the CPU reads directly (a memory-mapped array):
+    /// a client then needs no round trip through a deferred call per read.
+    /// Checked as [`read`](Self::read) is. `BUSY` while another request is
+    /// in flight and `NOSUPPORT` (the default) for flash read only
+    /// split-phase: the client then uses `read`.
+    fn read_now(&self, offset: u32, buf: &mut [u8]) -> Result<(), ErrorCode> {
+        let _ = (offset, buf);
+        Err(ErrorCode::NOSUPPORT)
+    }
+
     /// Programs `buf[..len]` at byte `offset`; both must be multiples of
     /// the program unit. Completes with [`FlashClient::program_done`].
     fn program(

@@ -35,6 +35,16 @@ pub trait Hasher<'a, const L: usize> {
 
     /// Forgets the data added so far, without a callback.
     fn clear_data(&self);
+
+    /// Hashes `data` into `digest` at once, with no callback, for hashers
+    /// that compute in software: a short key then costs no round trip
+    /// through deferred calls. It does not touch the data added with
+    /// [`add_mut_data`](Self::add_mut_data). `NOSUPPORT` (the default):
+    /// this hasher only works split-phase; use the requests above.
+    fn digest_now(&self, data: &[u8], digest: &mut [u8; L]) -> Result<(), ErrorCode> {
+        let _ = (data, digest);
+        Err(ErrorCode::NOSUPPORT)
+    }
 }
 
 /// Receives the completions of [`Hasher`] requests.

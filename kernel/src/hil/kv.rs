@@ -76,6 +76,15 @@ pub trait KVSystem<'a> {
         key: &'static mut Self::K,
     ) -> Result<(), (SubSliceMut<'static, u8>, &'static mut Self::K, ErrorCode)>;
 
+    /// Hashes `unhashed_key` into `key` at once, with no callback, when the
+    /// system's hash is computed in software: the request that uses the
+    /// key can then start in the same call. `NOSUPPORT` (the default): use
+    /// [`generate_key`](Self::generate_key). `BUSY` and `INVAL` as there.
+    fn generate_key_now(&self, unhashed_key: &[u8], key: &mut Self::K) -> Result<(), ErrorCode> {
+        let _ = (unhashed_key, key);
+        Err(ErrorCode::NOSUPPORT)
+    }
+
     /// Stores the window of `value` under `key`, which must not exist yet
     /// (`NOSUPPORT` otherwise). Completes with
     /// [`KVSystemClient::append_key_complete`].
