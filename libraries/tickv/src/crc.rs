@@ -26,6 +26,24 @@ const NIBBLE: [u32; 16] = {
     t
 };
 
+/// The CRC of every byte value, shifted through the register: with the
+/// `crc-table` feature, 1 KiB of ROM buys about three times the speed of
+/// the nibble table (one lookup per byte instead of two, and no nibble
+/// splitting).
+#[cfg(feature = "crc-table")]
+const BYTE: [u32; 256] = {
+    let mut t = [0u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        // Two nibble steps from the nibble table.
+        let r = (i as u32) << 24;
+        let r = (r << 4) ^ NIBBLE[(r >> 28) as usize];
+        t[i] = (r << 4) ^ NIBBLE[(r >> 28) as usize];
+        i += 1;
+    }
+    t
+};
+
 /// An incremental CRC-32/POSIX computation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Crc32(u32);
@@ -46,8 +64,15 @@ impl Crc32 {
     pub fn update(&mut self, data: &[u8]) {
         let mut s = self.0;
         for &b in data {
-            s = (s << 4) ^ NIBBLE[(((s >> 28) as u8) ^ (b >> 4)) as usize & 0xF];
-            s = (s << 4) ^ NIBBLE[(((s >> 28) as u8) ^ (b & 0xF)) as usize & 0xF];
+            #[cfg(feature = "crc-table")]
+            {
+                s = (s << 8) ^ BYTE[((s >> 24) as u8 ^ b) as usize];
+            }
+            #[cfg(not(feature = "crc-table"))]
+            {
+                s = (s << 4) ^ NIBBLE[(((s >> 28) as u8) ^ (b >> 4)) as usize & 0xF];
+                s = (s << 4) ^ NIBBLE[(((s >> 28) as u8) ^ (b & 0xF)) as usize & 0xF];
+            }
         }
         self.0 = s;
     }
@@ -82,6 +107,32 @@ mod tests {
             0x01, 0x80, 0x0f, 0x7b, 0xc9, 0xf7, 0xff, 0x4f, 0x76, 0xf2, 0x44,
         ];
         assert_eq!(Crc32::of(&main), 0x1d74_32bb);
+    }
+
+    /// The table in use (byte or nibble) against the CRC computed a bit at
+    /// a time, over every byte value after assorted register states.
+    #[test]
+    fn table_matches_bitwise_crc() {
+        fn bitwise(data: &[u8]) -> u32 {
+            let mut r = 0u32;
+            for &b in data {
+                r ^= u32::from(b) << 24;
+                for _ in 0..8 {
+                    r = if r & 0x8000_0000 != 0 {
+                        (r << 1) ^ POLY
+                    } else {
+                        r << 1
+                    };
+                }
+            }
+            !r
+        }
+        for prefix in [&b""[..], b"\x01", b"\xff\x80", b"tickv"] {
+            for b in 0..=255u8 {
+                let data = [prefix, &[b]].concat();
+                assert_eq!(Crc32::of(&data), bitwise(&data), "{data:?}");
+            }
+        }
     }
 
     #[test]
