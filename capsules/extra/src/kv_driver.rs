@@ -303,6 +303,26 @@ impl App {
     }
 }
 
+/// Fills `to` from the start of `from`; false (nothing copied) if `from`
+/// is shorter.
+fn copy_prefix(to: &mut [u8], from: &[u8]) -> bool {
+    match from.get(..to.len()) {
+        Some(from) => {
+            to.copy_from_slice(from);
+            true
+        }
+        None => false,
+    }
+}
+
+/// A request copied out of an app's allows, ready to start.
+struct Request {
+    op: Op,
+    key_len: usize,
+    value_len: usize,
+    permissions: StoragePermissions,
+}
+
 /// [`KVStoreDriver::new`] was given a value buffer shorter than the
 /// store's header plus `VALUE_MAX`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -336,6 +356,12 @@ pub struct KVStoreDriver<'a, const VALUE_MAX: usize = UPSTREAM_VALUE_MAX> {
     next_ticket: Cell<u32>,
     /// Set while requests are being started (guards against re-entry).
     starting: Cell<bool>,
+    /// Whether some app may have a request queued. A command that finds
+    /// the store idle starts its request at once and queues nothing (an
+    /// idle store has no queue: each request ending starts the next), so
+    /// only a command arriving while another request runs sets this; the
+    /// search for the oldest queued request clears it when it finds none.
+    maybe_queued: Cell<bool>,
 }
 
 impl<'a, const VALUE_MAX: usize> KVStoreDriver<'a, VALUE_MAX> {
@@ -376,6 +402,7 @@ impl<'a, const VALUE_MAX: usize> KVStoreDriver<'a, VALUE_MAX> {
             current: OptionalCell::empty(),
             next_ticket: Cell::new(0),
             starting: Cell::new(false),
+            maybe_queued: Cell::new(false),
         })
     }
 
@@ -446,48 +473,59 @@ impl<'a, const VALUE_MAX: usize> KVStoreDriver<'a, VALUE_MAX> {
     }
 
     /// Copies `pid`'s queued request out of its allows into the kernel
-    /// buffers and marks it running. `Ok(None)`: the app vanished or its
-    /// grant holds no request. `Err`: its allows no longer make a valid
-    /// request (the request is over; the caller answers it).
-    #[allow(clippy::type_complexity)]
+    /// buffers and marks it running; see [`load`](Self::load).
     fn load_request(
         &self,
         pid: ProcessId,
         key_buf: &mut [u8],
         value_buf: &mut [u8],
-    ) -> Result<Option<(Op, usize, usize, StoragePermissions)>, ErrorCode> {
-        let header = self.kv.header_size();
+    ) -> Result<Option<Request>, ErrorCode> {
         self.apps
-            .enter(pid, |app, kd| {
-                let Some(op) = app.op.filter(|_| app.status == Status::Queued) else {
-                    app.clear();
-                    return Ok(None);
-                };
-                let (key_len, value_len) = match Self::lengths(op, kd) {
-                    Ok(lengths) => lengths,
-                    Err(e) => {
-                        app.clear();
-                        return Err(e);
-                    }
-                };
-                // Both copies happen in this one kernel step: the app cannot
-                // run in between, so the store gets a whole key and value
-                // (as they are now), never a mix.
-                let copy = |to: &mut [u8], from: &[u8]| {
-                    to.iter_mut().zip(from).for_each(|(t, f)| *t = *f);
-                };
-                let key = kd.with_read_only(ro_allow::KEY, |k| copy(&mut key_buf[..key_len], k));
-                let value = kd.with_read_only(ro_allow::VALUE, |v| {
-                    copy(&mut value_buf[header..header + value_len], v)
-                });
-                if key.is_err() || value.is_err() {
-                    app.clear();
-                    return Ok(None);
-                }
-                app.status = Status::Running;
-                Ok(Some((op, key_len, value_len, kd.storage_permissions())))
-            })
+            .enter(pid, |app, kd| self.load(app, kd, key_buf, value_buf))
             .unwrap_or(Ok(None))
+    }
+
+    /// Copies the queued request of `app` out of its allows into the
+    /// kernel buffers and marks it running. `Ok(None)`: its grant holds no
+    /// request. `Err`: its allows no longer make a valid request (the
+    /// request is over; the caller answers it).
+    fn load(
+        &self,
+        app: &mut App,
+        kd: &GrantKernelData<'_>,
+        key_buf: &mut [u8],
+        value_buf: &mut [u8],
+    ) -> Result<Option<Request>, ErrorCode> {
+        let header = self.kv.header_size();
+        let Some(op) = app.op.filter(|_| app.status == Status::Queued) else {
+            app.clear();
+            return Ok(None);
+        };
+        let (key_len, value_len) = match Self::lengths(op, kd) {
+            Ok(lengths) => lengths,
+            Err(e) => {
+                app.clear();
+                return Err(e);
+            }
+        };
+        // Both copies happen in this one kernel step: the app cannot run
+        // in between, so the store gets a whole key and value (as they are
+        // now), never a mix.
+        let key = kd.with_read_only(ro_allow::KEY, |k| copy_prefix(&mut key_buf[..key_len], k));
+        let value = kd.with_read_only(ro_allow::VALUE, |v| {
+            copy_prefix(&mut value_buf[header..header + value_len], v)
+        });
+        if key != Ok(true) || value != Ok(true) {
+            app.clear();
+            return Ok(None);
+        }
+        app.status = Status::Running;
+        Ok(Some(Request {
+            op,
+            key_len,
+            value_len,
+            permissions: kd.storage_permissions(),
+        }))
     }
 
     /// The app with the oldest queued request.
@@ -511,73 +549,131 @@ impl<'a, const VALUE_MAX: usize> KVStoreDriver<'a, VALUE_MAX> {
     /// or none is left. A request the store refuses at once is completed
     /// with an upcall carrying the error.
     fn run_next(&self) {
-        if self.current.is_some() || self.starting.get() {
+        if self.current.is_some() || self.starting.get() || !self.maybe_queued.get() {
             return;
         }
         self.starting.set(true);
-        while let Some(pid) = self.oldest_queued() {
+        loop {
+            let Some(pid) = self.oldest_queued() else {
+                self.maybe_queued.set(false);
+                break;
+            };
             let (Some(key_buf), Some(value_buf)) = (self.key_buf.take(), self.value_buf.take())
             else {
                 break; // cannot happen: nothing runs, so both are here
             };
-            let header = self.kv.header_size();
             // From here on the request is running and is never started
             // again.
-            let (op, key_len, value_len, permissions) =
-                match self.load_request(pid, key_buf, value_buf) {
-                    Ok(Some(request)) => request,
-                    Ok(None) => {
-                        self.key_buf.replace(key_buf);
-                        self.value_buf.replace(value_buf);
-                        continue;
+            match self.load_request(pid, key_buf, value_buf) {
+                Ok(Some(request)) => {
+                    if self.start(pid, request, key_buf, value_buf) {
+                        break;
                     }
-                    Err(e) => {
-                        self.key_buf.replace(key_buf);
-                        self.value_buf.replace(value_buf);
-                        self.complete(pid, Err(e), 0);
-                        continue;
-                    }
-                };
-            let mut key = SubSliceMut::new(key_buf);
-            key.slice(..key_len);
-            let mut value = SubSliceMut::new(value_buf);
-            match op {
-                // Room for the longest value this driver hands out; the
-                // app's RW buffer is only looked at on completion.
-                Op::Get => value.slice(header..header + VALUE_MAX),
-                _ => value.slice(header..header + value_len),
-            }
-            let started = match op {
-                Op::Get => self.kv.get(key, value, permissions),
-                Op::Set => self.kv.set(key, value, permissions),
-                Op::Add => self.kv.add(key, value, permissions),
-                Op::Update => self.kv.update(key, value, permissions),
-                Op::Delete => {
-                    self.value_buf.replace(value.take());
-                    self.kv
-                        .delete(key, permissions)
-                        .map_err(|(key, e)| (key, SubSliceMut::new(&mut []), e))
                 }
-                Op::GarbageCollect => {
-                    self.key_buf.replace(key.take());
-                    self.value_buf.replace(value.take());
-                    self.kv
-                        .garbage_collect()
-                        .map_err(|e| (SubSliceMut::new(&mut []), SubSliceMut::new(&mut []), e))
+                Ok(None) => {
+                    self.key_buf.replace(key_buf);
+                    self.value_buf.replace(value_buf);
                 }
-            };
-            match started {
-                Ok(()) => {
-                    self.current.set(pid);
-                    break;
-                }
-                Err((key, value, e)) => {
-                    self.put_back(key, value);
+                Err(e) => {
+                    self.key_buf.replace(key_buf);
+                    self.value_buf.replace(value_buf);
                     self.complete(pid, Err(e), 0);
                 }
             }
         }
         self.starting.set(false);
+    }
+
+    /// Hands `pid`'s loaded request to the store; whether the store took
+    /// it (if not, the request is answered with the store's refusal).
+    fn start(
+        &self,
+        pid: ProcessId,
+        request: Request,
+        key_buf: &'static mut [u8],
+        value_buf: &'static mut [u8],
+    ) -> bool {
+        let Request {
+            op,
+            key_len,
+            value_len,
+            permissions,
+        } = request;
+        let header = self.kv.header_size();
+        let mut key = SubSliceMut::new(key_buf);
+        key.slice(..key_len);
+        let mut value = SubSliceMut::new(value_buf);
+        match op {
+            // Room for the longest value this driver hands out; the app's
+            // RW buffer is only looked at on completion.
+            Op::Get => value.slice(header..header + VALUE_MAX),
+            _ => value.slice(header..header + value_len),
+        }
+        let started = match op {
+            Op::Get => self.kv.get(key, value, permissions),
+            Op::Set => self.kv.set(key, value, permissions),
+            Op::Add => self.kv.add(key, value, permissions),
+            Op::Update => self.kv.update(key, value, permissions),
+            Op::Delete => {
+                self.value_buf.replace(value.take());
+                self.kv
+                    .delete(key, permissions)
+                    .map_err(|(key, e)| (key, SubSliceMut::new(&mut []), e))
+            }
+            Op::GarbageCollect => {
+                self.key_buf.replace(key.take());
+                self.value_buf.replace(value.take());
+                self.kv
+                    .garbage_collect()
+                    .map_err(|e| (SubSliceMut::new(&mut []), SubSliceMut::new(&mut []), e))
+            }
+        };
+        match started {
+            Ok(()) => {
+                self.current.set(pid);
+                true
+            }
+            Err((key, value, e)) => {
+                self.put_back(key, value);
+                self.complete(pid, Err(e), 0);
+                false
+            }
+        }
+    }
+
+    /// A command's request when the store is idle: accepted, loaded and
+    /// started in one step, with one entry into the app's grant and no
+    /// search for the oldest queued request (an idle store has none).
+    fn start_now(&self, op: Op, pid: ProcessId) -> Result<(), ErrorCode> {
+        let (Some(key_buf), Some(value_buf)) = (self.key_buf.take(), self.value_buf.take()) else {
+            return Err(ErrorCode::FAIL); // cannot happen: nothing runs
+        };
+        self.starting.set(true);
+        let loaded = self
+            .apps
+            .enter(pid, |app, kd| {
+                self.accept(op, app, kd)?;
+                self.load(app, kd, key_buf, value_buf)
+            })
+            .unwrap_or_else(|e| Err(e.into()));
+        let result = match loaded {
+            Ok(Some(request)) => {
+                self.start(pid, request, key_buf, value_buf);
+                Ok(())
+            }
+            Ok(None) => {
+                self.key_buf.replace(key_buf);
+                self.value_buf.replace(value_buf);
+                Ok(())
+            }
+            Err(e) => {
+                self.key_buf.replace(key_buf);
+                self.value_buf.replace(value_buf);
+                Err(e)
+            }
+        };
+        self.starting.set(false);
+        result
     }
 
     /// Returns the kernel buffers lent with a request (empty stand-ins for
@@ -620,15 +716,21 @@ impl<const VALUE_MAX: usize> SyscallDriver for KVStoreDriver<'_, VALUE_MAX> {
         let Some(op) = Op::from_command(command) else {
             return CommandReturn::failure(ErrorCode::NOSUPPORT);
         };
-        let accepted = self
-            .apps
-            .enter(pid, |app, kd| self.accept(op, app, kd))
-            .unwrap_or_else(|e| Err(e.into()));
-        match accepted {
-            Ok(()) => {
+        let accepted = if self.current.is_none() && !self.starting.get() {
+            self.start_now(op, pid)
+        } else {
+            let queued = self
+                .apps
+                .enter(pid, |app, kd| self.accept(op, app, kd))
+                .unwrap_or_else(|e| Err(e.into()));
+            if queued.is_ok() {
+                self.maybe_queued.set(true);
                 self.run_next();
-                CommandReturn::success()
             }
+            queued
+        };
+        match accepted {
+            Ok(()) => CommandReturn::success(),
             Err(e) => CommandReturn::failure(e),
         }
     }
