@@ -43,6 +43,8 @@
 pub mod blocking;
 pub mod crc;
 mod engine;
+#[cfg(feature = "filter")]
+mod filter;
 mod format;
 mod index;
 pub mod v1;

@@ -15,10 +15,18 @@ fn run_model(
     scratch: usize,
     ops: usize,
     fill: usize,
+    filter: usize,
 ) {
     let g = geometry(region, count, unit);
     let mut rng = Rng::new(seed);
-    let mut s = store(g, slots, scratch, sim(g));
+    let mut s = if filter == 0 {
+        store(g, slots, scratch, sim(g))
+    } else {
+        #[cfg(not(feature = "filter"))]
+        unreachable!("key filters need the `filter` feature");
+        #[cfg(feature = "filter")]
+        filtered_store(g, slots, filter, scratch, sim(g))
+    };
     s.format().unwrap();
     let max_len = (s.kv.max_value_len()).min(region / 4);
     let span = 12usize.next_multiple_of(unit);
@@ -78,31 +86,31 @@ fn run_model(
 #[test]
 fn model_unit4_full_index() {
     for seed in 0..6 {
-        run_model(seed, 4096, 8, 4, 64, 64, 1500, 50);
+        run_model(seed, 4096, 8, 4, 64, 64, 1500, 50, 0);
     }
 }
 
 #[test]
 fn model_every_program_unit() {
     for (i, unit) in [1usize, 2, 4, 8, 16, 32].into_iter().enumerate() {
-        run_model(100 + i as u64, 2048, 6, unit, 64, 96, 1200, 50);
+        run_model(100 + i as u64, 2048, 6, unit, 64, 96, 1200, 50, 0);
     }
 }
 
 #[test]
 fn model_without_index_and_with_a_partial_index() {
     for seed in 0..3 {
-        run_model(200 + seed, 1024, 10, 4, 0, 64, 600, 50);
-        run_model(300 + seed, 1024, 10, 8, 12, 64, 600, 50);
+        run_model(200 + seed, 1024, 10, 4, 0, 64, 600, 50, 0);
+        run_model(300 + seed, 1024, 10, 8, 12, 64, 600, 50, 0);
     }
 }
 
 #[test]
 fn model_small_regions_large_scratch() {
     for seed in 0..4 {
-        run_model(400 + seed, 256, 24, 4, 64, 4096, 1500, 50);
-        run_model(500 + seed, 512, 3, 2, 64, 128, 1500, 50);
-        run_model(600 + seed, 1024, 2, 4, 64, 64, 800, 50);
+        run_model(400 + seed, 256, 24, 4, 64, 4096, 1500, 50, 0);
+        run_model(500 + seed, 512, 3, 2, 64, 128, 1500, 50, 0);
+        run_model(600 + seed, 1024, 2, 4, 64, 64, 800, 50, 0);
     }
 }
 
@@ -112,7 +120,20 @@ fn model_near_full_stores() {
     // must be followed by success after a full collection unless the store
     // really is full.
     for seed in 0..4 {
-        run_model(700 + seed, 1024, 8, 4, 64, 64, 1500, 85);
-        run_model(800 + seed, 4096, 6, 8, 64, 256, 800, 80);
+        run_model(700 + seed, 1024, 8, 4, 64, 64, 1500, 85, 0);
+        run_model(800 + seed, 4096, 6, 8, 64, 256, 800, 80, 0);
+    }
+}
+
+#[cfg(feature = "filter")]
+#[test]
+fn model_with_key_filters() {
+    // Filters of 1, 4 and 32 bytes per region (many false positives, some,
+    // few) with no index, a partial index and a full one.
+    for seed in 0..3 {
+        run_model(900 + seed, 1024, 10, 4, 0, 64, 600, 50, 1);
+        run_model(910 + seed, 1024, 10, 8, 12, 64, 600, 50, 4);
+        run_model(920 + seed, 1024, 10, 4, 6, 64, 800, 85, 32);
+        run_model(930 + seed, 4096, 8, 4, 64, 64, 800, 50, 32);
     }
 }

@@ -7,6 +7,7 @@
 mod common;
 use common::*;
 use flashsim::Tear;
+use tickv::blocking::Store;
 use tickv::Error;
 
 /// Where a cut lands and how it tears the operation it interrupts: not at
@@ -85,9 +86,15 @@ fn sweep(
     max_len: usize,
 ) -> Sweep {
     let g = geometry(region, count, unit);
+    sweep_on(seed, store(g, 256, 64, sim(g)), ops, keys, max_len)
+}
+
+/// The sweep on a given (unformatted) store.
+fn sweep_on(seed: u64, mut s: Store<Sim>, ops: usize, keys: u64, max_len: usize) -> Sweep {
+    let g = s.kv.geometry();
+    let (region, count, unit) = (g.region_size, g.region_count, g.program_unit);
     let mut rng = Rng::new(seed);
     let cmds = workload(&mut rng, ops, keys, max_len, true);
-    let mut s = store(g, 256, 64, sim(g));
     s.format().unwrap();
 
     // Reference run. Each command starts from a fresh mount, exactly as the
@@ -273,6 +280,30 @@ fn power_cut_sweep() {
          {victims} erased regions held a value and its tombstone)"
     );
     assert_eq!(ok, cuts);
+}
+
+/// The sweep with a partial index and per-region key filters (feature
+/// `filter`): lookups of unindexed keys, compaction's liveness checks and
+/// secure delete then skip the regions whose filter rules the key out, and
+/// mount rebuilds the filters after every cut.
+#[cfg(all(feature = "filter", not(feature = "mutation-no-rollback")))]
+#[test]
+fn power_cut_sweep_with_key_filters() {
+    let (mut cuts, mut ok) = (0, 0);
+    // (seed, region, count, unit, ops, keys, max_len, index, filter bytes
+    // per region)
+    for (seed, region, count, unit, ops, keys, max_len, index, filter) in [
+        (21, 512, 12, 1, 500, 20, 260, 4, 8),
+        (22, 2048, 8, 8, 500, 40, 200, 8, 16),
+    ] {
+        let g = geometry(region, count, unit);
+        let s = filtered_store(g, index, filter, 64, sim(g));
+        let r = sweep_on(seed, s, ops, keys, max_len);
+        assert_eq!(r.ok, r.cuts, "configuration {seed}");
+        cuts += r.cuts;
+        ok += r.ok;
+    }
+    println!("power-cut sweep with key filters: {cuts} cuts, {ok} ok");
 }
 
 /// The mutation test: built with the engine's `mutation-no-rollback`

@@ -62,6 +62,19 @@ impl Scan {
         }
     }
 
+    /// A scan of `region` for records of `key`: one that ends at once when
+    /// the region's key filter (feature `filter`) proves that none is there.
+    #[cfg_attr(not(feature = "filter"), allow(unused_variables))]
+    pub(super) fn of(c: &mut Core, region: u32, key: u64) -> Scan {
+        #[allow(unused_mut)]
+        let mut s = Scan::new(c, region);
+        #[cfg(feature = "filter")]
+        if !c.fl.may_hold(region, key) {
+            s.end = 0;
+        }
+        s
+    }
+
     pub(super) fn poll(&mut self, c: &Core, io: &mut Io, ev: &mut Channel) -> Poll<Item> {
         if !self.wait && self.off + REC_HDR > self.end {
             return Poll::Ready(Item::End);
@@ -254,6 +267,8 @@ impl EraseInit {
             ));
             self.erased = true;
             c.max_erase = c.max_erase.max(self.hdr.erase_count);
+            #[cfg(feature = "filter")]
+            c.fl.clear(self.region);
         }
         if !self.wait {
             self.hdr.encode(&c.g, &mut io.scratch[..c.g.span as usize]);
@@ -354,7 +369,7 @@ pub(super) struct Find {
 
 impl Find {
     #[inline(never)]
-    pub(super) fn new(c: &Core, key: u64, after: Option<u32>, any: bool) -> Find {
+    pub(super) fn new(c: &mut Core, key: u64, after: Option<u32>, any: bool) -> Find {
         Find {
             key,
             after,
@@ -362,7 +377,7 @@ impl Find {
             any,
             region: c.head,
             stop: after.map_or(c.tail, |l| c.region_of(l)),
-            scan: Scan::new(c, c.head),
+            scan: Scan::of(c, c.head, key),
             found: false,
             loc: 0,
             h: NO_REC,
@@ -371,7 +386,7 @@ impl Find {
     }
 
     /// Whether a match was found (left in `loc` and `h`).
-    pub(super) fn poll(&mut self, c: &Core, io: &mut Io, ev: &mut Channel) -> Poll<bool> {
+    pub(super) fn poll(&mut self, c: &mut Core, io: &mut Io, ev: &mut Channel) -> Poll<bool> {
         loop {
             if let Some(body) = &mut self.body {
                 let ok = tri!(body.poll(c, io, ev));
@@ -401,7 +416,7 @@ impl Find {
                         return Poll::Ready(self.found);
                     }
                     self.region = c.g.prev(self.region);
-                    self.scan = Scan::new(c, self.region);
+                    self.scan = Scan::of(c, self.region, self.key);
                 }
             }
         }

@@ -196,6 +196,8 @@ impl Compact {
                         self.relocated += extent;
                         self.st = CompactState::Scanning;
                     } else if c.head_off + extent <= c.g.region {
+                        #[cfg(feature = "filter")]
+                        c.fl.add(c.head, self.scan.h.key);
                         self.st = CompactState::Copy(Copier {
                             src: self.scan.loc,
                             dst: c.addr(c.head, c.head_off),

@@ -248,6 +248,10 @@ impl Mount {
                 }
                 MountState::Records => match tri!(self.scan.poll(c, io, ev)) {
                     Item::Rec => {
+                        // Every well-formed header, valid or not: secure
+                        // delete looks for damaged copies too.
+                        #[cfg(feature = "filter")]
+                        c.fl.add(self.region, self.scan.h.key);
                         self.st = MountState::Verify(Body::new(self.scan.loc, &self.scan.h, false));
                     }
                     Item::Bad(first) => {
@@ -319,6 +323,8 @@ impl Mount {
             });
         }
         c.ix.clear();
+        #[cfg(feature = "filter")]
+        c.fl.clear_all();
         c.rec_bytes = 0;
         c.live_bytes = 0;
         c.corrupt = 0;

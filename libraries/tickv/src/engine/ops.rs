@@ -187,6 +187,10 @@ impl Put {
                             key: self.key,
                             crc: self.crc,
                         };
+                        // Before the first byte is programmed: a torn
+                        // record is in its region's filter too.
+                        #[cfg(feature = "filter")]
+                        c.fl.add(c.head, self.key);
                         self.st = PutState::Write(Writer {
                             dst: c.addr(c.head, c.head_off),
                             hdr: h.encode(),

@@ -7,6 +7,9 @@ use super::*;
 pub(super) struct Core<'x> {
     pub(super) g: Layout,
     pub(super) ix: Index<'x>,
+    /// Per-region key filters (empty unless the caller gave storage).
+    #[cfg(feature = "filter")]
+    pub(super) fl: crate::filter::Filter<'x>,
     pub(super) mounted: bool,
     /// Region records are appended to, the next free offset in it, and its
     /// sequence number.
@@ -40,6 +43,8 @@ impl<'x> Core<'x> {
         Core {
             g,
             ix,
+            #[cfg(feature = "filter")]
+            fl: Default::default(),
             mounted: false,
             head: 0,
             head_off: g.region,

@@ -52,6 +52,11 @@ pub fn sim(g: Geometry) -> Sim {
     }))
 }
 
+/// A buffer that lives as long as the test program.
+pub fn leak<T: Clone>(fill: T, len: usize) -> &'static mut [T] {
+    Box::leak(vec![fill; len].into_boxed_slice())
+}
+
 /// Leaked buffers: fine in tests, and they make stores easy to keep around.
 pub fn store(
     g: Geometry,
@@ -59,10 +64,28 @@ pub fn store(
     scratch: usize,
     flash: Sim,
 ) -> Store<'static, 'static, Sim> {
-    let index: &'static mut [IndexEntry] =
-        Box::leak(vec![IndexEntry::default(); index_slots].into_boxed_slice());
-    let scratch: &'static mut [u8] = Box::leak(vec![0u8; scratch].into_boxed_slice());
-    Store::new(TicKV::new(g, index).expect("geometry"), flash, scratch)
+    let index = leak(IndexEntry::default(), index_slots);
+    Store::new(
+        TicKV::new(g, index).expect("geometry"),
+        flash,
+        leak(0u8, scratch),
+    )
+}
+
+/// Like `store`, with `filter_per_region` bytes of key filter per region
+/// (feature `filter`).
+#[cfg(feature = "filter")]
+pub fn filtered_store(
+    g: Geometry,
+    index_slots: usize,
+    filter_per_region: usize,
+    scratch: usize,
+    flash: Sim,
+) -> Store<'static, 'static, Sim> {
+    let index = leak(IndexEntry::default(), index_slots);
+    let filter = leak(0u8, filter_per_region * g.region_count);
+    let kv = TicKV::with_filter(g, index, filter).expect("geometry");
+    Store::new(kv, flash, leak(0u8, scratch))
 }
 
 pub fn formatted(g: Geometry, index_slots: usize) -> Store<'static, 'static, Sim> {
