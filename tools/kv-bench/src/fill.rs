@@ -107,11 +107,15 @@ pub const BEYOND_KEYS: usize = 1000;
 pub const BEYOND_REGIONS: usize = 64;
 /// The stores and their RAM index or cache entries: 1x, 2x and 10x more
 /// keys than entries, and none.
-pub const BEYOND: [(Kind, usize); 8] = [
+pub const BEYOND: [(Kind, usize); 12] = [
     (Kind::Ours, 1000),
     (Kind::Ours, 500),
     (Kind::Ours, 100),
     (Kind::OursNoIndex, 0),
+    (Kind::OursFilter, 1000),
+    (Kind::OursFilter, 500),
+    (Kind::OursFilter, 100),
+    (Kind::OursFilter, 0),
     (Kind::Upstream, 0),
     (Kind::SeqCached, 1000),
     (Kind::SeqCached, 500),

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use stores::Kind;
+use stores::{position, Kind};
 
 /// What one run is asked to do.
 #[derive(Clone, Debug)]
@@ -133,10 +133,6 @@ pub struct Results {
     pub seconds: f64,
 }
 
-fn position(k: Kind) -> usize {
-    stores::ALL.iter().position(|&x| x == k).unwrap_or(0)
-}
-
 fn run_all(o: &Options) -> Results {
     // Longest jobs first, so that the two workers finish together.
     let mut jobs = Vec::new();
@@ -150,6 +146,7 @@ fn run_all(o: &Options) -> Results {
             Job::Peer(Kind::SeqCached),
             Job::Cut(Kind::Ours),
             Job::Cut(Kind::OursNoIndex),
+            Job::Beyond(Kind::OursFilter, fill::BEYOND_KEYS / 10),
         ]);
     }
     // The fill levels are targets too (doc/benchmarks.md).

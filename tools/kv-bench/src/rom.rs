@@ -9,6 +9,9 @@ use std::process::Command;
 pub const TARGET: &str = "thumbv7em-none-eabihf";
 /// Probe programs: the baseline first, then one per store.
 pub const PROGRAMS: [&str; 5] = ["baseline", "ours", "upstream", "seqstore", "ekv"];
+/// The name under which the `ours` probe built with the engine's `filter`
+/// feature is reported.
+pub const OURS_FILTER: &str = "ours+filter";
 
 /// Section sizes of one program.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -91,18 +94,24 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Builds the probes and measures them.
-pub fn measure() -> Result<Report, String> {
-    let root = repo_root();
-    let dir = root.join("tools/kv-bench/rom");
-    let target_dir = root.join("target/kv-bench-rom");
+/// Builds the probes (in `target_dir`, with the probe crate's `features`,
+/// only `bins` if not empty) and returns the path of their release folder.
+fn build(target_dir: &Path, features: &str, bins: &[&str]) -> Result<PathBuf, String> {
+    let dir = repo_root().join("tools/kv-bench/rom");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
-        .current_dir(&dir)
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&dir)
         .args(["build", "--release", "--quiet", "--target", TARGET])
-        .env("CARGO_TARGET_DIR", &target_dir)
+        .env("CARGO_TARGET_DIR", target_dir)
         .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS");
+    if !features.is_empty() {
+        cmd.args(["--features", features]);
+    }
+    for b in bins {
+        cmd.args(["--bin", b]);
+    }
+    let out = cmd
         .output()
         .map_err(|e| format!("could not run cargo: {e}"))?;
     if !out.status.success() {
@@ -119,12 +128,27 @@ pub fn measure() -> Result<Report, String> {
             err.lines().take(6).collect::<Vec<_>>().join(" / ")
         ));
     }
+    Ok(target_dir.join(TARGET).join("release"))
+}
+
+fn sizes_of(dir: &Path, program: &str) -> Result<Sizes, String> {
+    let path = dir.join(program);
+    let elf = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    elf_sizes(&elf).map_err(|e| format!("{program}: {e}"))
+}
+
+/// Builds the probes and measures them: every program, then the `ours`
+/// probe again with the key filters (reported as [`OURS_FILTER`]; the
+/// baseline of that build is the same program as the first).
+pub fn measure() -> Result<Report, String> {
+    let target = repo_root().join("target");
+    let dir = build(&target.join("kv-bench-rom"), "", &[])?;
     let mut sizes = Vec::new();
     for p in PROGRAMS {
-        let path = target_dir.join(TARGET).join("release").join(p);
-        let elf = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        sizes.push((p, elf_sizes(&elf).map_err(|e| format!("{p}: {e}"))?));
+        sizes.push((p, sizes_of(&dir, p)?));
     }
+    let dir = build(&target.join("kv-bench-rom-filter"), "filter", &["ours"])?;
+    sizes.push((OURS_FILTER, sizes_of(&dir, "ours")?));
     Ok(Report { sizes })
 }
 

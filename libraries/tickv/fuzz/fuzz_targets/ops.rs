@@ -2,12 +2,12 @@
 //! `BTreeMap` model on a strict simulator (no word is programmed twice
 //! between erases).
 //!
-//! Input: byte 0 picks the program unit, byte 1 the index size and scratch
-//! size; the rest is a stream of operations, each an opcode byte followed by
-//! its arguments. A power cut arms `cut_power_after` and runs the next write
-//! under it; then power comes back, the store is remounted, and every key
-//! must hold its model value, except the key being written, which may hold
-//! its old or its new value.
+//! Input: byte 0 picks the program unit, byte 1 the index, scratch and key
+//! filter sizes; the rest is a stream of operations, each an opcode byte
+//! followed by its arguments. A power cut arms `cut_power_after` and runs
+//! the next write under it; then power comes back, the store is remounted,
+//! and every key must hold its model value, except the key being written,
+//! which may hold its old or its new value.
 
 #![no_main]
 
@@ -233,7 +233,10 @@ fuzz_target!(|data: &[u8]| {
         program_unit: unit,
     };
     let mut index = vec![IndexEntry::default(); [0, 3, 16, 16][(b1 & 3) as usize]];
-    let kv = TicKV::new(g, &mut index).unwrap();
+    // Key filters of 0, 1, 2 or 8 bytes per region (none, and many to few
+    // false positives).
+    let mut filter = vec![0u8; [0, 1, 2, 8][(b1 >> 3 & 3) as usize] * COUNT];
+    let kv = TicKV::with_filter(g, &mut index, &mut filter).unwrap();
     let sim = SimFlash::new(flashsim::Geometry {
         region_size: REGION,
         region_count: COUNT,

@@ -42,6 +42,8 @@ pub enum Kind {
     Ours,
     /// Our TicKV v2 without an index.
     OursNoIndex,
+    /// Our TicKV v2 with per-region key filters (beside any index).
+    OursFilter,
     /// Upstream `tickv` 2.0.0.
     Upstream,
     /// `sequential-storage` 8.0.2 without caches.
@@ -52,7 +54,7 @@ pub enum Kind {
     Ekv,
 }
 
-/// Every store, in table order.
+/// Every store of every table, in table order.
 pub const ALL: [Kind; 6] = [
     Kind::Ours,
     Kind::OursNoIndex,
@@ -62,12 +64,23 @@ pub const ALL: [Kind; 6] = [
     Kind::Ekv,
 ];
 
+/// Where a store goes in a table: the variant with key filters (measured
+/// beyond the index only) right after our other two.
+pub fn position(k: Kind) -> usize {
+    match ALL.iter().position(|&x| x == k) {
+        Some(i) if i >= 2 => i + 1,
+        Some(i) => i,
+        None => 2,
+    }
+}
+
 impl Kind {
     /// The name used in tables and charts.
     pub fn name(self) -> &'static str {
         match self {
             Kind::Ours => "tickv v2 (index)",
             Kind::OursNoIndex => "tickv v2 (no index)",
+            Kind::OursFilter => "tickv v2 (key filters)",
             Kind::Upstream => "tickv 2.0.0 (upstream)",
             Kind::SeqUncached => "sequential-storage (no cache)",
             Kind::SeqCached => "sequential-storage (all caches)",
@@ -80,6 +93,7 @@ impl Kind {
         match self {
             Kind::Ours => "ours+index",
             Kind::OursNoIndex => "ours",
+            Kind::OursFilter => "ours+filter",
             Kind::Upstream => "upstream",
             Kind::SeqUncached => "s-s",
             Kind::SeqCached => "s-s+cache",
@@ -95,6 +109,11 @@ pub fn open(kind: Kind, flash: &Shared, keys: usize) -> Box<dyn Kv> {
     match kind {
         Kind::Ours => Box::new(ours::Ours::new(flash, keys)),
         Kind::OursNoIndex => Box::new(ours::Ours::new(flash, 0)),
+        Kind::OursFilter => Box::new(ours::Ours::with_filter(
+            flash,
+            keys,
+            ours::FILTER_PER_REGION,
+        )),
         Kind::Upstream => Box::new(upstream::Upstream::new(flash)),
         Kind::SeqUncached => seq::uncached(flash),
         Kind::SeqCached => seq::cached(flash, keys),
@@ -111,7 +130,7 @@ pub fn formatted(kind: Kind, flash: &Shared, keys: usize) -> Box<dyn Kv> {
 }
 
 pub use ekv_store::EKV_TUNING;
-pub use ours::SCRATCH as OURS_SCRATCH;
+pub use ours::{FILTER_PER_REGION, SCRATCH as OURS_SCRATCH};
 pub use seq::cache_ram;
 pub use upstream::MAIN_KEY_HASH;
 

@@ -9,6 +9,10 @@ use crate::device::Shared;
 /// its 16-byte header fit in one read).
 pub const SCRATCH: usize = 64;
 
+/// Key filter bytes per region of the variant with filters: 12 bits per
+/// record slot of a 4 KiB region of 32-byte values (85 records).
+pub const FILTER_PER_REGION: usize = 128;
+
 /// The metered flash seen through the engine's blocking-flash trait.
 pub struct OurFlash(Shared);
 
@@ -31,6 +35,7 @@ impl Flash for OurFlash {
 pub struct Ours {
     store: Store<'static, 'static, OurFlash>,
     index_len: usize,
+    filter_len: usize,
 }
 
 /// A write that runs out of space fails without erasing anything (the
@@ -61,6 +66,11 @@ impl Ours {
     /// A store on `flash`; the index and scratch buffers live as long as the
     /// program (the benchmark builds a bounded number of stores).
     pub fn new(flash: &Shared, index_len: usize) -> Ours {
+        Ours::with_filter(flash, index_len, 0)
+    }
+
+    /// The same with `per_region` bytes of key filter per region.
+    pub fn with_filter(flash: &Shared, index_len: usize, per_region: usize) -> Ours {
         let (region_size, region_count, program_unit) = {
             let m = flash.borrow();
             (m.region_size(), m.regions(), m.unit())
@@ -73,10 +83,13 @@ impl Ours {
         let index: &'static mut [IndexEntry] =
             Box::leak(vec![IndexEntry::default(); index_len].into_boxed_slice());
         let scratch: &'static mut [u8] = Box::leak(vec![0u8; SCRATCH].into_boxed_slice());
-        let kv = TicKV::new(g, index).expect("geometry");
+        let filter_len = per_region * region_count;
+        let filter: &'static mut [u8] = Box::leak(vec![0u8; filter_len].into_boxed_slice());
+        let kv = TicKV::with_filter(g, index, filter).expect("geometry");
         Ours {
             store: Store::new(kv, OurFlash(flash.clone()), scratch),
             index_len,
+            filter_len,
         }
     }
 }
@@ -107,9 +120,15 @@ impl super::Kv for Ours {
     }
     fn ram(&self) -> Vec<(&'static str, usize)> {
         vec![
-            ("engine state", std::mem::size_of::<TicKV>()),
+            // kv-bench builds the engine with its `filter` feature, which
+            // adds the filter's slice and size to the state.
+            (
+                "engine state (with the `filter` feature)",
+                std::mem::size_of::<TicKV>(),
+            ),
             ("scratch", SCRATCH),
             ("index", self.index_len * std::mem::size_of::<IndexEntry>()),
+            ("key filters", self.filter_len),
         ]
     }
 }

@@ -1,4 +1,5 @@
-//! TicKV v2 with a 1000-entry index and a 64-byte scratch buffer.
+//! TicKV v2 with a 1000-entry index and a 64-byte scratch buffer; with the
+//! probe's `filter` feature also 128 bytes of key filter per region.
 #![no_std]
 #![no_main]
 
@@ -28,6 +29,8 @@ impl Flash for Nvmc {
 
 static mut INDEX: MaybeUninit<[IndexEntry; 1000]> = MaybeUninit::uninit();
 static mut SCRATCH: [u8; 64] = [0; 64];
+#[cfg(feature = "filter")]
+static mut FILTER: [u8; 128 * REGIONS] = [0; 128 * REGIONS];
 static mut STORE: MaybeUninit<Store<'static, 'static, Nvmc>> = MaybeUninit::uninit();
 
 #[no_mangle]
@@ -44,7 +47,11 @@ pub extern "C" fn _start() -> ! {
             slots.add(i).write(IndexEntry::default());
         }
         let index = core::slice::from_raw_parts_mut(slots, 1000);
-        let kv = TicKV::new(g, index).unwrap_or_else(|_| loop {});
+        #[cfg(not(feature = "filter"))]
+        let kv = TicKV::new(g, index);
+        #[cfg(feature = "filter")]
+        let kv = TicKV::with_filter(g, index, &mut *addr_of_mut!(FILTER));
+        let kv = kv.unwrap_or_else(|_| loop {});
         (*addr_of_mut!(STORE)).write(Store::new(kv, Nvmc, &mut *addr_of_mut!(SCRATCH)))
     };
     if s.mount().is_err() {
