@@ -25,6 +25,16 @@
 //! and, optionally, index storage of 12 bytes per key ([`IndexEntry`]) that
 //! makes a get read exactly one record and existence checks read nothing.
 //!
+//! With more keys than index entries, a key the index does not hold is
+//! looked up by scanning regions from the newest. Without key filters a miss
+//! then reads every record header of the log. With the `filter` feature and
+//! `TicKV::with_filter`, the caller gives a few bytes of RAM per region
+//! (8 to 16 bits per record header a region holds) for a Bloom filter of
+//! each region's keys: a get then reads about one region's record headers
+//! and its record, and a miss a fraction of the log equal to the filters'
+//! false-positive rate (0.5 % at 12 bits per header). The filters live in
+//! RAM only (mount rebuilds them), so the flash format is the same.
+//!
 //! The on-flash format and the exact guarantees are documented in
 //! `doc/tickv-format.md`.
 //!
@@ -35,6 +45,9 @@
 //! matching [`blocking::Store`] methods. Firmware that never iterates over
 //! keys or inspects the log can build with `default-features = false` to
 //! save ROM.
+//!
+//! `filter` (off by default): per-region key filters, `TicKV::with_filter`
+//! (about 480 bytes of ROM on Cortex-M4).
 
 #![no_std]
 #![forbid(unsafe_code)]
