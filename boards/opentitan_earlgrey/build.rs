@@ -1,7 +1,8 @@
 //! Links the kernel with this board's memory layout, from `board.toml`
-//! (the one description of the board): see
-//! `app_layout::board::kernel_build_script`.
+//! (the one description of the board), and records the kernel's version
+//! in its attributes: see `app_layout::board::kernel_build_script`.
 
 fn main() {
-    app_layout::board::kernel_build_script();
+    let version = kernel::KERNEL_VERSION;
+    app_layout::board::kernel_build_script((version.major, version.minor));
 }
