@@ -5,7 +5,7 @@
 #
 # Slot tables: userland/layout.toml (qemu_rv32_virt, the default board)
 # and userland/layout-<board>.toml (other boards: qemu_ast1030,
-# opentitan_earlgrey). For each
+# opentitan_earlgrey, nrf52840dk). For each
 # app in a table, in target/userland/ (the default board) or
 # target/userland/<board>/:
 #   <app>.elf   the linked app (release: opt-level z, LTO)
@@ -15,9 +15,12 @@
 #   <image>.bin an app flash image with those apps
 # For each app, whatever boards build it, one TAB for tockloader:
 #   target/userland/tabs/<app>.tab
-# holding one TBF per architecture (`rv32imac.tbf`, `cortex-m4.tbf`, ...):
-# the same file installs on every board (tockloader picks the board's
-# architecture). An app's elf2tab flags must then agree between tables.
+# holding one TBF per slot table, named <arch>.<TBF start>.<RAM start>.tbf
+# (`rv32imac.0x80100000.0x80300000.tbf` for hello, two `cortex-m4.*.tbf` for
+# qemu_ast1030 and nrf52840dk, ...): the same file installs on every
+# board (tockloader takes the board's architecture and, among several,
+# the TBF whose RAM lies in the process RAM the kernel's attributes
+# name). An app's elf2tab flags must then agree between tables.
 #
 # An image is loaded at the start of the board's app flash area
 # (0x8010_0000 on the QEMU virt board):
@@ -35,9 +38,16 @@ die() { printf 'userland: error: %s\n' "$*" >&2; exit 1; }
 command -v cargo >/dev/null || die "cargo not found (run tools/scripts/setup.sh)"
 command -v elf2tab >/dev/null || die "elf2tab not found (run tools/scripts/setup.sh)"
 
-# The table tool (a host binary of the root workspace), built once.
-(cd "$root" && CARGO_TARGET_DIR="$root/target" cargo build --quiet -p app-image)
-app_image="$root/target/debug/app-image"
+# The table tool (a host binary of the root workspace), built once;
+# APP_IMAGE names one already built (a test of the root workspace that
+# runs this script gives its own, rather than build into the target
+# folder its cargo is using).
+if [ -n "${APP_IMAGE:-}" ]; then
+    app_image=$APP_IMAGE
+else
+    (cd "$root" && CARGO_TARGET_DIR="$root/target" cargo build --quiet -p app-image)
+    app_image="$root/target/debug/app-image"
+fi
 
 layouts=()
 for layout in "$root/userland/layout.toml" "$root"/userland/layout-*.toml; do
@@ -86,9 +96,8 @@ pack_tabs() {
     local tabs="$root/target/userland/tabs"
     mkdir -p "$tabs"
     local -A inputs=() flags=() first=()
-    local layout app arch out args
+    local layout app out args
     for layout in "${layouts[@]}"; do
-        arch=$("$app_image" arch --layout "$layout")
         out=$(out_dir "$layout")
         while read -r app; do
             args=$("$app_image" elf2tab-args --layout "$layout" "$app")
@@ -98,7 +107,7 @@ pack_tabs() {
             elif [ "${flags[$app]}" != "$args" ]; then
                 die "$app: its elf2tab flags differ between ${first[$app]#"$root"/} and ${layout#"$root"/} (one TAB carries every architecture: make them agree)"
             fi
-            inputs[$app]+=" $out/$app.elf,$arch"
+            inputs[$app]+=" $out/$app.elf,$("$app_image" tab-name --layout "$layout" "$app")"
         done < <("$app_image" apps --layout "$layout")
     done
     for app in "${!inputs[@]}"; do

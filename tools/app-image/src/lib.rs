@@ -11,7 +11,12 @@
 //! to prove the kernel will find every app where it belongs.
 //!
 //! Inputs are TBFs (elf2tab writes `<name>.tbf`) or TABs (tar archives
-//! holding `<arch>.tbf`; [`tbf_from_tab`] takes the board's architecture).
+//! holding `<arch>.tbf`, or several `<arch>.<flash>.<ram>.tbf`;
+//! [`tbf_for_board`] takes the board's).
+//!
+//! [`kernel_attributes`] reads the attributes at the end of a kernel's
+//! area (what tockloader reads there), and [`elf_symbol`] a symbol of a
+//! kernel ELF, for the tests that check them.
 
 use std::fmt;
 
@@ -361,23 +366,81 @@ pub fn verify(image: &Image) -> Result<(), Error> {
     }
 }
 
+/// Whether `name` (a file in a TAB) is a TBF for `arch`: `<arch>.tbf`, or
+/// `<arch>.<anything>.tbf` (elf2tab names a TBF after what follows the
+/// comma of its input, and a TAB with several TBFs of one architecture,
+/// one per board layout, names them
+/// `<arch>.<flash address>.<RAM address>.tbf`; tockloader matches the
+/// part before the first dot).
+pub fn tbf_is_for_arch(name: &str, arch: &str) -> bool {
+    name.strip_suffix(".tbf")
+        .is_some_and(|stem| stem.split('.').next() == Some(arch))
+}
+
 /// The TBF for `arch` inside a TAB (a tar archive holding
-/// `metadata.toml` and `<arch>.tbf`).
+/// `metadata.toml` and `<arch>.tbf`, or `<arch>.<...>.tbf`): there must be
+/// exactly one (see [`tbf_for_board`] for TABs with one per layout).
 pub fn tbf_from_tab(tab: &[u8], arch: &str) -> Result<Vec<u8>, Error> {
-    let want = format!("{arch}.tbf");
     let entries = tab_tbfs(tab)?;
-    if let Some((_, tbf)) = entries.iter().find(|(name, _)| *name == want) {
-        return Ok(tbf.clone());
-    }
-    let found: Vec<&str> = entries.iter().map(|(name, _)| name.as_str()).collect();
-    error(format!(
-        "the TAB has no {want} (it has: {})",
-        if found.is_empty() {
-            "no TBFs".to_string()
-        } else {
-            found.join(", ")
+    let mut matching = entries
+        .iter()
+        .filter(|(name, _)| tbf_is_for_arch(name, arch));
+    match (matching.next(), matching.next()) {
+        (Some((_, tbf)), None) => Ok(tbf.clone()),
+        (None, _) => {
+            let found: Vec<&str> = entries.iter().map(|(name, _)| name.as_str()).collect();
+            error(format!(
+                "the TAB has no {arch}.tbf (it has: {})",
+                if found.is_empty() {
+                    "no TBFs".to_string()
+                } else {
+                    found.join(", ")
+                }
+            ))
         }
-    ))
+        (Some(_), Some(_)) => error(format!(
+            "the TAB has several TBFs for {arch}: name the board to choose"
+        )),
+    }
+}
+
+/// The TBF a board takes from a TAB, as tockloader chooses it: the one
+/// for the board's architecture; where the TAB has several (one per
+/// layout of that architecture), the one whose fixed RAM address lies in
+/// the board's process RAM window.
+pub fn tbf_for_board(tab: &[u8], board: &app_layout::Board) -> Result<Vec<u8>, Error> {
+    let entries = tab_tbfs(tab)?;
+    let candidates: Vec<&(String, Vec<u8>)> = entries
+        .iter()
+        .filter(|(name, _)| tbf_is_for_arch(name, &board.arch))
+        .collect();
+    if candidates.len() <= 1 {
+        return tbf_from_tab(tab, &board.arch);
+    }
+    let in_window = |tbf: &[u8]| {
+        TbfHeader::parse(tbf)
+            .ok()
+            .and_then(|h| h.fixed_ram_address())
+            .is_some_and(|ram| (board.ram_start..board.ram_end).contains(&ram))
+    };
+    let fitting: Vec<&&(String, Vec<u8>)> = candidates
+        .iter()
+        .filter(|(_, tbf)| in_window(tbf))
+        .collect();
+    match fitting.as_slice() {
+        [(_, tbf)] => Ok(tbf.clone()),
+        _ => {
+            let names: Vec<&str> = candidates.iter().map(|(n, _)| n.as_str()).collect();
+            error(format!(
+                "{} of the TAB's TBFs for {} ({}) have their RAM in {:#010x}..{:#010x}; one must",
+                fitting.len(),
+                board.arch,
+                names.join(", "),
+                board.ram_start,
+                board.ram_end
+            ))
+        }
+    }
 }
 
 /// Every TBF inside a TAB, as (file name without directories, bytes), in
@@ -419,12 +482,12 @@ fn c_string(field: &[u8]) -> String {
     String::from_utf8_lossy(&field[..end]).into_owned()
 }
 
-/// Reads a `.tbf`, or the board's TBF out of a `.tab`.
-pub fn read_input(path: &std::path::Path, arch: &str) -> Result<Vec<u8>, Error> {
+/// Reads a `.tbf`, or the board's TBF out of a `.tab` ([`tbf_for_board`]).
+pub fn read_input(path: &std::path::Path, board: &app_layout::Board) -> Result<Vec<u8>, Error> {
     let bytes =
         std::fs::read(path).map_err(|e| Error(format!("cannot read {}: {e}", path.display())))?;
     if path.extension().is_some_and(|e| e == "tab") {
-        tbf_from_tab(&bytes, arch).map_err(|e| Error(format!("{}: {e}", path.display())))
+        tbf_for_board(&bytes, board).map_err(|e| Error(format!("{}: {e}", path.display())))
     } else {
         Ok(bytes)
     }
@@ -461,4 +524,108 @@ pub fn describe(image: &Image) -> String {
         out.push('\n');
     }
     out
+}
+
+/// The kernel attributes at the end of a kernel's area, as tockloader
+/// reads them (`app_layout::board::kernel_attributes_script` writes
+/// them): the sentinel `TOCK` in the last four bytes, the version byte
+/// before it, then TLVs read backwards. Absent TLVs are `None`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelAttributes {
+    /// The table's version (1).
+    pub version: u8,
+    /// TLV `0x0101`: start and length of process RAM.
+    pub app_memory: Option<(u32, u32)>,
+    /// TLV `0x0102`: start and length of the kernel image.
+    pub kernel_binary: Option<(u32, u32)>,
+    /// TLV `0x0103`: major, minor, patch and pre-release.
+    pub kernel_version: Option<[u16; 4]>,
+}
+
+/// Parses the kernel attributes that end `area` (the bytes of a kernel's
+/// area, or any slice ending where the area ends). Reading stops at the
+/// first TLV type it does not know, as tockloader's does.
+pub fn kernel_attributes(area: &[u8]) -> Result<KernelAttributes, Error> {
+    let Some(rest) = area.strip_suffix(b"TOCK") else {
+        return error("no kernel attributes (the area does not end with \"TOCK\")");
+    };
+    let Some((&version, mut rest)) = rest.split_last() else {
+        return error("the kernel attributes end after the sentinel");
+    };
+    rest = &rest[..rest.len().saturating_sub(3)];
+    let mut attrs = KernelAttributes {
+        version,
+        ..KernelAttributes::default()
+    };
+    if version != 1 {
+        return error(format!("kernel attributes version {version}, not 1"));
+    }
+    let u16_at = |b: &[u8], i: usize| u16::from_le_bytes([b[i], b[i + 1]]);
+    let u32_at = |b: &[u8], i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+    while rest.len() >= 4 {
+        let n = rest.len();
+        let (kind, len) = (u16_at(rest, n - 4), usize::from(u16_at(rest, n - 2)));
+        if !matches!(kind, 0x0101..=0x0103) {
+            break;
+        }
+        if len != 8 || n < 4 + len {
+            return error(format!(
+                "kernel attribute {kind:#06x} has length {len} (8 expected, {} bytes left)",
+                n - 4
+            ));
+        }
+        let value = &rest[n - 4 - len..n - 4];
+        match kind {
+            0x0101 => attrs.app_memory = Some((u32_at(value, 0), u32_at(value, 4))),
+            0x0102 => attrs.kernel_binary = Some((u32_at(value, 0), u32_at(value, 4))),
+            _ => {
+                attrs.kernel_version = Some([0, 2, 4, 6].map(|i| u16_at(value, i)));
+            }
+        }
+        rest = &rest[..n - 4 - len];
+    }
+    Ok(attrs)
+}
+
+/// The value of the symbol `name` in a little-endian ELF32 file (its
+/// `.symtab`), or `None` if the file has no such symbol.
+pub fn elf_symbol(elf: &[u8], name: &str) -> Result<Option<u32>, Error> {
+    let bad = |what: &str| Error(format!("not a usable ELF32 file: {what}"));
+    let u16_at = |i: usize| {
+        elf.get(i..i + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+            .ok_or_else(|| bad("truncated"))
+    };
+    let u32_at = |i: usize| {
+        elf.get(i..i + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .ok_or_else(|| bad("truncated"))
+    };
+    if elf.get(..6) != Some(b"\x7fELF\x01\x01") {
+        return Err(bad("no ELF32 little-endian magic"));
+    }
+    let shoff = u32_at(32)? as usize;
+    let shentsize = usize::from(u16_at(46)?);
+    let shnum = usize::from(u16_at(48)?);
+    // Section headers: type at +4, offset at +16, size at +20, link at +24.
+    const SHT_SYMTAB: u32 = 2;
+    for i in 0..shnum {
+        let sh = shoff + i * shentsize;
+        if u32_at(sh + 4)? != SHT_SYMTAB {
+            continue;
+        }
+        let (offset, size) = (u32_at(sh + 16)? as usize, u32_at(sh + 20)? as usize);
+        let strtab = shoff + u32_at(sh + 24)? as usize * shentsize;
+        let strings = u32_at(strtab + 16)? as usize;
+        // Symbols: 16 bytes each, name offset at +0, value at +4.
+        for sym in (offset..offset + size).step_by(16) {
+            let start = strings + u32_at(sym)? as usize;
+            let text = elf.get(start..).ok_or_else(|| bad("symbol name"))?;
+            let end = text.iter().position(|&b| b == 0).unwrap_or(text.len());
+            if &text[..end] == name.as_bytes() {
+                return Ok(Some(u32_at(sym + 4)?));
+            }
+        }
+    }
+    Ok(None)
 }

@@ -7,6 +7,7 @@
 //! app-image images [--layout L]                "<image> <app>..." per line
 //! app-image elf2tab-args [--layout L] APP      one argument per line
 //! app-image linker-script [--layout L] APP     the generated linker script
+//! app-image tab-name [--layout L] APP          its TBF's name in TABs, without .tbf
 //! ```
 //!
 //! `--layout` defaults to this checkout's `userland/layout.toml`.
@@ -24,6 +25,7 @@ const USAGE: &str = "usage:
   app-image images [--layout L]
   app-image elf2tab-args [--layout L] APP
   app-image linker-script [--layout L] APP
+  app-image tab-name [--layout L] APP
   app-image arch [--layout L]
   app-image target [--layout L]
   app-image out-dir [--layout L]";
@@ -109,6 +111,7 @@ fn run(args: Vec<String>) -> Result<String, String> {
             .map(|a| format!("{a}\n"))
             .collect()),
         "linker-script" => Ok(one_app()?.linker_script(&layout.board)),
+        "tab-name" => Ok(format!("{}\n", one_app()?.tab_name(&layout.board))),
         // elf2tab's architecture name and the Rust target of the apps.
         "arch" => Ok(format!("{}\n", layout.board.arch)),
         "target" => app_layout::board::app_target(&layout.board.arch)
@@ -122,8 +125,7 @@ fn run(args: Vec<String>) -> Result<String, String> {
             }
             let mut inputs = Vec::new();
             for path in &args.rest {
-                let bytes =
-                    read_input(path.as_ref(), &layout.board.arch).map_err(|e| e.to_string())?;
+                let bytes = read_input(path.as_ref(), &layout.board).map_err(|e| e.to_string())?;
                 inputs.push((path.clone(), bytes));
             }
             let image = pack(&layout, inputs, args.options).map_err(|e| e.to_string())?;

@@ -1,7 +1,10 @@
 //! Packing synthetic TBFs: placement, padding, termination and every
 //! refusal, checked with the kernel's own TBF parser and loading walk.
 
-use app_image::{pack, padding_tbf, place, tbf_from_tab, verify, Fill, Image, Options};
+use app_image::{
+    kernel_attributes, pack, padding_tbf, place, tbf_for_board, tbf_from_tab, verify, Fill, Image,
+    KernelAttributes, Options,
+};
 use app_layout::Layout;
 use kernel::tbf::{AppWalk, Outcome, TbfHeader, WalkEnd};
 use kernel::KERNEL_VERSION;
@@ -362,6 +365,64 @@ fn reads_the_tbf_of_an_architecture_from_a_tab() {
         e.contains("no rv32imc.tbf") && e.contains("cortex-m4.tbf, rv32imac.tbf"),
         "{e}"
     );
+}
+
+#[test]
+fn picks_the_tbf_whose_ram_is_the_boards_among_several_of_one_architecture() {
+    // Two Cortex-M4 TBFs, as our TABs carry for qemu_ast1030 and the DK.
+    let ast = app("two", 0x5_0000, 0x8_8000, 0x40);
+    let dk = app("two", 0x4_0000, 0x2001_0000, 0x40);
+    let tab = tar(&[
+        ("metadata.toml", b"tab-version = 1\n"),
+        ("cortex-m4.0x00040000.0x20010000.tbf", &dk),
+        ("cortex-m4.0x00050000.0x00088000.tbf", &ast),
+    ]);
+    let mut board = layout().board;
+    board.arch = "cortex-m4".into();
+    (board.ram_start, board.ram_end) = (0x8_0000, 0xC_0000);
+    assert_eq!(tbf_for_board(&tab, &board).unwrap(), ast);
+    (board.ram_start, board.ram_end) = (0x2001_0000, 0x2003_0000);
+    assert_eq!(tbf_for_board(&tab, &board).unwrap(), dk);
+    (board.ram_start, board.ram_end) = (0x1000_0000, 0x1001_0000);
+    let e = tbf_for_board(&tab, &board).unwrap_err().0;
+    assert!(e.contains("0 of the TAB's TBFs for cortex-m4"), "{e}");
+    // Without a board to choose, two are one too many.
+    let e = tbf_from_tab(&tab, "cortex-m4").unwrap_err().0;
+    assert!(e.contains("several TBFs for cortex-m4"), "{e}");
+}
+
+#[test]
+fn reads_kernel_attributes_backwards_from_the_end() {
+    let mut area = vec![0xAAu8; 16];
+    for (value, kind) in [
+        (
+            &[2u16, 3, 0, 0].map(u16::to_le_bytes).concat()[..],
+            0x0103u16,
+        ),
+        (&[0u32, 0x1_9330].map(u32::to_le_bytes).concat()[..], 0x0102),
+        (
+            &[0x2001_0000u32, 0x2_0000].map(u32::to_le_bytes).concat()[..],
+            0x0101,
+        ),
+    ] {
+        area.extend(value);
+        area.extend(kind.to_le_bytes());
+        area.extend(8u16.to_le_bytes());
+    }
+    area.extend([0, 0, 0, 1]);
+    area.extend(b"TOCK");
+    assert_eq!(
+        kernel_attributes(&area).unwrap(),
+        KernelAttributes {
+            version: 1,
+            app_memory: Some((0x2001_0000, 0x2_0000)),
+            kernel_binary: Some((0, 0x1_9330)),
+            kernel_version: Some([2, 3, 0, 0]),
+        }
+    );
+    let n = area.len();
+    area[n - 1] = b'X';
+    assert!(kernel_attributes(&area).is_err());
 }
 
 #[test]

@@ -159,6 +159,17 @@ impl AppSlot {
         )
     }
 
+    /// The name of this app's TBF inside a TAB, without `.tbf`:
+    /// `<arch>.<TBF start>.<RAM start>` (e.g.
+    /// `cortex-m4.0x00040000.0x20010000`), given to elf2tab after the
+    /// ELF's name (`app.elf,NAME`). A TAB then holds one TBF per slot
+    /// table, even two for one architecture; tockloader matches the part
+    /// before the first dot with the board's architecture and picks among
+    /// fixed-address TBFs by their RAM address.
+    pub fn tab_name(&self, board: &Board) -> String {
+        format!("{}.{:#010x}.{:#010x}", board.arch, self.flash, self.ram)
+    }
+
     /// elf2tab's arguments for this app, without the input and output
     /// files: name, sizes, kernel version, deterministic output, then
     /// `elf2tab_extra`. (The protected region size comes from the ELF's

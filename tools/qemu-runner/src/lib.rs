@@ -106,9 +106,11 @@ pub fn tabs_dir(root: &Path) -> PathBuf {
     root.join("target/userland/tabs")
 }
 
-/// Checks that `tab` (from [`tabs_dir`]) carries exactly one TBF per
-/// architecture of the boards whose slot tables (`userland/layout*.toml`)
-/// have `app`: the promise that one TAB installs on every board.
+/// Checks that `tab` (from [`tabs_dir`]) carries exactly one TBF per slot
+/// table (`userland/layout*.toml`) that has `app`, named after its
+/// architecture and slot (`<arch>.<TBF start>.<RAM start>.tbf`: two
+/// Cortex-M4 boards give two `cortex-m4.*` TBFs, which tockloader tells
+/// apart by their RAM): the promise that one TAB installs on every board.
 pub fn check_tab_architectures(tab: &Path, app: &str) -> Result<(), String> {
     let userland = repo_root().join("userland");
     let mut expected = Vec::new();
@@ -120,8 +122,8 @@ pub fn check_tab_architectures(tab: &Path, app: &str) -> Result<(), String> {
             continue;
         }
         let layout = app_layout::Layout::load(&entry.path()).map_err(|e| e.to_string())?;
-        if layout.app(app).is_some() {
-            expected.push(format!("{}.tbf", layout.board.arch));
+        if let Some(slot) = layout.app(app) {
+            expected.push(format!("{}.tbf", slot.tab_name(&layout.board)));
         }
     }
     let bytes = std::fs::read(tab).map_err(|e| format!("{}: {e}", tab.display()))?;
@@ -129,8 +131,8 @@ pub fn check_tab_architectures(tab: &Path, app: &str) -> Result<(), String> {
         .map_err(|e| format!("{}: {e} (the boards that build {app})", tab.display()))
 }
 
-/// Whether the TBFs of the TAB `bytes` are exactly `expected`
-/// (`<arch>.tbf` names, any order).
+/// Whether the TBFs of the TAB `bytes` are exactly `expected` (file
+/// names, any order).
 fn tab_holds_exactly(bytes: &[u8], mut expected: Vec<String>) -> Result<(), String> {
     let mut found: Vec<String> = app_image::tab_tbfs(bytes)
         .map_err(|e| e.to_string())?
@@ -849,13 +851,21 @@ mod tests {
     }
 
     #[test]
-    fn a_tab_must_carry_every_architecture_of_its_boards() {
-        let both = || vec!["rv32imac.tbf".to_string(), "cortex-m4.tbf".to_string()];
-        assert!(tab_holds_exactly(&tab_of(&["cortex-m4.tbf", "rv32imac.tbf"]), both()).is_ok());
-        let e = tab_holds_exactly(&tab_of(&["rv32imac.tbf"]), both()).unwrap_err();
-        assert!(e.contains("cortex-m4.tbf"), "{e}");
-        let extra = tab_of(&["rv32imac.tbf", "cortex-m4.tbf", "rv32imc.tbf"]);
-        assert!(tab_holds_exactly(&extra, both()).is_err());
+    fn a_tab_must_carry_the_tbf_of_every_slot_table() {
+        const RV: &str = "rv32imac.0x80160000.0x80360000.tbf";
+        const AST: &str = "cortex-m4.0x00050000.0x00088000.tbf";
+        const DK: &str = "cortex-m4.0x00040000.0x20010000.tbf";
+        let all = || vec![RV.to_string(), AST.to_string(), DK.to_string()];
+        assert!(tab_holds_exactly(&tab_of(&[DK, RV, AST]), all()).is_ok());
+        // One Cortex-M4 TBF is not enough when two boards of that
+        // architecture build the app.
+        let e = tab_holds_exactly(&tab_of(&[RV, AST]), all()).unwrap_err();
+        assert!(e.contains(DK), "{e}");
+        let extra = tab_of(&[RV, AST, DK, "rv32imc.0x20030000.0x10006000.tbf"]);
+        assert!(tab_holds_exactly(&extra, all()).is_err());
+        // A TAB named the old way (one `<arch>.tbf` per architecture).
+        let old = tab_of(&["rv32imac.tbf", "cortex-m4.tbf"]);
+        assert!(tab_holds_exactly(&old, all()).is_err());
     }
 
     fn outcome(console: &str, status: Option<i32>) -> Outcome {
