@@ -10,7 +10,11 @@ What a lab host (upstream's: a Raspberry Pi with the DK on USB) runs:
   which this module builds into internal flash: `nvmc-store`);
 * flash_kernel: `make -C boards/nrf52840dk flash OPENOCD=1
   FEATURES=nvmc-store` (tockloader writes the kernel at 0);
-* flash_app: `tockloader install --board nrf52dk --openocd TAB`;
+* flash_app: `tockloader install --board nrf52dk --openocd TAB`: a
+  libtock-rs `nrf52840` fixture, or one of our apps of the DK's slot
+  table (`userland/layout-nrf52840dk.toml`; its TAB from `make userland`
+  carries the DK's TBF beside qemu_ast1030's, and tockloader installs the
+  one whose RAM is the board's, read from our kernel's attributes);
 * reset: OpenOCD `reset` (a mid-write reset for the power-loss test);
 * serial: the J-Link's virtual serial port at 115200, through the
   harness's own `SerialPort`.
@@ -24,6 +28,7 @@ import logging
 import os
 import subprocess
 import sys
+import tomllib
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -31,6 +36,13 @@ from apps import ROOT, resolve_tab  # noqa: E402
 from core.board_harness import BoardHarness  # noqa: E402
 
 OPENOCD_PREFIX = "adapter driver jlink; transport select swd; source [find target/nrf52.cfg]; init; "
+LAYOUT = os.path.join(ROOT, "userland", "layout-nrf52840dk.toml")
+
+
+def dk_apps():
+    """Our apps linked for the DK: the slots of its table."""
+    with open(LAYOUT, "rb") as f:
+        return [slot["name"] for slot in tomllib.load(f).get("app", [])]
 
 
 class DryConsole:
@@ -95,14 +107,18 @@ class Nrf52840dk(BoardHarness):
 
     def flash_app(self, app):
         name = app.get("name", "") if isinstance(app, dict) else app
-        if name.startswith("ours/"):
-            # Our TABs carry a Cortex-M4 TBF linked for qemu_ast1030's
-            # addresses; no slot table for the DK's layout exists yet.
-            raise NotImplementedError(
-                f"{name}: our apps are not built for the nRF52840-DK's layout yet "
-                "(userland has no slot table for it); use libtock-rs's nrf52840 fixtures"
-            )
-        tab = resolve_tab(app, "nrf52840")
+        kind, _, short = name.rpartition("/")
+        if kind == "ours":
+            if short not in dk_apps():
+                raise ValueError(
+                    f"{name}: not in the DK's slot table (userland/layout-nrf52840dk.toml has {dk_apps()}); "
+                    "our apps run only where a table links them"
+                )
+            tab = os.path.join(ROOT, "target", "userland", "tabs", short + ".tab")
+            if not self.dry_run and not os.path.isfile(tab):
+                raise FileNotFoundError(f"{tab} is not built (run `make userland` in the repository)")
+        else:
+            tab = resolve_tab(app, "nrf52840")
         self.run(["tockloader", "install", "--board", "nrf52dk", "--openocd", tab])
 
     def reset(self):
