@@ -38,6 +38,12 @@ die() { printf 'userland: error: %s\n' "$*" >&2; exit 1; }
 command -v cargo >/dev/null || die "cargo not found (run tools/scripts/setup.sh)"
 command -v elf2tab >/dev/null || die "elf2tab not found (run tools/scripts/setup.sh)"
 
+# One run at a time: runs for two boards at once (make hwci runs the QEMU
+# boards in parallel) would copy an ELF while the other's elf2tab reads it.
+mkdir -p "$root/target/userland"
+exec 9>"$root/target/userland/.build.lock"
+if command -v flock >/dev/null; then flock 9; fi
+
 # The table tool (a host binary of the root workspace), built once;
 # APP_IMAGE names one already built (a test of the root workspace that
 # runs this script gives its own, rather than build into the target
