@@ -793,7 +793,7 @@ fn our_tests() -> Vec<Test> {
         },
         Test {
             name: "tockloader",
-            about: "apps installed with tockloader into a flash file boot and run (the TABs every board installs: one TBF per architecture)",
+            about: "apps installed with tockloader into a flash file boot and run (the TABs every board installs: one TBF per slot table)",
             install: Install::Tockloader(&["hello", "abi_test"]),
             expect: Expect {
                 summaries: strings(&["abi"]),
