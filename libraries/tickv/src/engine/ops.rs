@@ -29,13 +29,13 @@ impl Get {
     pub(super) fn poll(&mut self, c: &mut Core, io: &mut Io, ev: &mut Channel) -> Poll<Output> {
         loop {
             match &mut self.st {
-                GetState::Lookup => {
-                    self.st = match c.ix.get(self.key) {
-                        Some(loc) => GetState::Header(loc),
-                        None if c.ix.complete => return ev.fail(Error::NotFound),
-                        None => GetState::Find(Find::new(c, self.key, None, false)),
-                    }
-                }
+                // Each state is written in place: a state built by a
+                // `match` and then moved costs a copy of the largest one.
+                GetState::Lookup => match c.ix.get(self.key) {
+                    Some(loc) => self.st = GetState::Header(loc),
+                    None if c.ix.complete => return ev.fail(Error::NotFound),
+                    None => self.st = GetState::Find(Find::new(c, self.key, None, false)),
+                },
                 GetState::Find(f) => {
                     if !tri!(f.poll(c, io, ev)) || f.h.kind != Kind::Value {
                         return ev.fail(Error::NotFound);
