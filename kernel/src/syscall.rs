@@ -280,6 +280,19 @@ impl Syscall {
         })
     }
 
+    /// The driver number of a call that names a driver (subscribe,
+    /// command and the allows).
+    pub fn driver(&self) -> Option<u32> {
+        match *self {
+            Syscall::Subscribe { driver, .. }
+            | Syscall::Command { driver, .. }
+            | Syscall::ReadWriteAllow { driver, .. }
+            | Syscall::ReadOnlyAllow { driver, .. }
+            | Syscall::UserspaceReadableAllow { driver, .. } => Some(driver),
+            Syscall::Yield { .. } | Syscall::Memop { .. } | Syscall::Exit { .. } => None,
+        }
+    }
+
     /// The class this call belongs to.
     pub fn class(&self) -> SyscallClass {
         match self {

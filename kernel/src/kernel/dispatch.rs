@@ -22,7 +22,7 @@ impl Kernel {
     ) -> Option<SyscallReturn> {
         process.update_debug(|d| {
             d.syscalls = d.syscalls.saturating_add(1);
-            d.last_syscall = Some(syscall);
+            d.last_syscall = Some((syscall.class(), syscall.driver()));
         });
         let filtered = platform.filter.filter(process, &syscall);
         match syscall {
