@@ -53,7 +53,9 @@ impl State {
         }
     }
 
-    /// One SipRound over the state words.
+    /// One SipRound over the state words (inlined: a call per round cost
+    /// more than the round on 32-bit targets).
+    #[inline(always)]
     fn round(v: &mut [u64; 4]) {
         v[0] = v[0].wrapping_add(v[1]);
         v[1] = v[1].rotate_left(13) ^ v[0];
@@ -78,14 +80,32 @@ impl State {
     /// Adds `data` to the message.
     pub fn write(&mut self, data: &[u8]) {
         self.len = self.len.wrapping_add(data.len() as u64);
-        for &byte in data {
-            self.tail |= u64::from(byte) << (8 * self.ntail);
-            self.ntail += 1;
-            if self.ntail == 8 {
-                self.compress(self.tail);
-                self.tail = 0;
-                self.ntail = 0;
-            }
+        // Complete a word left from an earlier write a byte at a time, then
+        // take whole words as words, then keep the rest.
+        let fill = if self.ntail == 0 {
+            0
+        } else {
+            data.len().min(8 - self.ntail as usize)
+        };
+        let (head, rest) = data.split_at(fill);
+        head.iter().for_each(|&b| self.push(b));
+        let mut words = rest.chunks_exact(8);
+        for w in &mut words {
+            self.compress(u64::from_le_bytes([
+                w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7],
+            ]));
+        }
+        words.remainder().iter().for_each(|&b| self.push(b));
+    }
+
+    /// Adds one byte to the incomplete word, compressing it when full.
+    fn push(&mut self, byte: u8) {
+        self.tail |= u64::from(byte) << (8 * self.ntail);
+        self.ntail += 1;
+        if self.ntail == 8 {
+            self.compress(self.tail);
+            self.tail = 0;
+            self.ntail = 0;
         }
     }
 
