@@ -49,8 +49,8 @@ use core::cell::Cell;
 
 use kernel::deferred_call::{DeferredCall, DeferredCallClient};
 use kernel::hil::flash::{
-    accept_request, check_erase, copy_from_words, needs_erase, program_word, Error, Flash,
-    FlashClient, Geometry,
+    accept_read_now, accept_request, check_erase, copy_from_words, needs_erase, program_word,
+    Error, Flash, FlashClient, Geometry,
 };
 use kernel::ErrorCode;
 use static_ref::StaticRef;
@@ -466,6 +466,12 @@ impl<'a, F: FlashArray> Flash<'a> for Nvmc<'a, F> {
         self.buffer.replace(buf);
         self.op.set(Op::Read { len });
         self.deferred.set();
+        Ok(())
+    }
+
+    fn read_now(&self, offset: u32, buf: &mut [u8]) -> Result<(), ErrorCode> {
+        accept_read_now(self.is_busy(), &self.geometry, offset, buf.len())?;
+        copy_from_words(offset, buf, |a| self.array.read32(a));
         Ok(())
     }
 

@@ -326,6 +326,28 @@ fn programs_write_words_with_wen_and_wait_for_ready() {
 }
 
 #[test]
+fn read_now_reads_at_once_and_only_while_idle() {
+    let s = setup();
+    let data = pattern(64, 9);
+    assert_eq!(s.program(0x400, &data), Ok(()));
+    let mut now = [0u8; 61];
+    assert_eq!(s.nvmc.read_now(0x401, &mut now), Ok(()));
+    assert_eq!(now.to_vec(), data[1..62].to_vec(), "any alignment");
+    assert!(s.client.reads.borrow().is_empty(), "no callback");
+    // Checked as a read is: past the end, or while a program runs.
+    let end = PAGES * 4096;
+    assert_eq!(s.nvmc.read_now(end - 4, &mut [0; 8]), Err(ErrorCode::INVAL));
+    s.nvmc
+        .program(0x800, buffer(&data), 64)
+        .map_err(|(e, _)| e)
+        .unwrap();
+    assert_eq!(s.nvmc.read_now(0x400, &mut now), Err(ErrorCode::BUSY));
+    s.run();
+    assert_eq!(s.client.programs.take(), vec![Ok(())]);
+    s.model.violations.assert_none();
+}
+
+#[test]
 fn words_holding_their_value_are_not_written_again() {
     let s = setup();
     let data = pattern(64, 2);

@@ -74,8 +74,8 @@ use core::cell::Cell;
 
 use kernel::deferred_call::{DeferredCall, DeferredCallClient};
 use kernel::hil::flash::{
-    accept_request, check_erase, check_request, copy_from_words, needs_erase, program_word, Error,
-    Flash, FlashClient, Geometry,
+    accept_read_now, accept_request, check_erase, copy_from_words, needs_erase, program_word,
+    Error, Flash, FlashClient, Geometry,
 };
 use kernel::ErrorCode;
 use tock_cells::{OptionalCell, TakeCell};
@@ -566,10 +566,7 @@ impl<'a, B: PflashBus> Flash<'a> for Pflash<'a, B> {
     }
 
     fn read_now(&self, offset: u32, buf: &mut [u8]) -> Result<(), ErrorCode> {
-        if self.is_busy() {
-            return Err(ErrorCode::BUSY);
-        }
-        check_request(&self.geometry, offset, buf.len(), buf.len(), false)?;
+        accept_read_now(self.is_busy(), &self.geometry, offset, buf.len())?;
         self.recover();
         self.copy_out(offset, buf);
         Ok(())

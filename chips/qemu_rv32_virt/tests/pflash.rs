@@ -423,6 +423,31 @@ fn reads_at_any_alignment() {
 }
 
 #[test]
+fn read_now_reads_in_the_call_and_only_while_idle() {
+    let h = harness();
+    h.cfi.set_word(8, u32::from_le_bytes([1, 2, 3, 4]));
+    h.cfi.set_word(12, u32::from_le_bytes([5, 6, 7, 8]));
+    let mut now = [0xAA; 6];
+    assert_eq!(h.flash.read_now(9, &mut now[..5]), Ok(()));
+    assert_eq!(now, [2, 3, 4, 5, 6, 0xAA]);
+    assert_eq!(h.run(), 0, "no deferred call");
+    assert!(h.take_events().is_empty(), "no callback");
+    assert_eq!(
+        h.flash.read_now(SIZE - 2, &mut now[..4]),
+        Err(ErrorCode::INVAL)
+    );
+    assert_eq!(h.flash.read_now(0, &mut []), Err(ErrorCode::INVAL));
+    // While a request is in flight the chip may not be in read-array mode.
+    h.flash.program(0x100, words(&[0x1234_5678]), 4).unwrap();
+    assert_eq!(h.flash.read_now(8, &mut now[..4]), Err(ErrorCode::BUSY));
+    h.run();
+    h.take_events();
+    assert_eq!(h.flash.read_now(0x100, &mut now[..4]), Ok(()));
+    assert_eq!(now[..4], 0x1234_5678u32.to_le_bytes());
+    h.assert_clean();
+}
+
+#[test]
 fn read_rejections_hand_the_buffer_back() {
     let h = harness();
     let cases: [(u32, usize, usize, ErrorCode); 4] = [

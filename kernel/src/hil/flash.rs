@@ -281,6 +281,20 @@ pub fn accept_request(
     }
 }
 
+/// The checks before a [`Flash::read_now`] of `len` bytes: `BUSY` if
+/// `busy`, then [`check_request`].
+pub fn accept_read_now(
+    busy: bool,
+    geometry: &Geometry,
+    offset: u32,
+    len: usize,
+) -> Result<(), ErrorCode> {
+    if busy {
+        return Err(ErrorCode::BUSY);
+    }
+    check_request(geometry, offset, len, len, false)
+}
+
 /// Whether programming the 32-bit words of `data` over the words that
 /// `read32` gives (at `data`'s byte offsets 0, 4, ...) would need a bit
 /// to go from 0 back to 1, which only an erase does.
