@@ -773,6 +773,7 @@ fn our_tests() -> Vec<Test> {
                     boot_lines(1),
                     strings(&[
                         "bench: main after ",
+                        "bench: store ready after ",
                         "bench: command ",
                         "bench: yield-no-wait ",
                         "bench: allow-ro pair ",
