@@ -103,7 +103,7 @@ pub struct DebugInfo {
     /// Times the process used up its timeslice.
     pub timeslice_expirations: u32,
     /// The class of the most recent system call and the driver it named
-    /// (if its class names one). Not the whole [`Syscall`]: copying that on
+    /// (if its class names one). Not the whole [`Syscall`](crate::syscall::Syscall): copying that on
     /// every call cost a `memcpy` call, about 45 instructions a system call.
     pub last_syscall: Option<(SyscallClass, Option<u32>)>,
     /// Stack start reported with memop 10.
