@@ -245,8 +245,7 @@ impl Kernel {
             State::Runnable => true,
             // The common case while deferred work runs (a process waiting
             // for its request): nothing queued, so no need to look at the
-            // queue in the process's memory. This is asked on every pass
-            // of the main loop once deferred calls have run a while.
+            // queue in the process's memory.
             State::Yielded | State::YieldedFor(_) if process.pending_tasks() == 0 => false,
             State::Yielded => Self::find_task(process, |t| t.fn_ptr != 0, false).is_some(),
             State::YieldedFor(id) => Self::find_task(process, |t| t.id == id, false).is_some(),
