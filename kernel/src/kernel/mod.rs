@@ -76,7 +76,10 @@ impl Kernel {
             grants_finalized: Cell::new(false),
             next_identifier: Cell::new(0),
             next_to_run: Cell::new(0),
-            deferred_streak: Cell::new(0),
+            // As if a burst of deferred calls had just ended: at boot the
+            // processes run first, before the kernel's background work
+            // (mounting or checking a store can take many bursts).
+            deferred_streak: Cell::new(DEFERRED_BUDGET),
             configured_for: Cell::new(None),
         }
     }
