@@ -1011,6 +1011,8 @@ fn a_chain_of_deferred_work_cannot_starve_a_ready_process() {
     h.run(10_000);
     let ran = chain.ran_after_switches.borrow();
     assert_eq!(ran.len(), 201);
+    // At boot the ready process runs before the kernel's pending work.
+    assert_eq!(ran[0], 1, "{ran:?}");
     // Between two of the spinner's timeslices, at most DEFERRED_BUDGET
     // steps of the chain ran (without the budget: all 201 before it ran).
     let mut longest = 0;
