@@ -318,6 +318,7 @@ impl<'x> TicKV<'x> {
                     Op::RegionInfo(_) => return Step::Done(Err(Error::Invalid)),
                     #[cfg(feature = "inspect")]
                     Op::NextRecord(at) => *run = Running::Walk(Walk::new(c, at)),
+                    // The writes were matched above; never reached.
                     Op::Set(_)
                     | Op::Add(_)
                     | Op::Update(_)
