@@ -558,8 +558,7 @@ impl<'a, const VALUE_MAX: usize> KVStoreDriver<'a, VALUE_MAX> {
                 self.maybe_queued.set(false);
                 break;
             };
-            let (Some(key_buf), Some(value_buf)) = (self.key_buf.take(), self.value_buf.take())
-            else {
+            let Some((key_buf, value_buf)) = self.take_buffers() else {
                 break; // cannot happen: nothing runs, so both are here
             };
             // From here on the request is running and is never started
@@ -570,13 +569,9 @@ impl<'a, const VALUE_MAX: usize> KVStoreDriver<'a, VALUE_MAX> {
                         break;
                     }
                 }
-                Ok(None) => {
-                    self.key_buf.replace(key_buf);
-                    self.value_buf.replace(value_buf);
-                }
+                Ok(None) => self.give_buffers(key_buf, value_buf),
                 Err(e) => {
-                    self.key_buf.replace(key_buf);
-                    self.value_buf.replace(value_buf);
+                    self.give_buffers(key_buf, value_buf);
                     self.complete(pid, Err(e), 0);
                 }
             }
@@ -645,7 +640,7 @@ impl<'a, const VALUE_MAX: usize> KVStoreDriver<'a, VALUE_MAX> {
     /// started in one step, with one entry into the app's grant and no
     /// search for the oldest queued request (an idle store has none).
     fn start_now(&self, op: Op, pid: ProcessId) -> Result<(), ErrorCode> {
-        let (Some(key_buf), Some(value_buf)) = (self.key_buf.take(), self.value_buf.take()) else {
+        let Some((key_buf, value_buf)) = self.take_buffers() else {
             return Err(ErrorCode::FAIL); // cannot happen: nothing runs
         };
         self.starting.set(true);
@@ -661,19 +656,38 @@ impl<'a, const VALUE_MAX: usize> KVStoreDriver<'a, VALUE_MAX> {
                 self.start(pid, request, key_buf, value_buf);
                 Ok(())
             }
+            // The request is over (its grant holds none now): the command
+            // answers, since no upcall will.
             Ok(None) => {
-                self.key_buf.replace(key_buf);
-                self.value_buf.replace(value_buf);
-                Ok(())
+                self.give_buffers(key_buf, value_buf);
+                Err(ErrorCode::FAIL)
             }
             Err(e) => {
-                self.key_buf.replace(key_buf);
-                self.value_buf.replace(value_buf);
+                self.give_buffers(key_buf, value_buf);
                 Err(e)
             }
         };
         self.starting.set(false);
         result
+    }
+
+    /// Takes both kernel buffers, or neither: if one is missing the other
+    /// is put back, so that none is ever lost.
+    fn take_buffers(&self) -> Option<(&'static mut [u8], &'static mut [u8])> {
+        match (self.key_buf.take(), self.value_buf.take()) {
+            (Some(key), Some(value)) => Some((key, value)),
+            (key, value) => {
+                key.map(|k| self.key_buf.replace(k));
+                value.map(|v| self.value_buf.replace(v));
+                None
+            }
+        }
+    }
+
+    /// Puts both kernel buffers back.
+    fn give_buffers(&self, key: &'static mut [u8], value: &'static mut [u8]) {
+        self.key_buf.replace(key);
+        self.value_buf.replace(value);
     }
 
     /// Returns the kernel buffers lent with a request (empty stand-ins for

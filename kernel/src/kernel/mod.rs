@@ -316,7 +316,7 @@ impl Kernel {
                 // No process was ready at the end of a burst: this call
                 // starts the next burst. Readiness is asked once a burst,
                 // not on every deferred call of a long stretch of kernel
-                // work (a mount: about a seventh of its instructions).
+                // work (a mount: about a sixth of its instructions).
                 let streak = if streak < DEFERRED_BUDGET {
                     streak + 1
                 } else {
