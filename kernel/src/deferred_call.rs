@@ -178,6 +178,11 @@ impl<const N: usize> DeferredCalls<N> {
         self.pending.get() != 0
     }
 
+    /// The pending calls, one bit per slot (bit `i`: slot `i`).
+    pub fn pending(&self) -> u64 {
+        self.pending.get()
+    }
+
     /// Runs one pending call, if any, and tells whether it did. The slot's
     /// pending flag is cleared before its client runs.
     pub fn service_next(&self) -> bool {

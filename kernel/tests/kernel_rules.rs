@@ -1039,6 +1039,38 @@ fn a_chain_of_deferred_work_cannot_starve_a_ready_process() {
 }
 
 #[test]
+fn a_process_let_in_between_bursts_keeps_its_short_slice() {
+    let (h, _) = Harness::with_test_driver(4, &StopFaultPolicy, &AllowAll);
+    let call = h.deferred.allocate().unwrap();
+    let chain = leak(Chain {
+        call,
+        cpu: h.cpu,
+        left: Cell::new(20),
+        ran_after_switches: RefCell::new(Vec::new()),
+    });
+    call.set_client(chain);
+    let (h, n) = apps_into(h, &["starter"]);
+    assert_eq!(n, 1);
+    // An app starting up beside the kernel's background work (a store's
+    // mount): five quick system calls, then it waits.
+    h.script(
+        0,
+        (0..5)
+            .map(|_| sys::command(DRV, 4, 0, 0))
+            .chain([sys::yield_wait()]),
+    );
+    chain.call.set();
+    h.run(10_000);
+    let ran = chain.ran_after_switches.borrow();
+    assert_eq!(ran.len(), 21);
+    // The work that was already waiting did not cut the app's slice at
+    // each call: all five calls and the yield (six switches) came before
+    // its first step (without the rule: one switch, then a burst).
+    assert_eq!(ran[0], 6, "{ran:?}");
+    assert_eq!(h.returns(0).len(), 5);
+}
+
+#[test]
 fn pending_interrupts_are_serviced_before_processes_continue() {
     let (h, _) = with_kernel_work(&["a", "b"]);
     h.script(0, [sys::command(WORK, 2, 0, 0), sys::command(DRV, 4, 0, 0)]);

@@ -338,12 +338,15 @@ impl Kernel {
         match next {
             Some(i) => {
                 self.next_to_run.set((i + 1) % n);
-                let slice = if short {
-                    (platform.timeslice_us / SHORT_SLICE_DIVISOR).max(1)
+                let (slice, waited) = if short {
+                    (
+                        (platform.timeslice_us / SHORT_SLICE_DIVISOR).max(1),
+                        platform.deferred.pending(),
+                    )
                 } else {
-                    platform.timeslice_us
+                    (platform.timeslice_us, 0)
                 };
-                self.run_process(&self.processes[i], platform, slice);
+                self.run_process(&self.processes[i], platform, slice, waited);
             }
             None => {
                 if !platform.chip.has_pending_interrupts() {
@@ -363,7 +366,20 @@ impl Kernel {
     /// Runs `process` until it blocks, its timeslice ends or the kernel has
     /// work (an interrupt or deferred call) to do; it is switched to at
     /// least once, whatever work is pending.
-    fn run_process(&self, process: &Process, platform: &Platform<'_>, timeslice_us: u32) {
+    ///
+    /// The deferred calls in `waited` (a mask of slots) do not end the
+    /// run: a process let in after a burst of deferred work keeps its short
+    /// slice while that work waits, and only new work or an interrupt cuts
+    /// it. Otherwise each of its system calls would let another burst run
+    /// first (at boot on a blank store: a burst of the store's blank check
+    /// after every call the app makes while starting).
+    fn run_process(
+        &self,
+        process: &Process,
+        platform: &Platform<'_>,
+        timeslice_us: u32,
+        waited: u64,
+    ) {
         platform.timer.start(timeslice_us);
         let mut switched = false;
         loop {
@@ -417,8 +433,11 @@ impl Kernel {
                     process.set_state(State::Runnable);
                 }
                 State::Runnable => {
-                    let kernel_work =
-                        platform.chip.has_pending_interrupts() || platform.deferred.has_pending();
+                    // (The mask only when work waits: it is two registers on
+                    // rv32, and this runs on every system call.)
+                    let kernel_work = platform.chip.has_pending_interrupts()
+                        || (platform.deferred.has_pending()
+                            && platform.deferred.pending() & !waited != 0);
                     if switched && kernel_work {
                         break;
                     }

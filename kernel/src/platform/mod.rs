@@ -84,6 +84,8 @@ pub struct Platform<'a> {
 pub trait DeferredCallService {
     /// Whether a deferred call is waiting.
     fn has_pending(&self) -> bool;
+    /// The waiting calls, one bit per slot (bit `i`: slot `i`).
+    fn pending(&self) -> u64;
     /// Runs one pending deferred call; `false` if none was pending.
     fn service_next(&self) -> bool;
 }
@@ -98,6 +100,10 @@ pub trait DebugOutput {
 impl<const N: usize> DeferredCallService for crate::deferred_call::DeferredCalls<N> {
     fn has_pending(&self) -> bool {
         crate::deferred_call::DeferredCalls::has_pending(self)
+    }
+
+    fn pending(&self) -> u64 {
+        crate::deferred_call::DeferredCalls::pending(self)
     }
 
     fn service_next(&self) -> bool {
