@@ -68,10 +68,13 @@
 //! Kernel code (the board's boot banner, fault reports, the panic handler,
 //! [`LowLevelDebug`](crate::low_level_debug::LowLevelDebug)) prints through
 //! the same UART queue. Its bytes go into a ring buffer the board supplies
-//! (a few hundred bytes to a few KiB) and are sent in chunks that take
-//! their turn with the apps' writes: when the ring becomes non-empty it
-//! takes a ticket; after each kernel chunk, leftover bytes take a new
-//! ticket, so neither side can starve the other. Kernel output never
+//! (a few hundred bytes to a few KiB) and are sent in chunks, in the order
+//! output was produced: kernel bytes queued before an app's write was
+//! accepted go before that write (whole messages, even across chunks), and
+//! kernel bytes queued after it wait for it. So the boot banner comes
+//! before what the first app prints, however early the app runs, and
+//! neither side can starve the other (the kernel's part ahead of a write is
+//! bounded by the ring). Kernel output never
 //! blocks: what does not fit is dropped and counted
 //! ([`Console::kernel_dropped`]). Ways in:
 //!
@@ -183,13 +186,15 @@ impl<'a, U: Transmit<'a> + Receive<'a> + ?Sized> ConsoleUart<'a> for U {}
 
 /// The console's data in each app's grant: the app's one pending write.
 ///
-/// Encoded as (little-endian), 17 bytes:
+/// Encoded as (little-endian), 25 bytes:
 ///
 /// ```text
 /// 0       1 if a write is pending, else 0
 /// 1..5    write length (u32), fixed when the command was accepted
 /// 5..9    bytes written so far (u32)
-/// 9..17   ticket (u64): the order writes are served in
+/// 9..17   ticket (u64): the order apps' writes are served in
+/// 17..25  kernel output bytes queued before the write was accepted (u64,
+///         counted since boot): those go first
 /// ```
 ///
 /// Zeroes decode to "no write pending".
@@ -199,23 +204,28 @@ pub struct App {
     write_len: u32,
     written: u32,
     ticket: u64,
+    after_kernel: u64,
 }
 
 impl GrantData for App {
-    const SIZE: usize = 17;
+    const SIZE: usize = 25;
 
     fn load(b: &[u8]) -> Self {
         if b.len() < Self::SIZE {
             return App::default();
         }
         let u32_at = |at: usize| u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
-        let mut ticket = [0u8; 8];
-        ticket.copy_from_slice(&b[9..17]);
+        let u64_at = |at: usize| {
+            let mut v = [0u8; 8];
+            v.copy_from_slice(&b[at..at + 8]);
+            u64::from_le_bytes(v)
+        };
         let app = App {
             pending: b[0] != 0,
             write_len: u32_at(1),
             written: u32_at(5),
-            ticket: u64::from_le_bytes(ticket),
+            ticket: u64_at(9),
+            after_kernel: u64_at(17),
         };
         if app.written > app.write_len {
             // Only a kernel bug could store this (grants are not
@@ -233,6 +243,7 @@ impl GrantData for App {
         b[1..5].copy_from_slice(&self.write_len.to_le_bytes());
         b[5..9].copy_from_slice(&self.written.to_le_bytes());
         b[9..17].copy_from_slice(&self.ticket.to_le_bytes());
+        b[17..25].copy_from_slice(&self.after_kernel.to_le_bytes());
     }
 }
 
@@ -249,6 +260,8 @@ struct Ring {
     capacity: usize,
     head: Cell<usize>,
     len: Cell<usize>,
+    /// Bytes that have left the ring (sent or drained) since boot.
+    gone: Cell<u64>,
 }
 
 impl Ring {
@@ -258,6 +271,7 @@ impl Ring {
             buf: TakeCell::new(buf),
             head: Cell::new(0),
             len: Cell::new(0),
+            gone: Cell::new(0),
         }
     }
 
@@ -267,6 +281,16 @@ impl Ring {
 
     fn free(&self) -> usize {
         self.capacity - self.len.get()
+    }
+
+    /// Bytes that have left the ring since boot.
+    fn gone(&self) -> u64 {
+        self.gone.get()
+    }
+
+    /// Bytes queued since boot: those gone and those waiting.
+    fn queued(&self) -> u64 {
+        self.gone.get() + self.len.get() as u64
     }
 
     /// Appends the prefix of `bytes` that fits; returns its length.
@@ -297,6 +321,7 @@ impl Ring {
                 }
                 self.head.set(at % self.capacity.max(1));
                 self.len.set(self.len.get() - n);
+                self.gone.set(self.gone.get() + n as u64);
                 n
             })
             .unwrap_or(0)
@@ -316,6 +341,7 @@ impl Ring {
             }
             self.head.set(0);
             self.len.set(0);
+            self.gone.set(self.gone.get() + len as u64);
         });
     }
 }
@@ -346,11 +372,9 @@ pub struct Console<'a> {
     tx_in_progress: OptionalCell<Sender>,
     /// The app whose read is at the UART.
     rx_in_progress: OptionalCell<ProcessId>,
-    /// The ticket the next write (or kernel turn) gets; 64 bits never wrap.
+    /// The ticket the next app write gets; 64 bits never wrap.
     next_ticket: Cell<u64>,
     kernel_out: Ring,
-    /// The kernel output's place in the queue while the ring has bytes.
-    kernel_ticket: OptionalCell<u64>,
     kernel_dropped: Cell<usize>,
     sink_client: OptionalCell<&'a dyn DebugSinkClient>,
     /// A [`DebugSink`] write was refused for lack of room.
@@ -387,7 +411,6 @@ impl<'a> Console<'a> {
             rx_in_progress: OptionalCell::empty(),
             next_ticket: Cell::new(0),
             kernel_out: Ring::new(kernel_buffer),
-            kernel_ticket: OptionalCell::empty(),
             kernel_dropped: Cell::new(0),
             sink_client: OptionalCell::empty(),
             sink_waiting: Cell::new(false),
@@ -456,7 +479,6 @@ impl<'a> Console<'a> {
     /// empties the ring. A chunk already at the UART is not included.
     pub fn drain_kernel_output(&self, out: &mut dyn FnMut(&[u8])) {
         self.kernel_out.drain(out);
-        self.kernel_ticket.clear();
     }
 
     fn count_dropped(&self, n: usize) {
@@ -475,16 +497,10 @@ impl<'a> Console<'a> {
         Ok(())
     }
 
-    /// Gives new kernel output a place in the queue and has it started
-    /// from the deferred call.
+    /// Has new kernel output started from the deferred call.
     fn kernel_bytes_added(&self) {
-        if self.kernel_out.len() > 0 {
-            if self.kernel_ticket.is_none() {
-                self.kernel_ticket.set(self.take_ticket());
-            }
-            if self.tx_in_progress.is_none() {
-                self.deferred.set();
-            }
+        if self.kernel_out.len() > 0 && self.tx_in_progress.is_none() {
+            self.deferred.set();
         }
     }
 
@@ -498,19 +514,24 @@ impl<'a> Console<'a> {
 
     // ----- transmission -------------------------------------------------
 
-    /// The oldest waiting writer: the kernel output or an app.
+    /// The oldest waiting writer: the kernel output or an app. Kernel
+    /// bytes queued before the oldest app write was accepted go before it;
+    /// kernel bytes queued later wait for it.
     fn oldest(&self) -> Option<Sender> {
-        let mut best: Option<(u64, Sender)> = self
-            .kernel_ticket
-            .get()
-            .filter(|_| self.kernel_out.len() > 0)
-            .map(|t| (t, Sender::Kernel(0)));
-        self.apps.each(|pid, app, _| {
-            if app.pending && best.is_none_or(|(t, _)| app.ticket < t) {
-                best = Some((app.ticket, Sender::App(pid, 0)));
+        let mut app: Option<(u64, u64, ProcessId)> = None;
+        self.apps.each(|pid, a, _| {
+            if a.pending && app.is_none_or(|(t, _, _)| a.ticket < t) {
+                app = Some((a.ticket, a.after_kernel, pid));
             }
         });
-        best.map(|(_, s)| s)
+        let kernel = self.kernel_out.len() > 0;
+        match app {
+            Some((_, after, _)) if kernel && self.kernel_out.gone() < after => {
+                Some(Sender::Kernel(0))
+            }
+            Some((_, _, pid)) => Some(Sender::App(pid, 0)),
+            None => kernel.then_some(Sender::Kernel(0)),
+        }
     }
 
     /// Starts the next chunk if the UART is free, completing (with their
@@ -526,8 +547,6 @@ impl<'a> Console<'a> {
             match next {
                 Sender::Kernel(_) => {
                     let n = self.kernel_out.pop_into(buf);
-                    let again = self.kernel_out.len() > 0;
-                    self.kernel_ticket.insert(again.then(|| self.take_ticket()));
                     if n == 0 {
                         self.tx_buffer.replace(buf);
                         continue;
@@ -623,6 +642,7 @@ impl<'a> Console<'a> {
                     write_len: len.min(allowed),
                     written: 0,
                     ticket: self.take_ticket(),
+                    after_kernel: self.kernel_out.queued(),
                 };
                 Ok(())
             })

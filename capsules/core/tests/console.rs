@@ -689,18 +689,43 @@ fn kernel_output_takes_its_turn_with_the_apps() {
     r.uart.auto.set(true);
     r.uart.complete_tx();
     r.run();
-    // App 0, then the kernel's first chunk; the rest of the kernel output
-    // goes behind app 1, which was waiting.
+    // In the order it was produced: app 0, then all of the kernel's
+    // output (two chunks: it was queued before app 1's write), then app 1.
     let mut expect = bytes(b'a', 10);
-    expect.extend(bytes(b'k', 64));
+    expect.extend(bytes(b'k', 100));
     expect.extend(bytes(b'b', 10));
-    expect.extend(bytes(b'k', 36));
     assert_eq!(r.uart.output(), expect);
-    assert_eq!(r.uart.chunk_lens(), [10, 64, 10, 36]);
+    assert_eq!(r.uart.chunk_lens(), [10, 64, 36, 10]);
     assert_eq!(r.h.returns(0).last(), Some(&[129, 100, 0, 0]));
     assert_eq!(r.upcalls(0), [r.written(0, 10)]);
     assert_eq!(r.upcalls(1), [r.written(1, 10)]);
     assert_eq!(r.console.kernel_dropped(), 0);
+}
+
+#[test]
+fn kernel_output_queued_after_an_apps_write_waits_for_it() {
+    let r = rig(&["a", "b"]);
+    r.uart.auto.set(false);
+    let mut s0 = r.write_setup(0, &bytes(b'a', 10));
+    s0.extend([sys::command(DRV, WRITE, 10, 0), sys::yield_wait()]);
+    let mut s1 = r.write_setup(1, &bytes(b'b', 10));
+    s1.extend([
+        sys::command(DRV, WRITE, 10, 0),
+        sys::command(KPRINT, 0, 100, u32::from(b'k')),
+        sys::yield_wait(),
+    ]);
+    r.h.script(0, s0);
+    r.h.script(1, s1);
+    r.run();
+    r.uart.auto.set(true);
+    r.uart.complete_tx();
+    r.run();
+    let mut expect = bytes(b'a', 10);
+    expect.extend(bytes(b'b', 10));
+    expect.extend(bytes(b'k', 100));
+    assert_eq!(r.uart.output(), expect);
+    assert_eq!(r.uart.chunk_lens(), [10, 10, 64, 36]);
+    assert_eq!(r.upcalls(1), [r.written(1, 10)]);
 }
 
 #[test]
@@ -777,14 +802,16 @@ fn the_console_carries_the_kernels_fault_reports() {
 #[test]
 fn grant_data_round_trips_and_zeroes_are_idle() {
     use kernel::grant::GrantData;
-    assert_eq!(console::App::load(&[0; 17]), console::App::default());
-    // pending, write_len 300, written 64, ticket 2^40 + 5
-    let mut bytes = [0u8; 17];
+    assert_eq!(console::App::load(&[0; 25]), console::App::default());
+    // pending, write_len 300, written 64, ticket 2^40 + 5, after 2^33 + 7
+    // kernel bytes
+    let mut bytes = [0u8; 25];
     bytes[0] = 1;
     bytes[1..5].copy_from_slice(&300u32.to_le_bytes());
     bytes[5..9].copy_from_slice(&64u32.to_le_bytes());
     bytes[9..17].copy_from_slice(&((1u64 << 40) + 5).to_le_bytes());
-    let mut out = [0xEE; 17];
+    bytes[17..25].copy_from_slice(&((1u64 << 33) + 7).to_le_bytes());
+    let mut out = [0xEE; 25];
     console::App::load(&bytes).store(&mut out);
     assert_eq!(out, bytes);
     // More written than asked for cannot be: decodes as idle.
