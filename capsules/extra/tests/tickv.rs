@@ -150,6 +150,58 @@ fn blank_flash_is_formatted_when_asked_and_only_after_reading_it_all() {
     check_flash(&s);
 }
 
+/// Blank but for one byte at `at`, which is `value`.
+fn nearly_blank(at: usize, value: u8) -> Snapshot {
+    let mut sim = SimFlash::new(GEOMETRY);
+    sim.image_mut()[at] = value;
+    sim.snapshot()
+}
+
+#[test]
+fn one_foreign_byte_anywhere_stops_the_format_with_reads_split_or_at_once() {
+    let size = GEOMETRY.region_size * GEOMETRY.region_count;
+    for now in [false, true] {
+        for at in [0, 1, size / 2 + 3, size - 5, size - 1] {
+            for value in [0x00, 0x7F, 0xFE] {
+                let image = nearly_blank(at, value);
+                let s = Stack::new(opts(true), Some(&image));
+                s.flash.set_read_now(now);
+                assert_eq!(s.mount(), Err(ErrorCode::NODEVICE), "{now} {at}");
+                assert_eq!(s.tickv.state(), StoreState::Failed(Error::NotFormatted));
+                assert!(
+                    s.flash
+                        .log()
+                        .iter()
+                        .all(|op| matches!(op, MockOp::Read { .. })),
+                    "{now} {at}: wrote"
+                );
+                assert_eq!(s.flash.sim().image(), image.image(), "{now} {at}");
+            }
+        }
+    }
+}
+
+#[test]
+fn blank_flash_read_at_once_is_formatted_and_works() {
+    let s = Stack::new(opts(true), None);
+    s.flash.set_read_now(true);
+    assert_eq!(s.mount(), Ok(()));
+    let stats = s.flash.stats();
+    // Every read was done at once (none waited for a callback).
+    assert_eq!(stats.completed, stats.accepted);
+    assert!(stats.reads >= (GEOMETRY.region_count * GEOMETRY.region_size / 64) as u64);
+    s.direct();
+    append(&s, b"mykey", b"hello").unwrap();
+    assert_eq!(get(&s, b"mykey", 16).unwrap().result(), Ok(()));
+    check_flash(&s);
+    // Mounted again, with reads at once.
+    let again = Stack::new(opts(false), Some(&s.flash.snapshot()));
+    again.flash.set_read_now(true);
+    assert_eq!(again.mount(), Ok(()));
+    again.direct();
+    assert_eq!(get(&again, b"mykey", 16).unwrap().result(), Ok(()));
+}
+
 #[test]
 fn the_first_request_waits_for_the_mount() {
     let s = Stack::new(opts(true), None);

@@ -141,6 +141,9 @@ pub struct MockFlash {
     waited: Cell<u32>,
     /// Answer the next request synchronously with this code.
     reject: Cell<Option<ErrorCode>>,
+    /// Reads may be done at once (`Flash::read_now`), as memory-mapped
+    /// flash does.
+    read_now: Cell<bool>,
     stats: Cell<MockStats>,
     log: RefCell<Vec<MockOp>>,
     last_sim_error: Cell<Option<SimError>>,
@@ -189,6 +192,7 @@ impl MockFlash {
             latency: Cell::new(0),
             waited: Cell::new(0),
             reject: Cell::new(None),
+            read_now: Cell::new(false),
             stats: Cell::new(MockStats::default()),
             log: RefCell::new(Vec::new()),
             last_sim_error: Cell::new(None),
@@ -268,6 +272,13 @@ impl MockFlash {
     /// checked first.
     pub fn reject_next(&self, code: ErrorCode) {
         self.reject.set(Some(code));
+    }
+
+    /// Whether `read_now` reads at once (`true`) or answers `NOSUPPORT`
+    /// (the default, as split-phase-only flash does). A read done at once
+    /// is logged and counted as an accepted and completed read.
+    pub fn set_read_now(&self, on: bool) {
+        self.read_now.set(on);
     }
 
     /// The simulator error behind the last failed callback.
@@ -354,6 +365,30 @@ impl Flash<'static> for MockFlash {
             Err((code, InFlight::Read { buf, .. })) => self.reject_with(code, buf),
             Err(_) => unreachable!("accept hands back what it was given"),
         }
+    }
+
+    fn read_now(&self, offset: u32, buf: &mut [u8]) -> Result<(), ErrorCode> {
+        if !self.read_now.get() {
+            return Err(ErrorCode::NOSUPPORT);
+        }
+        if let Err(code) =
+            kernel::hil::flash::accept_read_now(self.busy(), &self.geometry, offset, buf.len())
+        {
+            self.count(|s| s.rejected += 1);
+            return Err(code);
+        }
+        self.log.borrow_mut().push(MockOp::Read {
+            offset,
+            len: buf.len(),
+        });
+        self.count(|s| {
+            s.accepted += 1;
+            s.completed += 1;
+            s.reads += 1;
+        });
+        let result = self.sim.borrow_mut().read(offset as usize, buf);
+        self.outcome(Kind::Read, result)
+            .map_err(|_| ErrorCode::FAIL)
     }
 
     fn program(
