@@ -310,7 +310,7 @@ impl<T: GrantData> Grant<T> {
 
     fn enter_process<R>(
         &self,
-        process: &Process,
+        process: &'static Process,
         pid: ProcessId,
         allocate: bool,
         f: impl FnOnce(&mut T, &mut GrantKernelData<'_>) -> R,
@@ -363,7 +363,7 @@ impl<T: GrantData> Grant<T> {
 /// Buffers are re-validated on every access: if the process has moved its
 /// break or its buffer is no longer valid, it reads as empty.
 pub struct GrantKernelData<'a> {
-    process: &'a Process,
+    process: &'static Process,
     pid: ProcessId,
     ram: &'a mut [u8],
     block: usize,
@@ -376,8 +376,10 @@ impl GrantKernelData<'_> {
         self.pid
     }
 
-    /// The storage permissions of the process.
-    pub fn storage_permissions(&self) -> StoragePermissions {
+    /// The storage permissions of the process, for as long as the
+    /// program runs (they are set once, when the process is loaded): what
+    /// the KV stack is handed and keeps while a request runs.
+    pub fn storage_permissions(&self) -> &'static StoragePermissions {
         self.process.storage_permissions()
     }
 

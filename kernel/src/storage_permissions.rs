@@ -138,9 +138,10 @@ impl IdList {
 /// What a storage user (an app, or the kernel) may do with stored items;
 /// see the [module docs](self).
 ///
-/// Cheap to copy: storage layers keep a copy for the duration of a
+/// A few dozen bytes: storage layers keep a reference to it (an app's lives
+/// in its process, see [`Process::storage_permissions`](crate::process::Process::storage_permissions)) for the duration of a
 /// split-phase operation, since the checks happen once the stored owner id
-/// has been read.
+/// has been read; copying it through every layer cost a `memcpy` each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StoragePermissions {
     /// No access at all.
@@ -167,6 +168,14 @@ pub enum StoragePermissions {
 }
 
 impl StoragePermissions {
+    /// [`StoragePermissions::Kernel`] for the life of the program: what
+    /// kernel users hand to the KV stack, which keeps a reference
+    /// ([`KVPermissions`](crate::hil::kv::KVPermissions)).
+    pub const KERNEL: &'static StoragePermissions = &StoragePermissions::Kernel;
+
+    /// [`StoragePermissions::Null`] for the life of the program.
+    pub const NULL: &'static StoragePermissions = &StoragePermissions::Null;
+
     /// No access at all.
     pub const fn null() -> Self {
         StoragePermissions::Null

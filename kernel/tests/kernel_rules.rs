@@ -642,7 +642,7 @@ fn storage_identity_comes_from_the_default_policies() {
     let kv = h.process(0);
     assert_eq!(kv.short_id(), ShortId::Fixed(id(2_626_414_913)));
     assert_eq!(
-        kv.storage_permissions(),
+        *kv.storage_permissions(),
         StoragePermissions::SelfOnly(id(2_626_414_913))
     );
     let p = kv.storage_permissions();
@@ -653,7 +653,7 @@ fn storage_identity_comes_from_the_default_policies() {
     let sid = h.process(1);
     assert_eq!(sid.short_id(), ShortId::Fixed(id(0x1234)));
     assert_eq!(
-        sid.storage_permissions(),
+        *sid.storage_permissions(),
         StoragePermissions::SelfOnly(id(0x1234))
     );
 
@@ -677,7 +677,7 @@ fn storage_identity_comes_from_the_default_policies() {
 
     let anonymous = h.process(3);
     assert_eq!(anonymous.short_id(), ShortId::LocallyUnique);
-    assert_eq!(anonymous.storage_permissions(), StoragePermissions::Null);
+    assert_eq!(*anonymous.storage_permissions(), StoragePermissions::Null);
     assert_eq!(anonymous.storage_permissions().write_id(), None);
 
     // The load report names each app's identity and permissions.

@@ -73,7 +73,7 @@ impl BootCounter {
         key.reset();
         value.reset();
         value.slice(9..);
-        if let Err((key, value, e)) = store.get(key, value, StoragePermissions::kernel()) {
+        if let Err((key, value, e)) = store.get(key, value, StoragePermissions::KERNEL) {
             self.key.replace(key);
             self.value.replace(value);
             self.say(format_args!("boot counter: cannot read ({e:?})\n"));
@@ -93,7 +93,7 @@ impl BootCounter {
         value.reset();
         value.slice(9..);
         value.as_mut_slice().copy_from_slice(&count.to_le_bytes());
-        if let Err((key, value, e)) = store.set(key, value, StoragePermissions::kernel()) {
+        if let Err((key, value, e)) = store.set(key, value, StoragePermissions::KERNEL) {
             self.key.replace(key);
             self.value.replace(value);
             self.say(format_args!("boot counter: cannot write ({e:?})\n"));

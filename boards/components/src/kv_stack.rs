@@ -312,10 +312,10 @@ impl<const VALUE_MAX: usize> KVStack<VALUE_MAX> {
 
     /// Adds a kernel user of the store in `slot`, calling `client` back.
     /// Its requests queue with the driver's, first come first served; give
-    /// it [`StoragePermissions::kernel()`] to keep data (owned by id 0) that
+    /// it [`StoragePermissions::KERNEL`] to keep data (owned by id 0) that
     /// no app can read or modify.
     ///
-    /// [`StoragePermissions::kernel()`]: kernel::storage_permissions::StoragePermissions::kernel
+    /// [`StoragePermissions::KERNEL`]: kernel::storage_permissions::StoragePermissions::KERNEL
     pub fn add_kernel_user(
         &self,
         slot: &'static mut Option<KVUser<'static>>,

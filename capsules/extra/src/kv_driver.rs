@@ -320,7 +320,8 @@ struct Request {
     op: Op,
     key_len: usize,
     value_len: usize,
-    permissions: StoragePermissions,
+    /// The app's permissions (they live as long as its process slot).
+    permissions: &'static StoragePermissions,
 }
 
 /// [`KVStoreDriver::new`] was given a value buffer shorter than the

@@ -383,7 +383,7 @@ pub struct KVStorePermissions<'a> {
     value: MapCell<SubSliceMut<'static, u8>>,
     /// The caller's value window: (start, length) in its buffer.
     window: Cell<(usize, usize)>,
-    permissions: Cell<StoragePermissions>,
+    permissions: Cell<&'a StoragePermissions>,
     phase: Cell<Phase>,
     /// A kernel delete is looking for a broken value in the apps'
     /// namespace (the repair path).
@@ -425,7 +425,7 @@ impl<'a> KVStorePermissions<'a> {
             header_buf: TakeCell::new(header_buf),
             value: MapCell::empty(),
             window: Cell::new((0, 0)),
-            permissions: Cell::new(StoragePermissions::Null),
+            permissions: Cell::new(StoragePermissions::NULL),
             phase: Cell::new(Phase::Idle),
             repairing: Cell::new(false),
             quotas: Cell::new(Quotas::UNLIMITED),
@@ -475,7 +475,7 @@ impl<'a> KVStorePermissions<'a> {
     fn admit_change(&self, owner: u32, old: Option<u32>, new: u32) -> Result<(), ErrorCode> {
         // Without a ledger (the store could not be walked) nothing is
         // checked: see `walked`.
-        if self.limited(&self.permissions.get()) && self.ledger_ready.get() {
+        if self.limited(self.permissions.get()) && self.ledger_ready.get() {
             let quotas = self.quotas.get();
             let ok = self
                 .ledger
@@ -523,7 +523,7 @@ impl<'a> KVStorePermissions<'a> {
         key: SubSliceMut<'static, u8>,
         value: SubSliceMut<'static, u8>,
         window: (usize, usize),
-        permissions: StoragePermissions,
+        permissions: &'a StoragePermissions,
     ) -> KeyValueResult {
         let Some(header) = self.header_buf.take() else {
             return Err((key, value, ErrorCode::FAIL));
@@ -616,9 +616,9 @@ impl<'a> KVStorePermissions<'a> {
         op: Op,
         key: SubSliceMut<'static, u8>,
         value: SubSliceMut<'static, u8>,
-        permissions: StoragePermissions,
+        permissions: &'a StoragePermissions,
     ) -> KeyValueResult {
-        self.kv.set_namespace(namespace(&permissions));
+        self.kv.set_namespace(namespace(permissions));
         if op == Op::Add {
             let Some(owner) = permissions.write_id() else {
                 return Err((key, value, ErrorCode::INVAL));
@@ -630,7 +630,7 @@ impl<'a> KVStorePermissions<'a> {
             return self.start_write(Op::Add, true, key, value, owner);
         }
         self.value.put(value);
-        self.start_check(op, key, permissions, namespace(&permissions))
+        self.start_check(op, key, permissions, namespace(permissions))
             .map_err(|(key, e)| {
                 let value = self
                     .value
@@ -672,7 +672,7 @@ impl<'a> KVStorePermissions<'a> {
         &self,
         op: Op,
         key: SubSliceMut<'static, u8>,
-        permissions: StoragePermissions,
+        permissions: &'a StoragePermissions,
         namespace: Namespace,
     ) -> Result<(), (SubSliceMut<'static, u8>, ErrorCode)> {
         let Some(header) = self.header_buf.take() else {
@@ -702,15 +702,15 @@ impl<'a> KVStorePermissions<'a> {
         op: Op,
         key: SubSliceMut<'static, u8>,
         value: SubSliceMut<'static, u8>,
-        permissions: StoragePermissions,
+        permissions: &'a StoragePermissions,
         needs_write_id: bool,
     ) -> KeyValueResult {
-        let window = match self.check_value_request(&value, &permissions, needs_write_id) {
+        let window = match self.check_value_request(&value, permissions, needs_write_id) {
             Ok(w) => w,
             Err(e) => return Err((key, value, e)),
         };
         self.pending.set(None);
-        if self.needs_walk(&permissions) {
+        if self.needs_walk(permissions) {
             return self.start_walk(op, key, value, window, permissions);
         }
         self.window.set(window);
@@ -795,7 +795,7 @@ impl<'a> KVStorePermissions<'a> {
                 // a broken (or kernel-owned) value in the apps' namespace,
                 // the repair path. Look there once.
                 self.repairing.set(true);
-                match self.start_check(Op::Delete, key, StoragePermissions::Kernel, Namespace::Apps)
+                match self.start_check(Op::Delete, key, StoragePermissions::KERNEL, Namespace::Apps)
                 {
                     Ok(()) => return,
                     Err((key, e)) => {
@@ -932,14 +932,14 @@ impl<'a> KVPermissions<'a> for KVStorePermissions<'a> {
         &self,
         key: SubSliceMut<'static, u8>,
         mut value: SubSliceMut<'static, u8>,
-        permissions: StoragePermissions,
+        permissions: &'a StoragePermissions,
     ) -> KeyValueResult {
-        let window = match self.check_value_request(&value, &permissions, false) {
+        let window = match self.check_value_request(&value, permissions, false) {
             Ok(w) => w,
             Err(e) => return Err((key, value, e)),
         };
         widen(&mut value, window);
-        self.kv.set_namespace(namespace(&permissions));
+        self.kv.set_namespace(namespace(permissions));
         match self.kv.get(key, value) {
             Ok(()) => {
                 self.window.set(window);
@@ -958,7 +958,7 @@ impl<'a> KVPermissions<'a> for KVStorePermissions<'a> {
         &self,
         key: SubSliceMut<'static, u8>,
         value: SubSliceMut<'static, u8>,
-        permissions: StoragePermissions,
+        permissions: &'a StoragePermissions,
     ) -> KeyValueResult {
         self.start_value_check(Op::Set, key, value, permissions, true)
     }
@@ -967,14 +967,14 @@ impl<'a> KVPermissions<'a> for KVStorePermissions<'a> {
         &self,
         key: SubSliceMut<'static, u8>,
         value: SubSliceMut<'static, u8>,
-        permissions: StoragePermissions,
+        permissions: &'a StoragePermissions,
     ) -> KeyValueResult {
-        let window = match self.check_value_request(&value, &permissions, true) {
+        let window = match self.check_value_request(&value, permissions, true) {
             Ok(w) => w,
             Err(e) => return Err((key, value, e)),
         };
         self.pending.set(None);
-        if self.needs_walk(&permissions) {
+        if self.needs_walk(permissions) {
             return self.start_walk(Op::Add, key, value, window, permissions);
         }
         self.window.set(window);
@@ -986,7 +986,7 @@ impl<'a> KVPermissions<'a> for KVStorePermissions<'a> {
         &self,
         key: SubSliceMut<'static, u8>,
         value: SubSliceMut<'static, u8>,
-        permissions: StoragePermissions,
+        permissions: &'a StoragePermissions,
     ) -> KeyValueResult {
         self.start_value_check(Op::Update, key, value, permissions, true)
     }
@@ -994,13 +994,13 @@ impl<'a> KVPermissions<'a> for KVStorePermissions<'a> {
     fn delete(
         &self,
         key: SubSliceMut<'static, u8>,
-        permissions: StoragePermissions,
+        permissions: &'a StoragePermissions,
     ) -> Result<(), (SubSliceMut<'static, u8>, ErrorCode)> {
         if self.is_busy() {
             return Err((key, ErrorCode::BUSY));
         }
         self.pending.set(None);
-        self.start_check(Op::Delete, key, permissions, namespace(&permissions))
+        self.start_check(Op::Delete, key, permissions, namespace(permissions))
     }
 
     fn garbage_collect(&self) -> Result<(), ErrorCode> {

@@ -92,7 +92,7 @@ pub struct KVUser<'a> {
     op: Cell<Op>,
     key: MapCell<SubSliceMut<'static, u8>>,
     value: MapCell<SubSliceMut<'static, u8>>,
-    permissions: Cell<StoragePermissions>,
+    permissions: Cell<&'a StoragePermissions>,
 }
 
 impl<'a> KVUser<'a> {
@@ -106,7 +106,7 @@ impl<'a> KVUser<'a> {
             op: Cell::new(Op::Get),
             key: MapCell::empty(),
             value: MapCell::empty(),
-            permissions: Cell::new(StoragePermissions::Null),
+            permissions: Cell::new(StoragePermissions::NULL),
         }
     }
 
@@ -134,7 +134,7 @@ impl<'a> KVUser<'a> {
         op: Op,
         key: Option<SubSliceMut<'static, u8>>,
         value: Option<SubSliceMut<'static, u8>>,
-        permissions: StoragePermissions,
+        permissions: &'a StoragePermissions,
     ) {
         self.op.set(op);
         if let Some(key) = key {
@@ -153,7 +153,7 @@ impl<'a> KVUser<'a> {
         op: Op,
         key: SubSliceMut<'static, u8>,
         value: SubSliceMut<'static, u8>,
-        permissions: StoragePermissions,
+        permissions: &'a StoragePermissions,
     ) -> Result<(), RefusedKeyValue> {
         if let Err(e) = self.acceptable() {
             return Err((key, value, e));
@@ -225,7 +225,7 @@ impl<'a> KVPermissions<'a> for KVUser<'a> {
         &self,
         key: SubSliceMut<'static, u8>,
         value: SubSliceMut<'static, u8>,
-        permissions: StoragePermissions,
+        permissions: &'a StoragePermissions,
     ) -> Result<(), RefusedKeyValue> {
         self.submit_key_value(Op::Get, key, value, permissions)
     }
@@ -234,7 +234,7 @@ impl<'a> KVPermissions<'a> for KVUser<'a> {
         &self,
         key: SubSliceMut<'static, u8>,
         value: SubSliceMut<'static, u8>,
-        permissions: StoragePermissions,
+        permissions: &'a StoragePermissions,
     ) -> Result<(), RefusedKeyValue> {
         self.submit_key_value(Op::Set, key, value, permissions)
     }
@@ -243,7 +243,7 @@ impl<'a> KVPermissions<'a> for KVUser<'a> {
         &self,
         key: SubSliceMut<'static, u8>,
         value: SubSliceMut<'static, u8>,
-        permissions: StoragePermissions,
+        permissions: &'a StoragePermissions,
     ) -> Result<(), RefusedKeyValue> {
         self.submit_key_value(Op::Add, key, value, permissions)
     }
@@ -252,7 +252,7 @@ impl<'a> KVPermissions<'a> for KVUser<'a> {
         &self,
         key: SubSliceMut<'static, u8>,
         value: SubSliceMut<'static, u8>,
-        permissions: StoragePermissions,
+        permissions: &'a StoragePermissions,
     ) -> Result<(), RefusedKeyValue> {
         self.submit_key_value(Op::Update, key, value, permissions)
     }
@@ -260,7 +260,7 @@ impl<'a> KVPermissions<'a> for KVUser<'a> {
     fn delete(
         &self,
         key: SubSliceMut<'static, u8>,
-        permissions: StoragePermissions,
+        permissions: &'a StoragePermissions,
     ) -> Result<(), (SubSliceMut<'static, u8>, ErrorCode)> {
         if let Err(e) = self.acceptable() {
             return Err((key, e));
@@ -271,7 +271,7 @@ impl<'a> KVPermissions<'a> for KVUser<'a> {
 
     fn garbage_collect(&self) -> Result<(), ErrorCode> {
         self.acceptable()?;
-        self.submit(Op::GarbageCollect, None, None, StoragePermissions::Null);
+        self.submit(Op::GarbageCollect, None, None, StoragePermissions::NULL);
         Ok(())
     }
 

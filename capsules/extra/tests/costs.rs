@@ -74,7 +74,7 @@ fn one_set_and_one_get_of_32_bytes() {
 
     flash.clear_log();
     assert!(user
-        .get(sub(b"bench-key"), out(32), StoragePermissions::kernel())
+        .get(sub(b"bench-key"), out(32), StoragePermissions::KERNEL)
         .is_ok());
     settle(h.deferred);
     let get = counts(flash.stats());

@@ -57,27 +57,27 @@ impl Stack {
     }
 
     fn get(&self, key: &[u8], len: usize, p: StoragePermissions) -> Done {
-        assert!(self.perms.get(sub(key), out(len), p).is_ok());
+        assert!(self.perms.get(sub(key), out(len), leak(p)).is_ok());
         self.one()
     }
 
     fn set(&self, key: &[u8], v: &[u8], p: StoragePermissions) -> Done {
-        assert!(self.perms.set(sub(key), value(v), p).is_ok());
+        assert!(self.perms.set(sub(key), value(v), leak(p)).is_ok());
         self.one()
     }
 
     fn add(&self, key: &[u8], v: &[u8], p: StoragePermissions) -> Done {
-        assert!(self.perms.add(sub(key), value(v), p).is_ok());
+        assert!(self.perms.add(sub(key), value(v), leak(p)).is_ok());
         self.one()
     }
 
     fn update(&self, key: &[u8], v: &[u8], p: StoragePermissions) -> Done {
-        assert!(self.perms.update(sub(key), value(v), p).is_ok());
+        assert!(self.perms.update(sub(key), value(v), leak(p)).is_ok());
         self.one()
     }
 
     fn delete(&self, key: &[u8], p: StoragePermissions) -> Done {
-        assert!(self.perms.delete(sub(key), p).is_ok());
+        assert!(self.perms.delete(sub(key), leak(p)).is_ok());
         self.one()
     }
 
@@ -372,14 +372,20 @@ fn no_write_id_is_inval_at_request_time_except_for_delete_and_get() {
     s.kv.insert(b"k", OTHER, b"v");
     let no_write = StoragePermissions::listed(None, &[OTHER], &[OTHER], true, true);
     for p in [StoragePermissions::null(), no_write] {
-        let (_, v, e) = s.perms.set(sub(b"k"), value(b"x"), p).unwrap_err();
+        let (_, v, e) = s.perms.set(sub(b"k"), value(b"x"), leak(p)).unwrap_err();
         assert_eq!(
             (e, v.start(), v.as_slice()),
             (INVAL, HEADER_SIZE, &b"x"[..])
         );
-        assert_eq!(s.perms.add(sub(b"k"), value(b"x"), p).unwrap_err().2, INVAL);
         assert_eq!(
-            s.perms.update(sub(b"k"), value(b"x"), p).unwrap_err().2,
+            s.perms.add(sub(b"k"), value(b"x"), leak(p)).unwrap_err().2,
+            INVAL
+        );
+        assert_eq!(
+            s.perms
+                .update(sub(b"k"), value(b"x"), leak(p))
+                .unwrap_err()
+                .2,
             INVAL
         );
     }
@@ -481,23 +487,26 @@ fn value_windows_need_header_room() {
     for start in 0..HEADER_SIZE {
         let mut v = sub(&[1; 12]);
         v.slice(start..);
-        let (_, v, e) = s.perms.get(sub(b"k"), v, me()).unwrap_err();
+        let (_, v, e) = s.perms.get(sub(b"k"), v, leak(me())).unwrap_err();
         assert_eq!((e, v.start(), v.len()), (SIZE, start, 12 - start));
         let mut v = sub(&[1; 12]);
         v.slice(start..);
-        assert_eq!(s.perms.set(sub(b"k"), v, me()).unwrap_err().2, SIZE);
+        assert_eq!(s.perms.set(sub(b"k"), v, leak(me())).unwrap_err().2, SIZE);
         let mut v = sub(&[1; 12]);
         v.slice(start..);
-        assert_eq!(s.perms.add(sub(b"k"), v, me()).unwrap_err().2, SIZE);
+        assert_eq!(s.perms.add(sub(b"k"), v, leak(me())).unwrap_err().2, SIZE);
         let mut v = sub(&[1; 12]);
         v.slice(start..);
-        assert_eq!(s.perms.update(sub(b"k"), v, me()).unwrap_err().2, SIZE);
+        assert_eq!(
+            s.perms.update(sub(b"k"), v, leak(me())).unwrap_err().2,
+            SIZE
+        );
     }
     assert!(s.kv.take_log().is_empty());
     // A window deep inside a bigger buffer works and comes back as it was.
     let mut v = sub(b"0123456789abcdefXYZ");
     v.slice(12..15);
-    assert!(s.perms.set(sub(b"k"), v, me()).is_ok());
+    assert!(s.perms.set(sub(b"k"), v, leak(me())).is_ok());
     assert_eq!(
         s.done(),
         [Done::Set(Ok(()), b"k".to_vec(), b"cde".to_vec())]
@@ -510,14 +519,20 @@ fn value_windows_need_header_room() {
 fn one_request_at_a_time() {
     let s = stack();
     s.kv.hold.set(true);
-    assert!(s.perms.set(sub(b"k"), value(b"1"), me()).is_ok());
+    assert!(s.perms.set(sub(b"k"), value(b"1"), leak(me())).is_ok());
     assert!(s.perms.is_busy());
-    assert_eq!(s.perms.get(sub(b"k"), out(1), me()).unwrap_err().2, BUSY);
     assert_eq!(
-        s.perms.add(sub(b"k"), value(b"1"), me()).unwrap_err().2,
+        s.perms.get(sub(b"k"), out(1), leak(me())).unwrap_err().2,
         BUSY
     );
-    assert_eq!(s.perms.delete(sub(b"k"), me()).unwrap_err().1, BUSY);
+    assert_eq!(
+        s.perms
+            .add(sub(b"k"), value(b"1"), leak(me()))
+            .unwrap_err()
+            .2,
+        BUSY
+    );
+    assert_eq!(s.perms.delete(sub(b"k"), leak(me())).unwrap_err().1, BUSY);
     assert_eq!(s.perms.garbage_collect(), Err(BUSY));
     settle(s.calls);
     assert!(s.client.done.borrow().is_empty());
@@ -533,17 +548,17 @@ fn lower_failures_reach_the_caller_once() {
     // with the buffers and its window intact.
     let n = s.kv.requests();
     s.kv.refuse.borrow_mut().insert(n, NODEVICE);
-    let (k, v, e) = s.perms.set(sub(b"k"), value(b"x"), me()).unwrap_err();
+    let (k, v, e) = s.perms.set(sub(b"k"), value(b"x"), leak(me())).unwrap_err();
     assert_eq!(
         (k.as_slice(), v.start(), v.as_slice(), e),
         (&b"k"[..], HEADER_SIZE, &b"x"[..], NODEVICE)
     );
     assert!(!s.perms.is_busy());
     s.kv.refuse.borrow_mut().insert(n + 1, NODEVICE);
-    let (k, e) = s.perms.delete(sub(b"k"), me()).unwrap_err();
+    let (k, e) = s.perms.delete(sub(b"k"), leak(me())).unwrap_err();
     assert_eq!((k.as_slice(), e), (&b"k"[..], NODEVICE));
     s.kv.refuse.borrow_mut().insert(n + 2, NODEVICE);
-    let (_, v, e) = s.perms.get(sub(b"k"), out(3), me()).unwrap_err();
+    let (_, v, e) = s.perms.get(sub(b"k"), out(3), leak(me())).unwrap_err();
     assert_eq!((v.start(), v.len(), e), (HEADER_SIZE, 3, NODEVICE));
     assert!(s.done().is_empty());
 
@@ -621,14 +636,23 @@ fn garbage_collect_passes_through() {
 #[test]
 fn empty_keys_are_refused_below() {
     let s = stack();
-    assert_eq!(s.perms.get(sub(b""), out(1), me()).unwrap_err().2, INVAL);
     assert_eq!(
-        s.perms.set(sub(b""), value(b"x"), me()).unwrap_err().2,
+        s.perms.get(sub(b""), out(1), leak(me())).unwrap_err().2,
         INVAL
     );
     assert_eq!(
-        s.perms.add(sub(b""), value(b"x"), me()).unwrap_err().2,
+        s.perms
+            .set(sub(b""), value(b"x"), leak(me()))
+            .unwrap_err()
+            .2,
         INVAL
     );
-    assert_eq!(s.perms.delete(sub(b""), me()).unwrap_err().1, INVAL);
+    assert_eq!(
+        s.perms
+            .add(sub(b""), value(b"x"), leak(me()))
+            .unwrap_err()
+            .2,
+        INVAL
+    );
+    assert_eq!(s.perms.delete(sub(b""), leak(me())).unwrap_err().1, INVAL);
 }

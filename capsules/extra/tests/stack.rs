@@ -395,9 +395,9 @@ impl Rig {
     /// One request of the kernel user: accepted, then exactly one callback.
     fn kernel(
         &self,
-        request: impl FnOnce(&KVUser<'static>, StoragePermissions) -> Result<(), ErrorCode>,
+        request: impl FnOnce(&KVUser<'static>, &'static StoragePermissions) -> Result<(), ErrorCode>,
     ) -> Done {
-        request(self.kernel_user, StoragePermissions::kernel()).expect("accepted");
+        request(self.kernel_user, StoragePermissions::KERNEL).expect("accepted");
         settle(self.h.deferred);
         let mut done = self.kernel_rec.take();
         assert_eq!(done.len(), 1, "{done:?}");
@@ -890,7 +890,7 @@ fn three_apps_and_a_kernel_user_fifo_one_upcall_each_and_nomem() {
     r.gate.close();
     assert!(r
         .kernel_user
-        .set(sub(b"K1"), value(b"kernel 1"), StoragePermissions::kernel())
+        .set(sub(b"K1"), value(b"kernel 1"), StoragePermissions::KERNEL)
         .is_ok());
     settle(r.h.deferred);
     assert!(r.gate.holding());
@@ -929,7 +929,7 @@ fn three_apps_and_a_kernel_user_fifo_one_upcall_each_and_nomem() {
     }
     assert!(r
         .kernel_user
-        .set(sub(b"K2"), value(b"kernel 2"), StoragePermissions::kernel())
+        .set(sub(b"K2"), value(b"kernel 2"), StoragePermissions::KERNEL)
         .is_ok());
     r.run_until_idle();
     assert_eq!(
@@ -982,7 +982,7 @@ fn apps_faulting_and_restarting_mid_request_with_a_kernel_user() {
     // A kernel request arrives while p0's (orphaned) request runs.
     assert!(r
         .kernel_user
-        .set(sub(b"kern"), value(b"kv"), StoragePermissions::kernel())
+        .set(sub(b"kern"), value(b"kv"), StoragePermissions::KERNEL)
         .is_ok());
     r.gate.open();
     r.run_until_idle();

@@ -57,8 +57,12 @@ impl Stack {
     }
 }
 
-fn perms(id: u32) -> StoragePermissions {
-    StoragePermissions::self_only(NonZeroU32::new(id).unwrap())
+/// Self-only permissions for `id`, kept for the rest of the test (the
+/// layers keep a reference while a request runs).
+fn perms(id: u32) -> &'static StoragePermissions {
+    Box::leak(Box::new(StoragePermissions::self_only(
+        NonZeroU32::new(id).unwrap(),
+    )))
 }
 
 #[test]
@@ -309,7 +313,7 @@ fn kernel_users_and_app_users_share_the_store_under_their_permissions() {
         .set(
             sub(b"cfg"),
             value(b"kernel data"),
-            StoragePermissions::kernel()
+            StoragePermissions::KERNEL
         )
         .is_ok());
     assert!(app.get(sub(b"cfg"), out(11), perms(1)).is_ok());

@@ -279,9 +279,12 @@ pub trait KV<'a> {
 /// new values are owned by it. Forbidden reads, updates and deletes answer
 /// `NOSUPPORT`, exactly like a missing key.
 ///
-/// The permissions are passed by value: they are checked once the stored
-/// owner has been read, after the request returned, so the implementation
-/// keeps a copy.
+/// The permissions are passed by reference, for the life of the stack
+/// (`'a`): they are checked once the stored owner has been read, after the
+/// request returned, so the implementation keeps the reference (a word),
+/// not a copy of the set. An app's come from its process
+/// ([`GrantKernelData::storage_permissions`](crate::grant::GrantKernelData::storage_permissions)),
+/// the kernel's are [`StoragePermissions::KERNEL`].
 ///
 /// # Header room
 ///
@@ -302,7 +305,7 @@ pub trait KVPermissions<'a> {
         &self,
         key: SubSliceMut<'static, u8>,
         value: SubSliceMut<'static, u8>,
-        permissions: StoragePermissions,
+        permissions: &'a StoragePermissions,
     ) -> Result<(), RefusedKeyValue>;
 
     /// As [`KV::set`]: a new value is owned by the write id of
@@ -312,7 +315,7 @@ pub trait KVPermissions<'a> {
         &self,
         key: SubSliceMut<'static, u8>,
         value: SubSliceMut<'static, u8>,
-        permissions: StoragePermissions,
+        permissions: &'a StoragePermissions,
     ) -> Result<(), RefusedKeyValue>;
 
     /// As [`KV::add`]; the value is owned by the write id of `permissions`.
@@ -320,7 +323,7 @@ pub trait KVPermissions<'a> {
         &self,
         key: SubSliceMut<'static, u8>,
         value: SubSliceMut<'static, u8>,
-        permissions: StoragePermissions,
+        permissions: &'a StoragePermissions,
     ) -> Result<(), RefusedKeyValue>;
 
     /// As [`KV::update`], if `permissions` may modify the stored owner (and
@@ -329,14 +332,14 @@ pub trait KVPermissions<'a> {
         &self,
         key: SubSliceMut<'static, u8>,
         value: SubSliceMut<'static, u8>,
-        permissions: StoragePermissions,
+        permissions: &'a StoragePermissions,
     ) -> Result<(), RefusedKeyValue>;
 
     /// As [`KV::delete`], if `permissions` may modify the stored owner.
     fn delete(
         &self,
         key: SubSliceMut<'static, u8>,
-        permissions: StoragePermissions,
+        permissions: &'a StoragePermissions,
     ) -> Result<(), (SubSliceMut<'static, u8>, ErrorCode)>;
 
     /// As [`KV::garbage_collect`]; it changes no value, so it needs no

@@ -25,7 +25,7 @@
 
 pub mod task;
 
-use core::cell::Cell;
+use core::cell::{Cell, OnceCell};
 use core::fmt;
 
 use tock_cells::MapCell;
@@ -135,6 +135,8 @@ pub enum CreateError {
     NotEnoughMemory,
     /// The architecture refused the initial state.
     Fault(Fault),
+    /// The slot already held a process (slots are filled once).
+    SlotUsed,
 }
 
 /// One process slot. All state is in cells: the kernel, grants and drivers
@@ -158,7 +160,9 @@ pub struct Process {
     restart_count: Cell<u32>,
     completion_code: Cell<Option<u32>>,
     short_id: Cell<ShortId>,
-    storage: Cell<StoragePermissions>,
+    /// Set once, when the slot is filled: the KV stack keeps references
+    /// to it while a request runs.
+    storage: OnceCell<StoragePermissions>,
     fault: Cell<Option<Fault>>,
     debug: core::cell::RefCell<DebugInfo>,
     shared: Cell<[Option<SharedBuffer>; MAX_SHARED]>,
@@ -195,7 +199,7 @@ impl Process {
             restart_count: Cell::new(0),
             completion_code: Cell::new(None),
             short_id: Cell::new(ShortId::LocallyUnique),
-            storage: Cell::new(StoragePermissions::null()),
+            storage: OnceCell::new(),
             fault: Cell::new(None),
             debug: core::cell::RefCell::new(DebugInfo {
                 syscalls: 0,
@@ -244,9 +248,13 @@ impl Process {
         self.short_id.get()
     }
 
-    /// The storage permissions assigned at load.
-    pub fn storage_permissions(&self) -> StoragePermissions {
-        self.storage.get()
+    /// The storage permissions assigned at load ([`StoragePermissions::Null`]
+    /// for an unused slot). A reference that lives as long as the process
+    /// slot (for the kernel's `'static` slots, as long as the program):
+    /// storage layers keep it while a request runs instead of copying the
+    /// set.
+    pub fn storage_permissions(&self) -> &StoragePermissions {
+        self.storage.get().unwrap_or(StoragePermissions::NULL)
     }
 
     /// How many times the process has been restarted.
@@ -444,8 +452,13 @@ impl Process {
         if len < Self::kernel_overhead(grant_slots) || ram_start.checked_add(len).is_none() {
             return Err(CreateError::NotEnoughMemory);
         }
-        self.index.set(index);
         let flash_len = u32::try_from(flash.1.len()).map_err(|_| CreateError::NotEnoughMemory)?;
+        // The permissions are set once per slot (references to them may be
+        // held): a slot is filled only while unused, and never emptied.
+        self.storage
+            .set(identity.1)
+            .map_err(|_| CreateError::SlotUsed)?;
+        self.index.set(index);
         self.header.set(Some(header));
         self.flash.set(Range {
             start: flash.0,
@@ -459,7 +472,6 @@ impl Process {
         self.ram.replace(ram);
         self.grant_slots.set(grant_slots);
         self.short_id.set(identity.0);
-        self.storage.set(identity.1);
         self.restart_count.set(0);
         self.completion_code.set(None);
         self.fault.set(None);

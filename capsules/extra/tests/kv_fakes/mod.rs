@@ -511,7 +511,7 @@ pub fn kernel_set<const N: usize>(
     v: &[u8],
 ) {
     assert!(user
-        .set(sub(key), value(v), StoragePermissions::kernel())
+        .set(sub(key), value(v), StoragePermissions::KERNEL)
         .is_ok());
     settle(calls);
     assert_eq!(rec.take(), [Done::Set(Ok(()), key.to_vec(), v.to_vec())]);
