@@ -356,14 +356,6 @@ impl<'a, B: PflashBus> Pflash<'a, B> {
         copy_from_words(offset, dst, |a| self.bus.read32(a));
     }
 
-    /// The data word at byte `pos` of the buffer in flight (`u32::MAX`,
-    /// which programs nothing, if there is none).
-    fn data_word(&self, pos: usize) -> u32 {
-        self.buffer
-            .map(|buf| program_word(buf, pos))
-            .unwrap_or(u32::MAX)
-    }
-
     /// Reads the status up to [`SPIN_POLLS`] times; `Some(status)` once
     /// both chips are ready.
     fn poll(&self, address: u32) -> Option<u32> {
@@ -393,69 +385,108 @@ impl<'a, B: PflashBus> Pflash<'a, B> {
         self.client.map(|client| client.erase_done(unit, result));
     }
 
-    /// Runs a program request for one deferred call.
-    fn run_program(&self, offset: u32, len: usize, mut step: ProgramStep) {
+    /// Runs a program request for one deferred call: completes it, or
+    /// saves where it stopped and sets the deferred call again.
+    fn run_program(&self, offset: u32, len: usize, step: ProgramStep) {
+        // The buffer is taken once for the whole call (not once per data
+        // word): this loop is most of a KV set's flash work.
+        let Some(buf) = self.buffer.take() else {
+            // Cannot happen: a program request always holds its buffer.
+            self.op.set(Op::Idle);
+            return;
+        };
+        let step = self.program_steps(buf, offset, len, step);
+        self.buffer.replace(buf);
+        match step {
+            ProgramStep::Done(result) => self.complete_program(len, result),
+            step => {
+                self.op.set(Op::Program { offset, len, step });
+                self.deferred.set();
+            }
+        }
+    }
+
+    /// Advances a program of `buf[..len]` at `offset` from `step` until it
+    /// is over ([`ProgramStep::Done`]) or this deferred call's budget (of
+    /// words, or of status polls) is spent; returns where it stopped.
+    fn program_steps(
+        &self,
+        buf: &[u8],
+        offset: u32,
+        len: usize,
+        mut step: ProgramStep,
+    ) -> ProgramStep {
         let mut budget = WORDS_PER_CALL;
         loop {
-            match step {
-                ProgramStep::Done(result) => return self.complete_program(len, result),
+            step = match step {
+                ProgramStep::Done(_) => return step,
+                ProgramStep::Next { pos } if pos >= len => ProgramStep::Verify,
                 ProgramStep::Next { pos } => {
-                    if pos >= len {
-                        step = ProgramStep::Verify;
-                        continue;
-                    }
                     // Words equal to what the flash holds (erased words
                     // included) are not programmed again.
                     let n = BATCH_WORDS.min((len - pos) / 4);
-                    let mask = (0..n)
-                        .filter(|&i| {
-                            let at = pos + 4 * i;
-                            self.bus.read32(offset + at as u32) != self.data_word(at)
-                        })
-                        .fold(0u32, |m, i| m | 1 << i);
-                    step = ProgramStep::Word {
+                    let mut mask = 0u32;
+                    for i in 0..n {
+                        let at = pos + 4 * i;
+                        if self.bus.read32(offset + at as u32) != program_word(buf, at) {
+                            mask |= 1 << i;
+                        }
+                    }
+                    ProgramStep::Word {
                         batch: pos,
                         mask,
                         i: 0,
-                    };
+                    }
                 }
-                ProgramStep::Word { batch, mask, i } => {
+                ProgramStep::Word { batch, mask, mut i } => {
                     let n = BATCH_WORDS.min((len - batch) / 4);
-                    if i >= n {
-                        // The chips stay in command/status mode through a
-                        // batch: switching QEMU's pflash back to read-array
-                        // mode remaps it, which costs far more than a
-                        // program.
-                        if mask != 0 {
-                            self.end_command(offset + batch as u32);
-                        }
-                        step = ProgramStep::Next { pos: batch + 4 * n };
-                        continue;
-                    }
-                    if mask & 1 << i == 0 {
-                        step = ProgramStep::Word {
-                            batch,
-                            mask,
-                            i: i + 1,
+                    // The words of the batch that need programming, one
+                    // after the other while the chips answer at once.
+                    loop {
+                        let Some(next) = (i..n).find(|&i| mask & 1 << i != 0) else {
+                            // The chips stay in command/status mode through
+                            // a batch: switching QEMU's pflash back to
+                            // read-array mode remaps it, which costs far
+                            // more than a program.
+                            if mask != 0 {
+                                self.end_command(offset + batch as u32);
+                            }
+                            break ProgramStep::Next { pos: batch + 4 * n };
                         };
-                        continue;
+                        if budget == 0 {
+                            return ProgramStep::Word {
+                                batch,
+                                mask,
+                                i: next,
+                            };
+                        }
+                        budget -= 1;
+                        let pos = batch + 4 * next;
+                        let address = offset + pos as u32;
+                        self.bus.write32(address, command::PROGRAM);
+                        self.bus.write32(address, program_word(buf, pos));
+                        match self.poll(address) {
+                            Some(status) if status & status::ERRORS != 0 => {
+                                self.end_command(address);
+                                return ProgramStep::Done(Err(Error::ProgramFailed));
+                            }
+                            Some(_) => i = next + 1,
+                            // Still busy: as the Busy step would, time out
+                            // or poll again from the next deferred call.
+                            None if self.poll_limit.get() <= 1 => {
+                                self.end_command(address);
+                                return ProgramStep::Done(Err(Error::Timeout));
+                            }
+                            None => {
+                                return ProgramStep::Busy {
+                                    batch,
+                                    mask,
+                                    i: next,
+                                    polls: 1,
+                                }
+                            }
+                        }
                     }
-                    if budget == 0 {
-                        self.op.set(Op::Program { offset, len, step });
-                        self.deferred.set();
-                        return;
-                    }
-                    budget -= 1;
-                    let pos = batch + 4 * i;
-                    let address = offset + pos as u32;
-                    self.bus.write32(address, command::PROGRAM);
-                    self.bus.write32(address, self.data_word(pos));
-                    step = ProgramStep::Busy {
-                        batch,
-                        mask,
-                        i,
-                        polls: 0,
-                    };
                 }
                 ProgramStep::Busy {
                     batch,
@@ -467,36 +498,32 @@ impl<'a, B: PflashBus> Pflash<'a, B> {
                     let Some(status) = self.poll(address) else {
                         if polls + 1 >= self.poll_limit.get() {
                             self.end_command(address);
-                            return self.complete_program(len, Err(Error::Timeout));
+                            return ProgramStep::Done(Err(Error::Timeout));
                         }
-                        let step = ProgramStep::Busy {
+                        return ProgramStep::Busy {
                             batch,
                             mask,
                             i,
                             polls: polls + 1,
                         };
-                        self.op.set(Op::Program { offset, len, step });
-                        self.deferred.set();
-                        return;
                     };
                     if status & status::ERRORS != 0 {
                         self.end_command(address);
-                        return self.complete_program(len, Err(Error::ProgramFailed));
+                        return ProgramStep::Done(Err(Error::ProgramFailed));
                     }
-                    step = ProgramStep::Word {
+                    ProgramStep::Word {
                         batch,
                         mask,
                         i: i + 1,
-                    };
+                    }
                 }
                 ProgramStep::Verify => {
                     let ok = (0..len)
                         .step_by(4)
-                        .all(|pos| self.bus.read32(offset + pos as u32) == self.data_word(pos));
-                    let result = if ok { Ok(()) } else { Err(Error::VerifyFailed) };
-                    return self.complete_program(len, result);
+                        .all(|pos| self.bus.read32(offset + pos as u32) == program_word(buf, pos));
+                    return ProgramStep::Done(if ok { Ok(()) } else { Err(Error::VerifyFailed) });
                 }
-            }
+            };
         }
     }
 

@@ -307,9 +307,10 @@ pub fn needs_erase(data: &[u8], mut read32: impl FnMut(u32) -> u32) -> bool {
 /// The little-endian word at byte `pos` of a program request's `buf`, or
 /// `u32::MAX` (all bits erased: programs nothing) past its end.
 pub fn program_word(buf: &[u8], pos: usize) -> u32 {
-    buf.get(pos..pos.saturating_add(4))
-        .and_then(|bytes| <[u8; 4]>::try_from(bytes).ok())
-        .map_or(u32::MAX, u32::from_le_bytes)
+    match buf.get(pos..).and_then(<[u8]>::first_chunk::<4>) {
+        Some(bytes) => u32::from_le_bytes(*bytes),
+        None => u32::MAX,
+    }
 }
 
 #[cfg(test)]
