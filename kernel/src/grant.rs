@@ -153,12 +153,16 @@ impl GrantInfo {
     }
 }
 
+/// The two words of the slot at `at` ((0, 0) if it is not inside `ram`,
+/// which a block checked by [`block_offset`] rules out).
 fn read_pair(ram: &[u8], at: usize) -> (u32, u32) {
-    let w = |i: usize| {
-        ram.get(i..i + 4)
-            .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    };
-    (w(at), w(at + 4))
+    match ram.get(at..).and_then(<[u8]>::first_chunk::<8>) {
+        Some(b) => (
+            u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
+        ),
+        None => (0, 0),
+    }
 }
 
 fn write_pair(ram: &mut [u8], at: usize, pair: (u32, u32)) {
@@ -177,18 +181,22 @@ pub(crate) fn block_offset(
     info: &GrantInfo,
     allocate: bool,
 ) -> Result<usize, GrantError> {
-    let addr = match process.grant_block(ram, slot) {
-        Some(addr) => addr,
+    let off = match process.grant_block_offset(ram, slot) {
+        Some(off) => off as usize,
         // A new block is zeroed: empty slots, and data that decodes to the
         // default value.
-        None if allocate => process
-            .allocate_grant_block(ram, slot, info.block_size())
-            .map_err(|_| GrantError::NoMemory)?,
+        None if allocate => {
+            let addr = process
+                .allocate_grant_block(ram, slot, info.block_size())
+                .map_err(|_| GrantError::NoMemory)?;
+            process.ram_offsets(addr, 0).ok_or(GrantError::NoMemory)?.0
+        }
         None => return Err(GrantError::NotAllocated),
     };
-    process
-        .ram_offsets(addr, info.block_size())
-        .map(|(a, _)| a)
+    // The whole block lies inside the process's RAM.
+    off.checked_add(info.block_size() as usize)
+        .filter(|&end| end <= ram.len())
+        .map(|_| off)
         .ok_or(GrantError::NoMemory)
 }
 

@@ -148,6 +148,10 @@ pub struct Process {
     header: Cell<Option<TbfHeader<'static>>>,
     flash: Cell<Range>,
     flash_data: Cell<&'static [u8]>,
+    /// [`binary_start`](Self::binary_start), computed when the slot is
+    /// filled: it is checked on every read-only allow and buffer access in
+    /// flash, and computing it copied the whole TBF header each time.
+    binary_start: Cell<u32>,
     ram: MapCell<&'static mut [u8]>,
     mem: Cell<Range>,
     app_break: Cell<u32>,
@@ -187,6 +191,7 @@ impl Process {
             header: Cell::new(None),
             flash: Cell::new(Range { start: 0, len: 0 }),
             flash_data: Cell::new(&[]),
+            binary_start: Cell::new(0),
             ram: MapCell::empty(),
             mem: Cell::new(Range { start: 0, len: 0 }),
             app_break: Cell::new(0),
@@ -337,10 +342,7 @@ impl Process {
 
     /// The first address of the app binary (after the protected region).
     pub fn binary_start(&self) -> u32 {
-        let flash = self.flash.get();
-        self.header
-            .get()
-            .map_or(flash.start, |h| h.app_binary_start(flash.start))
+        self.binary_start.get()
     }
 
     /// What the memory protection unit must open for this process: its
@@ -465,6 +467,7 @@ impl Process {
             len: flash_len,
         });
         self.flash_data.set(flash.1);
+        self.binary_start.set(header.app_binary_start(flash.0));
         self.mem.set(Range {
             start: ram_start,
             len,
@@ -700,16 +703,16 @@ impl Process {
         (len - self.grant_table_bytes() as usize, len)
     }
 
-    /// Address of grant `slot`'s block, if allocated. `ram` is this
-    /// process's RAM.
-    pub(crate) fn grant_block(&self, ram: &[u8], slot: usize) -> Option<u32> {
+    /// Offset in `ram` (this process's RAM) of grant `slot`'s block, if
+    /// allocated.
+    pub(crate) fn grant_block_offset(&self, ram: &[u8], slot: usize) -> Option<u32> {
         if slot >= self.grant_slots.get() {
             return None;
         }
-        let at = self.grant_table_range().0 + slot * 4;
-        let b = ram.get(at..at + 4)?;
-        let off = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-        (off != 0).then(|| self.mem.get().start + off)
+        let at = ram.len().checked_sub((self.grant_slots.get() - slot) * 4)?;
+        let b = ram.get(at..)?.first_chunk::<4>()?;
+        let off = u32::from_le_bytes(*b);
+        (off != 0).then_some(off)
     }
 
     /// Allocates `size` bytes (4-aligned) for grant `slot` below the
