@@ -428,7 +428,7 @@ impl<'a, const VALUE_MAX: usize> KVStoreDriver<'a, VALUE_MAX> {
     /// as they are now, or the error that refuses it: an empty key is
     /// `INVAL`, a key over [`KEY_MAX`] or a value over `VALUE_MAX` is
     /// `SIZE`. Checked when the command arrives and again when the request
-    /// starts.
+    /// starts ([`load`](Self::load) makes the same checks as it copies).
     fn lengths(op: Op, kd: &GrantKernelData<'_>) -> Result<(usize, usize), ErrorCode> {
         let key_len = if op.has_key() {
             match kd.read_only_len(ro_allow::KEY) {
@@ -453,6 +453,15 @@ impl<'a, const VALUE_MAX: usize> KVStoreDriver<'a, VALUE_MAX> {
     /// Checks a command and queues its request: the grant records only
     /// the operation and its ticket.
     fn accept(&self, op: Op, app: &mut App, kd: &GrantKernelData<'_>) -> Result<(), ErrorCode> {
+        Self::admissible(op, app, kd)?;
+        Self::lengths(op, kd)?;
+        self.queue(op, app);
+        Ok(())
+    }
+
+    /// The checks of a command before its buffers (steps 3 and 4 of the
+    /// [module docs](self#command-time-checks)).
+    fn admissible(op: Op, app: &App, kd: &GrantKernelData<'_>) -> Result<(), ErrorCode> {
         if app.status != Status::Idle {
             return Err(ErrorCode::NOMEM);
         }
@@ -462,7 +471,11 @@ impl<'a, const VALUE_MAX: usize> KVStoreDriver<'a, VALUE_MAX> {
         if needs_write_id && kd.storage_permissions().write_id().is_none() {
             return Err(ErrorCode::INVAL);
         }
-        Self::lengths(op, kd)?;
+        Ok(())
+    }
+
+    /// Queues an accepted `op` in `app` with the next ticket.
+    fn queue(&self, op: Op, app: &mut App) {
         let ticket = self.next_ticket.get();
         self.next_ticket.set(ticket.wrapping_add(1));
         *app = App {
@@ -470,7 +483,6 @@ impl<'a, const VALUE_MAX: usize> KVStoreDriver<'a, VALUE_MAX> {
             ticket,
             op: Some(op),
         };
-        Ok(())
     }
 
     /// Copies `pid`'s queued request out of its allows into the kernel
@@ -502,24 +514,48 @@ impl<'a, const VALUE_MAX: usize> KVStoreDriver<'a, VALUE_MAX> {
             app.clear();
             return Ok(None);
         };
-        let (key_len, value_len) = match Self::lengths(op, kd) {
-            Ok(lengths) => lengths,
-            Err(e) => {
+        // Each allow is checked and copied in one visit (the same checks
+        // as `lengths`, in the same order: key, then value). Both copies
+        // happen in this one kernel step: the app cannot run in between,
+        // so the store gets a whole key and value (as they are now), never
+        // a mix.
+        let key_len = if op.has_key() {
+            kd.with_read_only(ro_allow::KEY, |k| match k.len() {
+                0 => Err(ErrorCode::INVAL),
+                n if n > KEY_MAX => Err(ErrorCode::SIZE),
+                n => {
+                    let room = key_buf.get_mut(..n);
+                    Ok(room.is_some_and(|room| copy_prefix(room, k)).then_some(n))
+                }
+            })
+        } else {
+            Ok(Ok(Some(0)))
+        };
+        let value_len = match key_len {
+            Ok(Ok(Some(_))) if op.writes() => kd.with_read_only(ro_allow::VALUE, |v| {
+                if v.len() > VALUE_MAX {
+                    return Err(ErrorCode::SIZE);
+                }
+                let room = value_buf.get_mut(header..header + v.len());
+                Ok(room
+                    .is_some_and(|room| copy_prefix(room, v))
+                    .then_some(v.len()))
+            }),
+            _ => Ok(Ok(Some(0))),
+        };
+        let (key_len, value_len) = match (key_len, value_len) {
+            (Ok(Ok(Some(k))), Ok(Ok(Some(v)))) => (k, v),
+            (Ok(Err(e)), _) | (_, Ok(Err(e))) => {
                 app.clear();
                 return Err(e);
             }
+            // Cannot happen (both allows are declared, and the kernel
+            // buffers have room): the request vanishes.
+            _ => {
+                app.clear();
+                return Ok(None);
+            }
         };
-        // Both copies happen in this one kernel step: the app cannot run
-        // in between, so the store gets a whole key and value (as they are
-        // now), never a mix.
-        let key = kd.with_read_only(ro_allow::KEY, |k| copy_prefix(&mut key_buf[..key_len], k));
-        let value = kd.with_read_only(ro_allow::VALUE, |v| {
-            copy_prefix(&mut value_buf[header..header + value_len], v)
-        });
-        if key != Ok(true) || value != Ok(true) {
-            app.clear();
-            return Ok(None);
-        }
         app.status = Status::Running;
         Ok(Some(Request {
             op,
@@ -648,7 +684,10 @@ impl<'a, const VALUE_MAX: usize> KVStoreDriver<'a, VALUE_MAX> {
         let loaded = self
             .apps
             .enter(pid, |app, kd| {
-                self.accept(op, app, kd)?;
+                // `load` checks the buffers in this same kernel step, so
+                // they are visited once, not twice.
+                Self::admissible(op, app, kd)?;
+                self.queue(op, app);
                 self.load(app, kd, key_buf, value_buf)
             })
             .unwrap_or_else(|e| Err(e.into()));
