@@ -65,6 +65,9 @@ lint:
 
 unit:
 	$(CARGO) test --workspace
+	# The engine as firmware that does not ask for the lazy mount builds it
+	# (the workspace build above unifies it with the kernel's `lazy`).
+	$(CARGO) test --quiet -p tickv@0.1.0 --features filter --test model --test ops --test beyond_index
 	# Mutation check: with mount's rollback disabled the power-cut sweep
 	# must fail (libraries/tickv/tests/power_cut.rs).
 	$(CARGO) test --quiet -p tickv@0.1.0 --features mutation-no-rollback --test power_cut

@@ -130,6 +130,21 @@ impl<'x, 's, F: Flash> Store<'x, 's, F> {
         self.done(Op::Mount, ValueBuf::None)
     }
 
+    #[cfg(feature = "lazy")]
+    /// Mounts the store indexing only its newest region ([`Op::MountLazy`]);
+    /// [`warm`](Self::warm) builds the rest of the index.
+    pub fn mount_lazy(&mut self) -> Result<(), Error> {
+        self.done(Op::MountLazy, ValueBuf::None)
+    }
+
+    #[cfg(feature = "lazy")]
+    /// Indexes up to `records` more records after a lazy mount; returns
+    /// whether the index is still being built.
+    pub fn warm(&mut self, records: u32) -> Result<bool, Error> {
+        self.done(Op::Warm(records), ValueBuf::None)?;
+        Ok(self.kv.warming())
+    }
+
     /// Copies the value into `out` and returns its full length (which may
     /// exceed `out.len()`; then only a prefix was copied).
     pub fn get(&mut self, key: u64, out: &mut [u8]) -> Result<usize, Error> {

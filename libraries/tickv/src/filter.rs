@@ -29,12 +29,12 @@ fn mix(mut h: u32) -> u32 {
     h ^ (h >> 16)
 }
 
-/// Zeroes `s` with a loop the compiler does not turn into a call of the
-/// byte-wise `memclr`, which nothing else in the engine needs (it would
-/// add some 200 bytes of ROM).
-fn zero(s: &mut [u8]) {
+/// Sets every byte of `s` to `value` with a loop the compiler does not
+/// turn into a call of the byte-wise `memset`, which nothing else in the
+/// engine needs (it would add some 200 bytes of ROM).
+fn set_all(s: &mut [u8], value: u8) {
     for b in s {
-        *b = core::hint::black_box(0);
+        *b = core::hint::black_box(value);
     }
 }
 
@@ -108,13 +108,20 @@ impl<'x> Filter<'x> {
     pub fn clear(&mut self, region: u32) {
         let base = region as usize * self.per;
         if let Some(s) = self.bits.get_mut(base..base + self.per) {
-            zero(s);
+            set_all(s, 0);
         }
     }
 
     /// Forgets every key of every region (before mount rebuilds them).
     pub fn clear_all(&mut self) {
-        zero(self.bits);
+        set_all(self.bits, 0);
+    }
+
+    /// Makes every region's filter answer "may hold" for every key (before
+    /// a lazy mount's build rebuilds them, region by region).
+    #[cfg(feature = "lazy")]
+    pub fn fill_all(&mut self) {
+        set_all(self.bits, 0xFF);
     }
 
     /// The storage, for a caller that takes the engine apart.
@@ -145,6 +152,11 @@ mod tests {
         f.add(2, 5);
         f.clear_all();
         assert!(!f.may_hold(2, 5));
+        #[cfg(feature = "lazy")]
+        {
+            f.fill_all();
+            assert!((0..3).all(|r| (0..100u64).all(|k| f.may_hold(r, k))));
+        }
     }
 
     #[test]

@@ -111,6 +111,26 @@ impl<'x> Index<'x> {
         }
     }
 
+    /// Keeps only the entries whose location satisfies `keep`, in order.
+    #[cfg(feature = "lazy")]
+    pub fn retain(&mut self, mut keep: impl FnMut(u32) -> bool) {
+        let mut n = 0;
+        for i in 0..self.len {
+            let e = self.slots[i];
+            if keep(e.loc) {
+                // Field by field: a whole-entry copy onto a slot that may be
+                // the same one compiles to a call of `memmove` (some 1.5 KiB
+                // of ROM that nothing else in the engine needs).
+                let d = &mut self.slots[n];
+                d.key_lo = e.key_lo;
+                d.key_hi = e.key_hi;
+                d.loc = e.loc;
+                n += 1;
+            }
+        }
+        self.len = n;
+    }
+
     /// The smallest indexed key greater than `after` (or the smallest of all).
     #[cfg(feature = "walk")]
     pub fn next_after(&self, after: Option<u64>) -> Option<(u64, u32)> {

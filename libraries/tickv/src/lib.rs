@@ -156,6 +156,18 @@ pub enum Op {
     /// Build the in-RAM state from flash alone, finishing or rolling back an
     /// interrupted compaction.
     Mount,
+    /// Like [`Op::Mount`], but index only the newest region: the cost then
+    /// grows with the number of regions, not with what they hold. The
+    /// store works at once; the index is built afterwards by [`Op::Warm`]
+    /// steps (or at once by an operation that compacts). Until then a
+    /// lookup the index cannot answer scans the part not yet indexed.
+    #[cfg(feature = "lazy")]
+    MountLazy,
+    /// Index up to this many more records after [`Op::MountLazy`] (see
+    /// [`TicKV::warming`](crate::TicKV::warming)); nothing once the index is
+    /// built.
+    #[cfg(feature = "lazy")]
+    Warm(u32),
     /// Read a key's value into the output buffer.
     Get(u64),
     /// Insert or overwrite; the value is the input buffer.

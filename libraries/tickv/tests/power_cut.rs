@@ -86,11 +86,37 @@ fn sweep(
     max_len: usize,
 ) -> Sweep {
     let g = geometry(region, count, unit);
-    sweep_on(seed, store(g, 256, 64, sim(g)), ops, keys, max_len)
+    sweep_on(seed, store(g, 256, 64, sim(g)), ops, keys, max_len, false)
 }
 
-/// The sweep on a given (unformatted) store.
-fn sweep_on(seed: u64, mut s: Store<Sim>, ops: usize, keys: u64, max_len: usize) -> Sweep {
+/// Mounts before the `i`th command: fully, or (`lazy`) indexing only the
+/// newest region and then a few records more (how many depends on `i`,
+/// so that the reference run and the cut runs see the same store).
+fn mount(s: &mut Store<Sim>, lazy: bool, i: usize) {
+    if lazy {
+        #[cfg(feature = "lazy")]
+        {
+            s.mount_lazy().unwrap();
+            s.warm((i * 7 % 13) as u32).unwrap();
+        }
+        #[cfg(not(feature = "lazy"))]
+        unreachable!("lazy mounts need the `lazy` feature ({i})");
+    } else {
+        s.mount().unwrap();
+    }
+}
+
+/// The sweep on a given (unformatted) store; with `lazy`, every mount is
+/// lazy and the commands (and the checks after a cut) run while the index
+/// is being built.
+fn sweep_on(
+    seed: u64,
+    mut s: Store<Sim>,
+    ops: usize,
+    keys: u64,
+    max_len: usize,
+    lazy: bool,
+) -> Sweep {
     let g = s.kv.geometry();
     let (region, count, unit) = (g.region_size, g.region_count, g.program_unit);
     let mut rng = Rng::new(seed);
@@ -106,9 +132,9 @@ fn sweep_on(seed: u64, mut s: Store<Sim>, ops: usize, keys: u64, max_len: usize)
     let mut victims = 0;
     let mut model = Model::new();
     let mut gc_runs = 0u64;
-    for cmd in &cmds {
+    for (i, cmd) in cmds.iter().enumerate() {
         s.reboot();
-        s.mount().unwrap();
+        mount(&mut s, lazy, i);
         snaps.push(s.flash.0.snapshot());
         models.push(model.clone());
         let before = s.flash.0.mutations();
@@ -156,7 +182,7 @@ fn sweep_on(seed: u64, mut s: Store<Sim>, ops: usize, keys: u64, max_len: usize)
                 result.cuts += 1;
                 s.flash.0.restore(&snaps[i]);
                 s.reboot();
-                s.mount().unwrap();
+                mount(&mut s, lazy, i);
                 s.flash.0.cut_power_after(j, tear);
                 let r = cmd.run(&mut s);
                 s.flash.0.power_on();
@@ -169,6 +195,13 @@ fn sweep_on(seed: u64, mut s: Store<Sim>, ops: usize, keys: u64, max_len: usize)
                         other => return Err(format!("interrupted op returned {other:?}")),
                     };
                     s.reboot();
+                    #[cfg(feature = "lazy")]
+                    if lazy {
+                        s.mount_lazy().map_err(|e| format!("lazy mount: {e:?}"))?;
+                    } else {
+                        s.mount().map_err(|e| format!("mount: {e:?}"))?;
+                    }
+                    #[cfg(not(feature = "lazy"))]
                     s.mount().map_err(|e| format!("mount: {e:?}"))?;
                     let (old, new) = (&models[i], &models[i + 1]);
                     let inflight = cmd.key();
@@ -179,6 +212,10 @@ fn sweep_on(seed: u64, mut s: Store<Sim>, ops: usize, keys: u64, max_len: usize)
                     s.for_each_key(|k, _| listed.push(k))
                         .map_err(|e| format!("iterate: {e:?}"))?;
                     for k in keys {
+                        #[cfg(feature = "lazy")]
+                        if lazy {
+                            s.warm(2).map_err(|e| format!("warm: {e:?}"))?;
+                        }
                         let got = read(&mut s, k);
                         let is_new = Some(k) == inflight && got.as_ref() == new.get(&k);
                         let ok = if must_be_new && Some(k) == inflight {
@@ -298,12 +335,45 @@ fn power_cut_sweep_with_key_filters() {
     ] {
         let g = geometry(region, count, unit);
         let s = filtered_store(g, index, filter, 64, sim(g));
-        let r = sweep_on(seed, s, ops, keys, max_len);
+        let r = sweep_on(seed, s, ops, keys, max_len, false);
         assert_eq!(r.ok, r.cuts, "configuration {seed}");
         cuts += r.cuts;
         ok += r.ok;
     }
     println!("power-cut sweep with key filters: {cuts} cuts, {ok} ok");
+}
+
+/// The sweep with every mount lazy: each command runs while the index is
+/// still being built (a few records of it done), and each cut is checked
+/// by reads interleaved with index-building steps. The write that needs a
+/// compaction finishes the index first; the others run beside it.
+#[cfg(all(feature = "lazy", not(feature = "mutation-no-rollback")))]
+#[test]
+fn power_cut_sweep_lazy_mount() {
+    let (mut cuts, mut ok) = (0, 0);
+    for (seed, region, count, unit, ops, keys, max_len, index) in [
+        (31, 1024, 8, 4, 400, 24, 260, 256),
+        (32, 512, 12, 1, 400, 20, 260, 8),
+        (33, 2048, 8, 8, 300, 40, 200, 0),
+    ] {
+        let g = geometry(region, count, unit);
+        let r = sweep_on(seed, store(g, index, 64, sim(g)), ops, keys, max_len, true);
+        assert_eq!(r.ok, r.cuts, "configuration {seed}");
+        cuts += r.cuts;
+        ok += r.ok;
+    }
+    // With key filters and a partial index: the filter of the region being
+    // indexed is rebuilt while lookups go on.
+    #[cfg(feature = "filter")]
+    {
+        let g = geometry(512, 12, 1);
+        let s = filtered_store(g, 4, 8, 64, sim(g));
+        let r = sweep_on(34, s, 400, 20, 260, true);
+        assert_eq!(r.ok, r.cuts, "configuration 34");
+        cuts += r.cuts;
+        ok += r.ok;
+    }
+    println!("power-cut sweep with lazy mounts: {cuts} cuts, {ok} ok");
 }
 
 /// The mutation test: built with the engine's `mutation-no-rollback`

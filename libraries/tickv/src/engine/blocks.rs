@@ -64,12 +64,14 @@ impl Scan {
 
     /// A scan of `region` for records of `key`: one that ends at once when
     /// the region's key filter (feature `filter`) proves that none is there.
+    /// (The filter of the region the index build is in is being rebuilt:
+    /// it is not asked.)
     #[cfg_attr(not(feature = "filter"), allow(unused_variables))]
     pub(super) fn of(c: &mut Core, region: u32, key: u64) -> Scan {
         #[allow(unused_mut)]
         let mut s = Scan::new(c, region);
         #[cfg(feature = "filter")]
-        if !c.fl.may_hold(region, key) {
+        if !c.filter_rebuilding(region) && !c.fl.may_hold(region, key) {
             s.end = 0;
         }
         s
@@ -383,6 +385,24 @@ impl Find {
             h: NO_REC,
             body: None,
         }
+    }
+
+    /// A search of the part of the log the index build has not reached:
+    /// the rest of the region it is in, from where it stands, then (unless
+    /// `only_there`) the regions down to the tail.
+    #[cfg(feature = "lazy")]
+    pub(super) fn unindexed(c: &mut Core, key: u64, at: Scan, only_there: bool) -> Find {
+        let mut f = Find::new(c, key, None, false);
+        f.region = at.region;
+        if only_there {
+            f.stop = at.region;
+        }
+        f.scan = Scan {
+            off: at.off,
+            resync: at.resync,
+            ..Scan::new(c, at.region)
+        };
+        f
     }
 
     /// Whether a match was found (left in `loc` and `h`).

@@ -27,7 +27,7 @@ impl Next {
         loop {
             match &mut self.st {
                 NextState::Start => {
-                    self.st = if c.ix.complete {
+                    self.st = if c.indexed_all() {
                         match c.ix.next_after(self.after) {
                             None => return Poll::Ready(Output::NoMoreKeys),
                             Some((k, loc)) => NextState::Header(k, loc),
@@ -162,7 +162,7 @@ impl Walk {
                 let crc_ok = tri!(body.poll(c, io, ev));
                 let (loc, h) = (self.scan.loc, self.scan.h);
                 let live = match h.kind {
-                    Kind::Value if crc_ok => c.ix.complete.then(|| c.ix.get(h.key) == Some(loc)),
+                    Kind::Value if crc_ok => c.indexed_all().then(|| c.ix.get(h.key) == Some(loc)),
                     _ => Some(false),
                 };
                 let info = RecordInfo {

@@ -48,6 +48,8 @@ mod mount;
 mod ops;
 mod poll;
 mod state;
+#[cfg(feature = "lazy")]
+mod warm;
 
 use self::blocks::*;
 use self::compact::*;
@@ -57,6 +59,8 @@ use self::mount::*;
 use self::ops::*;
 use self::poll::*;
 use self::state::*;
+#[cfg(feature = "lazy")]
+use self::warm::*;
 
 /// The operation in progress, with its machine.
 #[derive(Clone, Copy)]
@@ -64,6 +68,8 @@ enum Running {
     Idle,
     Format(Format),
     Mount(Mount),
+    #[cfg(feature = "lazy")]
+    Warm(Warm),
     Get(Get),
     Put(Put),
     Gc(Gc),
@@ -211,6 +217,13 @@ impl<'x> TicKV<'x> {
         self.c.mounted
     }
 
+    /// Whether the index is still being built after a lazy mount (feature
+    /// `lazy`: `Op::MountLazy`); run `Op::Warm` steps while nothing else is
+    /// to be done. Always `false` without the feature.
+    pub fn warming(&self) -> bool {
+        self.c.warming()
+    }
+
     /// Counters kept in RAM.
     pub fn stats(&self) -> Stats {
         let c = &self.c;
@@ -220,13 +233,13 @@ impl<'x> TicKV<'x> {
         Stats {
             regions: c.g.count as usize,
             used_regions: c.used as usize,
-            live_bytes: c.ix.complete.then_some(c.live_bytes as usize),
+            live_bytes: c.indexed_all().then_some(c.live_bytes as usize),
             record_bytes: c.rec_bytes as usize,
             reclaimable: dead,
             free_bytes: (c.g.region - c.head_off) as usize
                 + free_regions.saturating_sub(1) * usable,
             reserve_bytes: free_regions.min(1) * usable,
-            keys: c.ix.complete.then_some(c.ix.len()),
+            keys: c.indexed_all().then_some(c.ix.len()),
             index_used: c.ix.len(),
             index_capacity: c.ix.capacity(),
             corrupt_records: c.corrupt as usize,
@@ -246,7 +259,12 @@ impl<'x> TicKV<'x> {
         }
         let c = &mut self.c;
         c.chunk = (io.scratch.len().min(1 << 20) as u32) & !(c.g.unit - 1);
-        let needs_mount = !matches!(op, Op::Format | Op::Mount);
+        let needs_mount = match op {
+            Op::Format | Op::Mount => false,
+            #[cfg(feature = "lazy")]
+            Op::MountLazy => false,
+            _ => true,
+        };
         if needs_mount && !c.mounted {
             return Step::Done(Err(Error::NotMounted));
         }
@@ -280,8 +298,16 @@ impl<'x> TicKV<'x> {
                     Op::Mount => {
                         c.mounted = false;
                         c.max_erase = 0;
-                        *run = Running::Mount(Mount::new());
+                        *run = Running::Mount(Mount::new(false));
                     }
+                    #[cfg(feature = "lazy")]
+                    Op::MountLazy => {
+                        c.mounted = false;
+                        c.max_erase = 0;
+                        *run = Running::Mount(Mount::new(true));
+                    }
+                    #[cfg(feature = "lazy")]
+                    Op::Warm(records) => *run = Running::Warm(Warm::new(c, records)),
                     Op::Get(key) => match io.value {
                         ValueBuf::Out(_) => {
                             *run = Running::Get(Get {
@@ -297,6 +323,9 @@ impl<'x> TicKV<'x> {
                             left: if op == Op::GcFull { c.used + 1 } else { 1 },
                             freed: 0,
                             step: None,
+                            // Compaction needs the whole index.
+                            #[cfg(feature = "lazy")]
+                            warm: c.warm.map(|_| Warm::new(c, u32::MAX)),
                         })
                     }
                     #[cfg(feature = "walk")]
@@ -362,6 +391,8 @@ impl<'x> TicKV<'x> {
             Running::Idle => ev.fail(Error::Protocol),
             Running::Format(m) => m.poll(c, io, &mut ev),
             Running::Mount(m) => m.poll(c, io, &mut ev),
+            #[cfg(feature = "lazy")]
+            Running::Warm(m) => m.poll(c, io, &mut ev).map(|()| Output::Done),
             Running::Get(m) => m.poll(c, io, &mut ev),
             Running::Put(m) => m.poll(c, io, &mut ev),
             Running::Gc(m) => m.poll(c, io, &mut ev),

@@ -13,8 +13,16 @@ use super::*;
 ///    that region holds only copies, so it is erased (rolled back).
 /// 3. Scan every record from tail to head, checking checksums, building the
 ///    index and the byte counts, and finding where appending resumes.
+///
+/// A lazy mount (feature `lazy`) replaces pass 3: it scans the head's
+/// records only, and leaves the other regions to index-building steps
+/// (`Warm`), newest first.
 #[derive(Clone, Copy)]
 pub(super) struct Mount {
+    /// Index only the head (`Op::MountLazy`; always false without the
+    /// feature).
+    #[cfg_attr(not(feature = "lazy"), allow(dead_code))]
+    pub(super) lazy: bool,
     pub(super) st: MountState,
     pub(super) i: u32,
     pub(super) wait: bool,
@@ -56,12 +64,16 @@ pub(super) enum MountState {
     Records,
     Verify(Body),
     Superseded(u32),
+    /// Lazy: the head's records.
+    #[cfg(feature = "lazy")]
+    Head(Warm),
 }
 
 impl Mount {
     #[inline(never)]
-    pub(super) fn new() -> Mount {
+    pub(super) fn new(lazy: bool) -> Mount {
         Mount {
+            lazy,
             st: MountState::Survey,
             i: 0,
             wait: false,
@@ -226,6 +238,14 @@ impl Mount {
                     c.used -= 1;
                     self.start_scan(c);
                 }
+                #[cfg(feature = "lazy")]
+                MountState::Head(w) => {
+                    tri!(w.poll(c, io, ev));
+                    // As below: damage beyond one torn header closes it.
+                    self.closed |= w.damaged;
+                    self.scan = w.scan;
+                    self.st = MountState::Records;
+                }
                 MountState::RegionHeader => {
                     tri!(read(&mut self.wait, ev, c.addr(self.region, 0), c.g.span));
                     match RegionHeader::decode(&c.g, io.scratch) {
@@ -245,6 +265,12 @@ impl Mount {
                         ..Scan::new(c, self.region)
                     };
                     self.st = MountState::Records;
+                    #[cfg(feature = "lazy")]
+                    if self.lazy {
+                        // Its records are indexed as the build indexes a
+                        // region; `Records` then sees the end at once.
+                        self.st = MountState::Head(Warm::region(self.scan, u32::MAX, false));
+                    }
                 }
                 MountState::Records => match tri!(self.scan.poll(c, io, ev)) {
                     Item::Rec => {
@@ -275,6 +301,10 @@ impl Mount {
                             // A rollback may have taken a number already.
                             if !seq_newer(c.next_seq, self.max_seq) {
                                 c.next_seq = seq_next(self.max_seq);
+                            }
+                            #[cfg(feature = "lazy")]
+                            if self.lazy && c.head != c.tail {
+                                c.warm = Some(Scan::new(c, c.g.prev(c.head)));
                             }
                             c.mounted = true;
                             return Poll::Ready(Output::Done);
@@ -309,7 +339,7 @@ impl Mount {
     /// Applies a verified record to the index and the live byte count.
     pub(super) fn apply(&self, c: &mut Core, old: Option<u32>) {
         let (loc, h) = (self.scan.loc, self.scan.h);
-        c.apply(h.key, h.kind, loc, c.g.extent(h.len), old);
+        c.apply(h.key, h.kind, loc, c.g.extent(h.len), old.unwrap_or(0));
     }
 
     pub(super) fn survey_done(&mut self, c: &mut Core, ev: &mut Channel) -> Poll<()> {
@@ -323,8 +353,17 @@ impl Mount {
             });
         }
         c.ix.clear();
+        #[cfg(feature = "lazy")]
+        {
+            c.warm = None;
+        }
         #[cfg(feature = "filter")]
         c.fl.clear_all();
+        // Lazy: until a region is indexed, its filter may hold any key.
+        #[cfg(all(feature = "filter", feature = "lazy"))]
+        if self.lazy {
+            c.fl.fill_all();
+        }
         c.rec_bytes = 0;
         c.live_bytes = 0;
         c.corrupt = 0;
@@ -371,6 +410,16 @@ impl Mount {
         // While scanning, the head's end is not known yet: scan it fully.
         c.head_off = c.g.region;
         self.region = c.tail;
+        #[cfg(feature = "lazy")]
+        if self.lazy {
+            self.region = c.head;
+            // Free regions hold no record (opening one erases it or finds
+            // it empty).
+            #[cfg(feature = "filter")]
+            for k in 1..=c.free() {
+                c.fl.clear((c.head + k) % c.g.count);
+            }
+        }
         self.st = MountState::RegionHeader;
     }
 }

@@ -19,7 +19,8 @@ pub(super) struct Get {
 #[derive(Clone, Copy)]
 pub(super) enum GetState {
     Lookup,
-    Find(Find),
+    /// The search, and the index entry that answers if it finds nothing.
+    Find(Find, Option<u32>),
     Header(u32),
     Body(Body),
 }
@@ -31,16 +32,38 @@ impl Get {
             match &mut self.st {
                 // Each state is written in place: a state built by a
                 // `match` and then moved costs a copy of the largest one.
+                // The common case (a built index that holds the key) first,
+                // without the lookup of a lazy mount's build and its search
+                // state.
                 GetState::Lookup => match c.ix.get(self.key) {
-                    Some(loc) => self.st = GetState::Header(loc),
-                    None if c.ix.complete => return ev.fail(Error::NotFound),
-                    None => self.st = GetState::Find(Find::new(c, self.key, None, false)),
+                    Some(loc) if !c.warming() => self.st = GetState::Header(loc),
+                    None if c.indexed_all() => return ev.fail(Error::NotFound),
+                    #[cfg(not(feature = "lazy"))]
+                    _ => self.st = GetState::Find(Find::new(c, self.key, None, false), None),
+                    #[cfg(feature = "lazy")]
+                    _ => match c.lookup(self.key) {
+                        Known::Value(loc) => self.st = GetState::Header(loc),
+                        Known::Absent => return ev.fail(Error::NotFound),
+                        Known::Scan(f, entry) => self.st = GetState::Find(f, entry),
+                    },
                 },
-                GetState::Find(f) => {
-                    if !tri!(f.poll(c, io, ev)) || f.h.kind != Kind::Value {
+                GetState::Find(f, entry) => {
+                    if tri!(f.poll(c, io, ev)) {
+                        if f.h.kind != Kind::Value {
+                            return ev.fail(Error::NotFound);
+                        }
+                        self.st = GetState::Body(Body::new(f.loc, &f.h, true))
+                    } else {
+                        // The entry a search past the index falls back on.
+                        #[cfg(feature = "lazy")]
+                        if let Some(loc) = entry.filter(|&l| !c.is_tomb(l)) {
+                            self.st = GetState::Header(loc);
+                            continue;
+                        }
+                        #[cfg(not(feature = "lazy"))]
+                        let _ = entry;
                         return ev.fail(Error::NotFound);
                     }
-                    self.st = GetState::Body(Body::new(f.loc, &f.h, true))
                 }
                 GetState::Header(loc) => {
                     let loc = *loc;
@@ -83,7 +106,12 @@ pub(super) struct Put {
     pub(super) secure: bool,
     pub(super) len: u32,
     pub(super) crc: u32,
+    /// Whether the key has a value (and, from the index, its extent).
     pub(super) old: Option<u32>,
+    /// The live bytes this write supersedes: what the live byte count
+    /// holds for the key (without the feature, `old`'s extent).
+    #[cfg(feature = "lazy")]
+    pub(super) live_old: u32,
     pub(super) gc_done: bool,
     pub(super) steps: u32,
     pub(super) st: PutState,
@@ -93,7 +121,16 @@ pub(super) struct Put {
 #[derive(Clone, Copy)]
 pub(super) enum PutState {
     Lookup,
-    Find(Find),
+    /// The search, and the index entry that answers if it finds nothing.
+    Find(Find, Option<u32>),
+    /// Reading the header of the record the live byte count holds for the
+    /// key (an index entry that a newer, not yet indexed record hides).
+    #[cfg(feature = "lazy")]
+    Counted(u32),
+    /// Finishing the index first (a compaction or a secure delete needs
+    /// it); then the lookup again.
+    #[cfg(feature = "lazy")]
+    Warm(Warm),
     OldHeader(u32),
     Check,
     SecureFind(Find),
@@ -124,6 +161,8 @@ impl Put {
             len: value.len() as u32,
             crc: crc.finish(),
             old: None,
+            #[cfg(feature = "lazy")]
+            live_old: 0,
             gc_done: false,
             steps: 0,
             st: PutState::Lookup,
@@ -137,23 +176,70 @@ impl Put {
         loop {
             match &mut self.st {
                 PutState::Lookup => {
+                    self.old = None;
+                    #[cfg(feature = "lazy")]
+                    {
+                        self.live_old = 0;
+                    }
+                    #[cfg(feature = "lazy")]
+                    if self.secure && c.warming() {
+                        self.st = PutState::Warm(Warm::new(c, u32::MAX));
+                        continue;
+                    }
                     self.st = match c.ix.get(self.key) {
-                        Some(loc) => PutState::OldHeader(loc),
-                        None if c.ix.complete => PutState::Check,
-                        None => PutState::Find(Find::new(c, self.key, None, false)),
+                        Some(loc) if !c.warming() => PutState::OldHeader(loc),
+                        None if c.indexed_all() => PutState::Check,
+                        #[cfg(not(feature = "lazy"))]
+                        _ => PutState::Find(Find::new(c, self.key, None, false), None),
+                        #[cfg(feature = "lazy")]
+                        _ => match c.lookup(self.key) {
+                            Known::Value(loc) => PutState::OldHeader(loc),
+                            Known::Absent => PutState::Check,
+                            Known::Scan(f, entry) => PutState::Find(f, entry),
+                        },
                     };
                 }
-                PutState::Find(f) => {
-                    if tri!(f.poll(c, io, ev)) && f.h.kind == Kind::Value {
+                PutState::Find(f, entry) => {
+                    let entry = *entry;
+                    let found = tri!(f.poll(c, io, ev));
+                    if found && f.h.kind == Kind::Value {
                         self.old = Some(c.g.extent(f.h.len));
                     }
                     self.st = PutState::Check;
+                    #[cfg(not(feature = "lazy"))]
+                    let _ = entry;
+                    #[cfg(feature = "lazy")]
+                    match entry.filter(|&l| !c.is_tomb(l)) {
+                        _ if found && !c.warming() => self.live_old = self.old.unwrap_or(0),
+                        // Found past the index while it is built: the build
+                        // will pass that record over (this write is newer),
+                        // but the entry it hides is counted.
+                        Some(loc) if found => self.st = PutState::Counted(loc),
+                        Some(loc) => self.st = PutState::OldHeader(loc),
+                        None => {}
+                    }
+                }
+                #[cfg(feature = "lazy")]
+                PutState::Warm(w) => {
+                    tri!(w.poll(c, io, ev));
+                    self.st = PutState::Lookup;
                 }
                 PutState::OldHeader(loc) => {
                     tri!(read(&mut self.wait, ev, *loc, REC_HDR));
                     // A damaged old record must not make the key unwritable:
                     // it still exists, only its size is unknown.
-                    self.old = Some(indexed_header(io, self.key).map_or(0, |h| c.g.extent(h.len)));
+                    let extent = indexed_header(io, self.key).map_or(0, |h| c.g.extent(h.len));
+                    self.old = Some(extent);
+                    #[cfg(feature = "lazy")]
+                    {
+                        self.live_old = extent;
+                    }
+                    self.st = PutState::Check;
+                }
+                #[cfg(feature = "lazy")]
+                PutState::Counted(loc) => {
+                    tri!(read(&mut self.wait, ev, *loc, REC_HDR));
+                    self.live_old = indexed_header(io, self.key).map_or(0, |h| c.g.extent(h.len));
                     self.st = PutState::Check;
                 }
                 PutState::Check => {
@@ -170,6 +256,12 @@ impl Put {
                     // compaction before appending anything.
                     let finish = c.free() == 0;
                     if !self.gc_done && (finish || (c.dead() != Some(0) && c.space() < extent)) {
+                        #[cfg(feature = "lazy")]
+                        if c.warming() {
+                            // Compaction decides liveness with the index.
+                            self.st = PutState::Warm(Warm::new(c, u32::MAX));
+                            continue;
+                        }
                         // Unless it finishes a compaction, the step runs
                         // only if the record then fits: a write that fails
                         // erases nothing.
@@ -242,7 +334,11 @@ impl Put {
                     let loc = c.addr(c.head, c.head_off);
                     c.head_off += extent;
                     c.rec_bytes = c.rec_bytes.saturating_add(extent);
-                    c.apply(self.key, self.kind, loc, extent, self.old);
+                    #[cfg(feature = "lazy")]
+                    let superseded = self.live_old;
+                    #[cfg(not(feature = "lazy"))]
+                    let superseded = self.old.unwrap_or(0);
+                    c.apply(self.key, self.kind, loc, extent, superseded);
                     if !self.secure {
                         match c.early_gc(extent) {
                             Some(below) if !self.gc_done => {
@@ -285,11 +381,19 @@ pub(super) struct Gc {
     pub(super) left: u32,
     pub(super) freed: u32,
     pub(super) step: Option<Compact>,
+    /// Finishing the index first.
+    #[cfg(feature = "lazy")]
+    pub(super) warm: Option<Warm>,
 }
 
 impl Gc {
     #[inline(never)]
     pub(super) fn poll(&mut self, c: &mut Core, io: &mut Io, ev: &mut Channel) -> Poll<Output> {
+        #[cfg(feature = "lazy")]
+        if let Some(w) = &mut self.warm {
+            tri!(w.poll(c, io, ev));
+            self.warm = None;
+        }
         loop {
             if let Some(step) = &mut self.step {
                 self.freed = self.freed.saturating_add(tri!(step.poll(c, io, ev)));
@@ -370,6 +474,10 @@ impl Format {
         c.used = 1;
         c.next_seq = c.g.count;
         c.ix.clear();
+        #[cfg(feature = "lazy")]
+        {
+            c.warm = None;
+        }
         c.rec_bytes = 0;
         c.live_bytes = 0;
         c.corrupt = 0;

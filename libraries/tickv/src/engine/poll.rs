@@ -29,6 +29,16 @@ pub(super) enum Poll<T> {
     Ready(T),
 }
 
+#[cfg(feature = "lazy")]
+impl<T> Poll<T> {
+    pub(super) fn map<U>(self, f: impl FnOnce(T) -> U) -> Poll<U> {
+        match self {
+            Poll::Stop => Poll::Stop,
+            Poll::Ready(v) => Poll::Ready(f(v)),
+        }
+    }
+}
+
 /// Issues one request, or consumes its outcome on the next poll. Kept out
 /// of line (with `read` and `program`): the machines call it from some
 /// twenty places.

@@ -3,6 +3,19 @@
 
 use super::*;
 
+/// What the index tells about a key while it is built.
+#[cfg(feature = "lazy")]
+pub(super) enum Known {
+    /// Its newest record is at this address (a value record, unless the
+    /// flash was damaged since).
+    Value(u32),
+    /// It has no value.
+    Absent,
+    /// Unknown: scan with this search; if it finds nothing, the key's
+    /// record is this index entry (a value, or a tombstone marker), if any.
+    Scan(Find, Option<u32>),
+}
+
 /// The persistent in-RAM state.
 pub(super) struct Core<'x> {
     pub(super) g: Layout,
@@ -36,6 +49,16 @@ pub(super) struct Core<'x> {
     /// the tail last changed. Records that were dead stay dead until then,
     /// so it is a lower bound.
     pub(super) tail_gain: Option<u32>,
+    /// While the index is being built after a lazy mount (newest region
+    /// first): where the build stands, the region being indexed and the
+    /// next record in it. The regions newer than it, and its records before
+    /// that point, are indexed; the rest of it and the regions down to the
+    /// tail are not yet. Meanwhile a tombstone is indexed as a marker (the
+    /// address of its region's start, where no record can be) so that
+    /// older records of its key, found later, stay hidden. `None`: every
+    /// used region is indexed (as far as the index has room).
+    #[cfg(feature = "lazy")]
+    pub(super) warm: Option<Scan>,
 }
 
 impl<'x> Core<'x> {
@@ -59,6 +82,81 @@ impl<'x> Core<'x> {
             deferred_errors: 0,
             chunk: 0,
             tail_gain: None,
+            #[cfg(feature = "lazy")]
+            warm: None,
+        }
+    }
+
+    /// Whether the index is being built after a lazy mount.
+    pub(super) fn warming(&self) -> bool {
+        #[cfg(feature = "lazy")]
+        return self.warm.is_some();
+        #[cfg(not(feature = "lazy"))]
+        false
+    }
+
+    /// Whether `region`'s key filter is being rebuilt (by the index build),
+    /// so that it must not be asked.
+    #[cfg(feature = "filter")]
+    pub(super) fn filter_rebuilding(&self, region: u32) -> bool {
+        #[cfg(feature = "lazy")]
+        return self.warm.is_some_and(|w| w.region == region);
+        #[cfg(not(feature = "lazy"))]
+        {
+            let _ = region;
+            false
+        }
+    }
+
+    /// The index marker of a tombstone in `region` during the build.
+    #[cfg(feature = "lazy")]
+    pub(super) fn tomb(&self, region: u32) -> u32 {
+        self.addr(region, 0)
+    }
+
+    /// Whether an index location is a tombstone marker (a region's start:
+    /// records start after the region header).
+    #[cfg(feature = "lazy")]
+    pub(super) fn is_tomb(&self, loc: u32) -> bool {
+        loc.is_multiple_of(self.g.region)
+    }
+
+    /// Whether the index holds every live key: complete, and built.
+    pub(super) fn indexed_all(&self) -> bool {
+        self.ix.complete && !self.warming()
+    }
+
+    /// What the index says about `key`, or the scan that finds out, while
+    /// the index is built (otherwise the index answers, or a scan of the
+    /// whole log if it lacks room).
+    #[cfg(feature = "lazy")]
+    #[inline(never)]
+    pub(super) fn lookup(&mut self, key: u64) -> Known {
+        let entry = self.ix.get(key);
+        let Some(w) = self.warm else {
+            return match entry {
+                Some(loc) => Known::Value(loc),
+                None if self.ix.complete => Known::Absent,
+                None => Known::Scan(Find::new(self, key, None, false), None),
+            };
+        };
+        match entry {
+            // From a region the build has finished, or from a write since
+            // the mount: nothing unindexed can be newer.
+            Some(loc) if self.region_of(loc) != w.region => {
+                if self.is_tomb(loc) {
+                    Known::Absent
+                } else {
+                    Known::Value(loc)
+                }
+            }
+            // A key left out of a full index may be anywhere.
+            _ if !self.ix.complete => Known::Scan(Find::new(self, key, None, false), None),
+            // The region being built holds the entry: only its records not
+            // yet indexed can be newer; then the entry answers.
+            Some(_) => Known::Scan(Find::unindexed(self, key, w, true), entry),
+            // No entry: the key is in the part not yet indexed, or nowhere.
+            None => Known::Scan(Find::unindexed(self, key, w, false), None),
         }
     }
 
@@ -75,8 +173,7 @@ impl<'x> Core<'x> {
     }
 
     pub(super) fn dead(&self) -> Option<u32> {
-        self.ix
-            .complete
+        self.indexed_all()
             .then(|| self.rec_bytes.saturating_sub(self.live_bytes))
     }
 
@@ -99,7 +196,13 @@ impl<'x> Core<'x> {
     /// record: a store that full moves its ring only on demand (a tail
     /// short of garbage there is more likely to gain some than to be cold).
     pub(super) fn early_gc(&self, extent: u32) -> Option<u32> {
-        if self.space() >= self.g.usable || self.used < 2 || self.dead() == Some(0) {
+        // Never while the index is being built: compaction decides
+        // liveness with the index.
+        if self.space() >= self.g.usable
+            || self.used < 2
+            || self.dead() == Some(0)
+            || self.warming()
+        {
             return None;
         }
         let live = if self.ix.complete {
@@ -113,15 +216,19 @@ impl<'x> Core<'x> {
     }
 
     /// Makes the index and the live byte count reflect a new record of
-    /// `key` at `loc`, taking `extent` bytes, superseding one of `old` bytes.
+    /// `key` at `loc`, taking `extent` bytes, superseding `old` live bytes.
     #[inline(never)]
-    pub(super) fn apply(&mut self, key: u64, kind: Kind, loc: u32, extent: u32, old: Option<u32>) {
-        self.live_bytes = self.live_bytes.saturating_sub(old.unwrap_or(0));
+    pub(super) fn apply(&mut self, key: u64, kind: Kind, loc: u32, extent: u32, old: u32) {
+        self.live_bytes = self.live_bytes.saturating_sub(old);
         match kind {
             Kind::Value => {
                 self.ix.set(key, loc);
                 self.live_bytes = self.live_bytes.saturating_add(extent);
             }
+            // While the index is built, older records of the key may still
+            // be found: mark it deleted instead.
+            #[cfg(feature = "lazy")]
+            Kind::Tombstone if self.warming() => self.ix.set(key, self.tomb(self.region_of(loc))),
             Kind::Tombstone => self.ix.remove(key),
         }
     }
