@@ -126,6 +126,11 @@ fn erased(bytes: &[u8]) -> bool {
     all & words.remainder().iter().fold(0xFF, |acc, &b| acc & b) == 0xFF
 }
 
+/// Records the index build takes per step while the store is otherwise
+/// idle (after the lazy mount): one step is one deferred call's start, so
+/// client requests and processes get their turn between steps.
+const WARM_RECORDS: u32 = 32;
+
 /// The [`ErrorCode`] reported for an engine error.
 ///
 /// `NotFound` and `AlreadyExists` are `NOSUPPORT`, `NoSpace` is `NOMEM`,
@@ -304,6 +309,8 @@ pub struct TicKVSystem<'a> {
     mount_note: OptionalCell<Result<(), ErrorCode>>,
     /// Set while a request of the client or the board is on the stack.
     in_request: Cell<bool>,
+    /// A step of the index build is due from the deferred call.
+    warm_due: Cell<bool>,
     deferred: DeferredCall,
 }
 
@@ -367,6 +374,7 @@ impl<'a> TicKVSystem<'a> {
             done: OptionalCell::empty(),
             mount_note: OptionalCell::empty(),
             in_request: Cell::new(false),
+            warm_due: Cell::new(false),
             deferred,
         })
     }
@@ -508,6 +516,11 @@ impl<'a> TicKVSystem<'a> {
                 }
             }
         }
+        // Idle again (unless the client asked for more): the index build
+        // goes on.
+        if self.op.is_none() && self.phase.get() == Phase::Ready {
+            self.warm_later();
+        }
     }
 
     fn notify_mount(&self, result: Result<(), ErrorCode>) {
@@ -551,11 +564,20 @@ impl<'a> TicKVSystem<'a> {
         });
     }
 
-    /// Starts the waiting client operation on the (mounted, idle) engine.
+    /// Starts the waiting client operation on the mounted engine, once it
+    /// is idle (it may be running a step of the index build: the operation
+    /// then starts when that step ends).
     fn start_op(&self) {
         let Some(op) = self.op.get() else {
             return;
         };
+        if self.engine.map_or(true, |kv| kv.busy()) {
+            return;
+        }
+        if op == ClientOp::NextKey && self.engine.map_or(false, |kv| kv.warming()) {
+            // A walk waits for the whole index.
+            return self.start_warm(u32::MAX);
+        }
         if op == ClientOp::NextKey && !self.engine.map_or(false, |kv| kv.stats().keys.is_some()) {
             // The RAM index does not hold every key: each step of a walk
             // would scan the whole log (keys x log reads in all).
@@ -578,12 +600,45 @@ impl<'a> TicKVSystem<'a> {
         self.issue(step, 0);
     }
 
+    /// A lazy mount: it reads the region headers and the newest region;
+    /// the rest of the index is built in steps while the store is idle.
     /// Its first read goes split-phase: a board starts the mount just
     /// before the processes run, and they run first.
     fn start_mount(&self) {
         self.phase.set(Phase::Mounting);
-        let step = self.engine_call(Call::Begin(Op::Mount));
+        let step = self.engine_call(Call::Begin(Op::MountLazy));
         self.issue(step, READS_NOW_PER_BURST);
+    }
+
+    /// Runs a step of the index build (at most `records` records).
+    fn start_warm(&self, records: u32) {
+        let step = self.engine_call(Call::Begin(Op::Warm(records)));
+        self.issue(step, 0);
+    }
+
+    /// Has the next step of the index build run from the deferred call, if
+    /// the index is still being built.
+    fn warm_later(&self) {
+        if self.engine.map_or(false, |kv| kv.warming()) {
+            self.warm_due.set(true);
+            self.deferred.set();
+        }
+    }
+
+    /// A step of the index build ended: the waiting client operation goes
+    /// first, else the next step. A step that failed (a flash error) is
+    /// retried only after the next client operation.
+    fn warm_done(&self, result: Result<Output, Error>) {
+        let waiting = self.done.is_none()
+            && self
+                .op
+                .get()
+                .is_some_and(|op| op != ClientOp::GenerateKey && !self.started.get());
+        if waiting {
+            self.start_op();
+        } else if result.is_ok() {
+            self.warm_later();
+        }
     }
 
     fn start_format(&self) {
@@ -723,6 +778,7 @@ impl<'a> TicKVSystem<'a> {
                 Err(e) => self.mount_failed(e),
             },
             Phase::Ready if self.started.get() => self.finish_op(result),
+            Phase::Ready => self.warm_done(result),
             _ => {}
         }
     }
@@ -740,6 +796,8 @@ impl<'a> TicKVSystem<'a> {
         let idle = self.engine.map_or(false, |kv| !kv.busy());
         if waiting && idle && self.phase.get() == Phase::Ready {
             self.start_op();
+        } else if self.op.is_none() {
+            self.warm_later();
         }
     }
 
@@ -1097,6 +1155,12 @@ impl DeferredCallClient for TicKVSystem<'_> {
         }
         if let Some(outcome) = self.done.take() {
             self.deliver(outcome);
+        }
+        if self.warm_due.take() {
+            let idle = self.op.is_none() && self.engine.map_or(false, |kv| !kv.busy());
+            if idle && self.phase.get() == Phase::Ready {
+                self.start_warm(WARM_RECORDS);
+            }
         }
     }
 }

@@ -203,6 +203,64 @@ fn blank_flash_read_at_once_is_formatted_and_works() {
 }
 
 #[test]
+fn the_index_is_built_in_the_background_after_the_lazy_mount() {
+    let s = Stack::new(opts(true), None);
+    assert_eq!(s.mount(), Ok(()));
+    s.direct();
+    // A key written once, then two versions of 12 keys: several regions,
+    // old versions in old ones.
+    append_or_set(&s, b"first", &[7; 20]);
+    for round in 0..2u8 {
+        for k in 0..12u8 {
+            append_or_set(&s, &[b'k', k], &[round; 20]);
+        }
+    }
+    let image = s.flash.snapshot();
+    let t = Stack::new(opts(false), Some(&image));
+    as_request(|| t.tickv.init().unwrap());
+    while t.rec.mounts.borrow().is_empty() {
+        assert!(t.calls.service_next(), "the mount never ended");
+    }
+    assert_eq!(t.rec.mounts.take(), [Ok(())]);
+    // Mounted with the newest region indexed; the rest is still to come.
+    assert_eq!(t.tickv.state(), StoreState::Mounted);
+    assert_eq!(t.tickv.stats().map(|st| st.keys), Some(None));
+    // Gets right away (one of a key in the oldest region, which only a
+    // search of the part not yet indexed finds) answer, exactly once each.
+    t.direct();
+    assert_eq!(value_of(get(&t, b"first", 32)), [7; 20]);
+    assert_eq!(value_of(get(&t, &[b'k', 0], 32)), [1; 20]);
+    // Once the deferred calls are done, so is the index, and the build
+    // wrote nothing.
+    t.settle();
+    assert_eq!(t.tickv.stats().map(|st| st.keys), Some(Some(13)));
+    assert!(t
+        .flash
+        .log()
+        .iter()
+        .all(|op| matches!(op, MockOp::Read { .. })));
+    for k in 0..12u8 {
+        assert_eq!(value_of(get(&t, &[b'k', k], 32)), [1; 20]);
+    }
+}
+
+/// The value a successful get returned.
+fn value_of(done: Result<Done, ErrorCode>) -> Vec<u8> {
+    match done {
+        Ok(Done::Value {
+            result: Ok(()),
+            data,
+            ..
+        }) => data,
+        other => panic!("get: {other:?}"),
+    }
+}
+
+fn append_or_set(s: &Stack, name: &[u8], value: &[u8]) {
+    assert_eq!(set(s, name, value).unwrap().result(), Ok(()));
+}
+
+#[test]
 fn the_first_request_waits_for_the_mount() {
     let s = Stack::new(opts(true), None);
     s.direct();
