@@ -311,6 +311,10 @@ pub struct TicKVSystem<'a> {
     in_request: Cell<bool>,
     /// A step of the index build is due from the deferred call.
     warm_due: Cell<bool>,
+    /// The engine may still be building its index (since the last mount);
+    /// cleared once it is seen built, so that finished requests need not
+    /// ask the engine.
+    indexing: Cell<bool>,
     deferred: DeferredCall,
 }
 
@@ -375,6 +379,7 @@ impl<'a> TicKVSystem<'a> {
             mount_note: OptionalCell::empty(),
             in_request: Cell::new(false),
             warm_due: Cell::new(false),
+            indexing: Cell::new(false),
             deferred,
         })
     }
@@ -619,9 +624,14 @@ impl<'a> TicKVSystem<'a> {
     /// Has the next step of the index build run from the deferred call, if
     /// the index is still being built.
     fn warm_later(&self) {
+        if !self.indexing.get() {
+            return;
+        }
         if self.engine.map_or(false, |kv| kv.warming()) {
             self.warm_due.set(true);
             self.deferred.set();
+        } else {
+            self.indexing.set(false);
         }
     }
 
@@ -785,6 +795,7 @@ impl<'a> TicKVSystem<'a> {
 
     fn mounted(&self) {
         self.phase.set(Phase::Ready);
+        self.indexing.set(true);
         self.notify_mount(Ok(()));
         // An operation that waited for the mount (not one whose failure is
         // already waiting to be delivered).
