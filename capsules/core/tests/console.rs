@@ -668,64 +668,57 @@ fn a_dead_readers_reception_is_aborted_for_the_next_reader() {
 
 // ----- kernel output -------------------------------------------------------
 
-#[test]
-fn kernel_output_takes_its_turn_with_the_apps() {
+/// Apps 0 and 1 each write 10 bytes (`a`, `b`); kernel code prints 100
+/// bytes `k` from inside app `printer`'s system call, right after its
+/// write. The UART holds app 0's chunk until both apps have run. Returns
+/// the rig, once everything is sent.
+fn two_writers_and_kernel_output(printer: usize) -> Rig {
     let r = rig(&["a", "b"]);
     r.uart.auto.set(false);
-    let mut s0 = r.write_setup(0, &bytes(b'a', 10));
-    s0.extend([
-        sys::command(DRV, WRITE, 10, 0),
-        // Kernel code prints 100 bytes from inside a system call.
-        sys::command(KPRINT, 0, 100, u32::from(b'k')),
-        sys::yield_wait(),
-    ]);
-    let mut s1 = r.write_setup(1, &bytes(b'b', 10));
-    s1.extend([sys::command(DRV, WRITE, 10, 0), sys::yield_wait()]);
-    r.h.script(0, s0);
-    r.h.script(1, s1);
+    let print = sys::command(KPRINT, 0, 100, u32::from(b'k'));
+    for (app, byte) in [(0, b'a'), (1, b'b')] {
+        let mut steps = r.write_setup(app, &bytes(byte, 10));
+        steps.push(sys::command(DRV, WRITE, 10, 0));
+        if app == printer {
+            steps.push(print.clone());
+        }
+        steps.push(sys::yield_wait());
+        r.h.script(app, steps);
+    }
     r.run();
     assert_eq!(r.uart.chunk_lens(), [10]);
     assert_eq!(r.console.kernel_pending(), 100);
     r.uart.auto.set(true);
     r.uart.complete_tx();
     r.run();
-    // In the order it was produced: app 0, then all of the kernel's
-    // output (two chunks: it was queued before app 1's write), then app 1.
+    assert_eq!(r.upcalls(0), [r.written(0, 10)]);
+    assert_eq!(r.upcalls(1), [r.written(1, 10)]);
+    assert_eq!(r.console.kernel_dropped(), 0);
+    r
+}
+
+#[test]
+fn kernel_output_takes_its_turn_with_the_apps() {
+    // Printed before app 1's write was accepted: in the order it was
+    // produced, app 0, then all of the kernel's output (two chunks), then
+    // app 1.
+    let r = two_writers_and_kernel_output(0);
     let mut expect = bytes(b'a', 10);
     expect.extend(bytes(b'k', 100));
     expect.extend(bytes(b'b', 10));
     assert_eq!(r.uart.output(), expect);
     assert_eq!(r.uart.chunk_lens(), [10, 64, 36, 10]);
     assert_eq!(r.h.returns(0).last(), Some(&[129, 100, 0, 0]));
-    assert_eq!(r.upcalls(0), [r.written(0, 10)]);
-    assert_eq!(r.upcalls(1), [r.written(1, 10)]);
-    assert_eq!(r.console.kernel_dropped(), 0);
 }
 
 #[test]
 fn kernel_output_queued_after_an_apps_write_waits_for_it() {
-    let r = rig(&["a", "b"]);
-    r.uart.auto.set(false);
-    let mut s0 = r.write_setup(0, &bytes(b'a', 10));
-    s0.extend([sys::command(DRV, WRITE, 10, 0), sys::yield_wait()]);
-    let mut s1 = r.write_setup(1, &bytes(b'b', 10));
-    s1.extend([
-        sys::command(DRV, WRITE, 10, 0),
-        sys::command(KPRINT, 0, 100, u32::from(b'k')),
-        sys::yield_wait(),
-    ]);
-    r.h.script(0, s0);
-    r.h.script(1, s1);
-    r.run();
-    r.uart.auto.set(true);
-    r.uart.complete_tx();
-    r.run();
+    let r = two_writers_and_kernel_output(1);
     let mut expect = bytes(b'a', 10);
     expect.extend(bytes(b'b', 10));
     expect.extend(bytes(b'k', 100));
     assert_eq!(r.uart.output(), expect);
     assert_eq!(r.uart.chunk_lens(), [10, 10, 64, 36]);
-    assert_eq!(r.upcalls(1), [r.written(1, 10)]);
 }
 
 #[test]
