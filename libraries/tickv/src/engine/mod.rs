@@ -295,17 +295,9 @@ impl<'x> TicKV<'x> {
                             wait: false,
                         });
                     }
-                    Op::Mount => {
-                        c.mounted = false;
-                        c.max_erase = 0;
-                        *run = Running::Mount(Mount::new(false));
-                    }
+                    Op::Mount => start_mount(c, run, false),
                     #[cfg(feature = "lazy")]
-                    Op::MountLazy => {
-                        c.mounted = false;
-                        c.max_erase = 0;
-                        *run = Running::Mount(Mount::new(true));
-                    }
+                    Op::MountLazy => start_mount(c, run, true),
                     #[cfg(feature = "lazy")]
                     Op::Warm(records) => *run = Running::Warm(Warm::new(c, records)),
                     Op::Get(key) => match io.value {
@@ -325,7 +317,7 @@ impl<'x> TicKV<'x> {
                             step: None,
                             // Compaction needs the whole index.
                             #[cfg(feature = "lazy")]
-                            warm: c.warm.map(|_| Warm::new(c, u32::MAX)),
+                            warm: None,
                         })
                     }
                     #[cfg(feature = "walk")]
@@ -416,6 +408,13 @@ impl<'x> TicKV<'x> {
         self.run = Running::Idle;
         Step::Done(done)
     }
+}
+
+/// Starts a mount (`lazy`: indexing the head only).
+fn start_mount(c: &mut Core, run: &mut Running, lazy: bool) {
+    c.mounted = false;
+    c.max_erase = 0;
+    *run = Running::Mount(Mount::new(lazy));
 }
 
 fn key_of(op: Op) -> u64 {

@@ -181,8 +181,12 @@ impl Put {
                     {
                         self.live_old = 0;
                     }
+                    // A secure delete, and a write that will need a
+                    // compaction (see `Space`), finish the index first:
+                    // both compact, and compaction decides liveness with
+                    // the index.
                     #[cfg(feature = "lazy")]
-                    if self.secure && c.warming() {
+                    if c.warming() && (self.secure || c.free() == 0 || c.space() < extent) {
                         self.st = PutState::Warm(Warm::new(c, u32::MAX));
                         continue;
                     }
@@ -256,12 +260,6 @@ impl Put {
                     // compaction before appending anything.
                     let finish = c.free() == 0;
                     if !self.gc_done && (finish || (c.dead() != Some(0) && c.space() < extent)) {
-                        #[cfg(feature = "lazy")]
-                        if c.warming() {
-                            // Compaction decides liveness with the index.
-                            self.st = PutState::Warm(Warm::new(c, u32::MAX));
-                            continue;
-                        }
                         // Unless it finishes a compaction, the step runs
                         // only if the record then fits: a write that fails
                         // erases nothing.
@@ -381,7 +379,7 @@ pub(super) struct Gc {
     pub(super) left: u32,
     pub(super) freed: u32,
     pub(super) step: Option<Compact>,
-    /// Finishing the index first.
+    /// Finishing the index first (started on the first poll).
     #[cfg(feature = "lazy")]
     pub(super) warm: Option<Warm>,
 }
@@ -390,9 +388,9 @@ impl Gc {
     #[inline(never)]
     pub(super) fn poll(&mut self, c: &mut Core, io: &mut Io, ev: &mut Channel) -> Poll<Output> {
         #[cfg(feature = "lazy")]
-        if let Some(w) = &mut self.warm {
+        if c.warming() {
+            let w = self.warm.get_or_insert_with(|| Warm::new(c, u32::MAX));
             tri!(w.poll(c, io, ev));
-            self.warm = None;
         }
         loop {
             if let Some(step) = &mut self.step {

@@ -152,11 +152,11 @@ impl<'x> Core<'x> {
             }
             // A key left out of a full index may be anywhere.
             _ if !self.ix.complete => Known::Scan(Find::new(self, key, None, false), None),
-            // The region being built holds the entry: only its records not
-            // yet indexed can be newer; then the entry answers.
-            Some(_) => Known::Scan(Find::unindexed(self, key, w, true), entry),
-            // No entry: the key is in the part not yet indexed, or nowhere.
-            None => Known::Scan(Find::unindexed(self, key, w, false), None),
+            // If the region being built holds the entry, only its records
+            // not yet indexed can be newer (then the entry answers);
+            // without one, the key is in the part not yet indexed, or
+            // nowhere.
+            _ => Known::Scan(Find::unindexed(self, key, w, entry.is_some()), entry),
         }
     }
 
