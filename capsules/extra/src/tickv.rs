@@ -637,17 +637,21 @@ impl<'a> TicKVSystem<'a> {
 
     /// A step of the index build ended: the waiting client operation goes
     /// first, else the next step. A step that failed (a flash error) is
-    /// retried only after the next client operation.
+    /// retried only after the next client operation; a walk that waited
+    /// for the index fails with it (retrying at once could go on forever).
     fn warm_done(&self, result: Result<Output, Error>) {
         let waiting = self.done.is_none()
             && self
                 .op
                 .get()
                 .is_some_and(|op| op != ClientOp::GenerateKey && !self.started.get());
-        if waiting {
-            self.start_op();
-        } else if result.is_ok() {
-            self.warm_later();
+        match result {
+            Err(e) if waiting && self.op.get() == Some(ClientOp::NextKey) => {
+                self.complete(Outcome::err(error_code(e)))
+            }
+            _ if waiting => self.start_op(),
+            Ok(_) => self.warm_later(),
+            Err(_) => {}
         }
     }
 

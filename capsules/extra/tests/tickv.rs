@@ -256,6 +256,50 @@ fn value_of(done: Result<Done, ErrorCode>) -> Vec<u8> {
     }
 }
 
+#[test]
+fn a_walk_waits_for_the_index_and_fails_once_on_a_flash_error() {
+    let s = Stack::new(opts(true), None);
+    assert_eq!(s.mount(), Ok(()));
+    s.direct();
+    for k in 0..30u8 {
+        append_or_set(&s, &[b'w', k], &[k; 20]);
+    }
+    let image = s.flash.snapshot();
+    let walk = |t: &Stack, after: Option<u64>| {
+        t.call(|| {
+            t.tickv
+                .next_item(after, buf(&[0; 4], 0, 0))
+                .map_err(|(_, c)| c)
+        })
+    };
+    // A walk right after the lazy mount waits for the whole index, then
+    // lists every key.
+    let t = Stack::new(opts(false), Some(&image));
+    assert_eq!(t.mount(), Ok(()));
+    t.direct();
+    let mut after = None;
+    let mut keys = 0;
+    while let Ok(Done::Next(Ok(Some((key, len))))) = walk(&t, after) {
+        assert_eq!(len, 20);
+        after = Some(key);
+        keys += 1;
+    }
+    assert_eq!(keys, 30);
+    // The same with the next read refused while the index is built: the
+    // walk fails, with exactly one callback, and the store goes on.
+    let t = Stack::new(opts(false), Some(&image));
+    as_request(|| t.tickv.init().unwrap());
+    while t.rec.mounts.borrow().is_empty() {
+        assert!(t.calls.service_next(), "the mount never ended");
+    }
+    assert_eq!(t.tickv.stats().map(|st| st.keys), Some(None));
+    t.direct();
+    t.flash.reject_next(ErrorCode::FAIL);
+    assert_eq!(walk(&t, None).unwrap(), Done::Next(Err(ErrorCode::FAIL)));
+    assert_eq!(value_of(get(&t, &[b'w', 0], 32)), [0; 20]);
+    assert!(matches!(walk(&t, None), Ok(Done::Next(Ok(Some(_))))));
+}
+
 fn append_or_set(s: &Stack, name: &[u8], value: &[u8]) {
     assert_eq!(set(s, name, value).unwrap().result(), Ok(()));
 }

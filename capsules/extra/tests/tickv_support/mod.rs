@@ -72,6 +72,8 @@ pub enum Done {
     },
     Invalidate(Result<(), ErrorCode>),
     SysGc(Result<(), ErrorCode>, usize),
+    /// A walk step: the key found and its value length, or none.
+    Next(Result<Option<(u64, usize)>, ErrorCode>),
 }
 
 impl Done {
@@ -88,6 +90,7 @@ impl Done {
             | Done::Append(r, ..)
             | Done::Invalidate(r)
             | Done::SysGc(r, ..) => *r,
+            Done::Next(r) => r.map(|_| ()),
         }
     }
 }
@@ -212,6 +215,13 @@ impl KVSystemClient<[u8; 8]> for Recorder {
     }
     fn garbage_collect_complete(&self, result: Result<(), ErrorCode>, freed_bytes: usize) {
         self.push(Done::SysGc(result, freed_bytes));
+    }
+    fn next_item_complete(
+        &self,
+        result: Result<Option<(u64, usize)>, ErrorCode>,
+        _prefix: SubSliceMut<'static, u8>,
+    ) {
+        self.push(Done::Next(result));
     }
 }
 
