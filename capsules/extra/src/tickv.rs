@@ -579,14 +579,21 @@ impl<'a> TicKVSystem<'a> {
         if self.engine.map_or(true, |kv| kv.busy()) {
             return;
         }
-        if op == ClientOp::NextKey && self.engine.map_or(false, |kv| kv.warming()) {
-            // A walk waits for the whole index.
-            return self.start_warm(u32::MAX);
-        }
-        if op == ClientOp::NextKey && !self.engine.map_or(false, |kv| kv.stats().keys.is_some()) {
-            // The RAM index does not hold every key: each step of a walk
-            // would scan the whole log (keys x log reads in all).
-            return self.complete(Outcome::err(ErrorCode::NOSUPPORT));
+        if op == ClientOp::NextKey {
+            // The RAM index holds every key (`None`: it is still being
+            // built, so the walk waits for it).
+            match self
+                .engine
+                .map(|kv| (!kv.warming()).then(|| kv.stats().keys.is_some()))
+            {
+                Some(None) => return self.start_warm(u32::MAX),
+                // It does not: each step of a walk would scan the whole
+                // log (keys x log reads in all).
+                Some(Some(false)) | None => {
+                    return self.complete(Outcome::err(ErrorCode::NOSUPPORT))
+                }
+                Some(Some(true)) => {}
+            }
         }
         let key = self.key.map_or(0, |k| u64::from_be_bytes(*k));
         let op = match op {
