@@ -410,7 +410,9 @@ impl<'a> TicKVSystem<'a> {
     pub fn format(&self) -> Result<(), ErrorCode> {
         let idle = match self.phase.get() {
             Phase::Unmounted | Phase::Failed(_) => true,
-            Phase::Ready => self.op.is_none(),
+            // Not during a step of the background index build either: the
+            // engine would refuse the format and the store would fail.
+            Phase::Ready => self.op.is_none() && self.engine.map_or(false, |kv| !kv.busy()),
             Phase::Mounting | Phase::BlankCheck(_) | Phase::Formatting => false,
         };
         if !idle || self.op.is_some() {
