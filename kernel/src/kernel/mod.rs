@@ -17,6 +17,7 @@ use crate::policy::FaultAction;
 use crate::process::{Process, ProcessId, State};
 use crate::syscall::{ReturnRegisters, Syscall};
 use crate::tbf::KernelVersion;
+use crate::utilities::Quoted;
 
 /// Most grants (drivers with per-process state) a kernel can register.
 pub const MAX_GRANTS: usize = 32;
@@ -200,8 +201,8 @@ impl Kernel {
         let action = platform.fault_policy.action(process);
         if let Some(out) = platform.debug {
             out.write_fmt(format_args!(
-                "process {:?} faulted ({:?} at {:#010x}, address {:#010x}): {:?}\n",
-                process.name(),
+                "process {} faulted ({:?} at {:#010x}, address {:#010x}): {:?}\n",
+                Quoted(process.name()),
                 fault.kind,
                 fault.pc,
                 fault.address,
@@ -214,7 +215,7 @@ impl Kernel {
             FaultAction::Panic => {
                 process.stop(State::Faulted, None);
                 self.panic_dump(platform);
-                panic!("process {:?} faulted: {:?}", process.name(), fault);
+                panic!("process {} faulted: {:?}", Quoted(process.name()), fault);
             }
         }
     }

@@ -804,8 +804,8 @@ impl Process {
         let d = self.debug_info();
         writeln!(
             out,
-            "process {:?} ({pid}): {:?}",
-            self.name(),
+            "process {} ({pid}): {:?}",
+            crate::utilities::Quoted(self.name()),
             self.state.get()
         )?;
         writeln!(
