@@ -627,7 +627,7 @@ impl<'a> KVStorePermissions<'a> {
             if let Err(e) = self.admit_change(owner, None, new) {
                 return Err((key, value, e));
             }
-            return self.start_write(Op::Add, true, key, value, owner);
+            return self.start_write(Op::Add, true, false, key, value, owner);
         }
         self.value.put(value);
         self.start_check(op, key, permissions, namespace(permissions))
@@ -719,11 +719,13 @@ impl<'a> KVStorePermissions<'a> {
     }
 
     /// Writes `header` in front of the caller's window and runs the lower
-    /// `set` (`add` if `create`), keeping the phase `Write(op)`.
+    /// `set` (`add` if `create`), keeping the phase `Write(op)`. `checked`:
+    /// the header check just read this key (the store may reuse its hash).
     fn start_write(
         &self,
         op: Op,
         create: bool,
+        checked: bool,
         key: SubSliceMut<'static, u8>,
         mut value: SubSliceMut<'static, u8>,
         owner: u32,
@@ -736,6 +738,10 @@ impl<'a> KVStorePermissions<'a> {
         widen(&mut value, window);
         if let Some(room) = value.as_mut_slice().get_mut(..HEADER_SIZE) {
             room.copy_from_slice(&header.encode());
+        }
+        if checked {
+            // The header check just read this key, in this namespace.
+            self.kv.same_key_next();
         }
         let started = if create {
             self.kv.add(key, value)
@@ -812,13 +818,17 @@ impl<'a> KVStorePermissions<'a> {
                     .set(Some((owner, -i64::from(charge(stored_len)), -1)));
             }
             let outcome = match stored {
-                Ok(Stored::Modifiable(_) | Stored::Orphan) => match self.kv.delete(key) {
-                    Ok(()) => {
-                        self.phase.set(Phase::Write(Op::Delete));
-                        return;
+                Ok(Stored::Modifiable(_) | Stored::Orphan) => {
+                    // The check just read this key, in this namespace.
+                    self.kv.same_key_next();
+                    match self.kv.delete(key) {
+                        Ok(()) => {
+                            self.phase.set(Phase::Write(Op::Delete));
+                            return;
+                        }
+                        Err((key, e)) => (key, e),
                     }
-                    Err((key, e)) => (key, e),
-                },
+                }
                 Ok(Stored::Missing) => (key, ErrorCode::NOSUPPORT),
                 Err(e) => (key, e),
             };
@@ -837,12 +847,12 @@ impl<'a> KVStorePermissions<'a> {
         let started = match (stored, op, write_id) {
             (Ok(Stored::Modifiable(owner)), _, _) => {
                 match self.admit_change(owner, Some(charge(stored_len)), new) {
-                    Ok(()) => self.start_write(op, false, key, value, owner),
+                    Ok(()) => self.start_write(op, false, true, key, value, owner),
                     Err(e) => Err((key, value, e)),
                 }
             }
             (Ok(Stored::Missing), Op::Set, Some(id)) => match self.admit_change(id, None, new) {
-                Ok(()) => self.start_write(op, true, key, value, id),
+                Ok(()) => self.start_write(op, true, true, key, value, id),
                 Err(e) => Err((key, value, e)),
             },
             (Ok(Stored::Missing | Stored::Orphan), _, _) => Err((key, value, ErrorCode::NOSUPPORT)),

@@ -88,6 +88,11 @@ pub struct KVStore<'a, K: KeyType + 'static = [u8; 8]> {
     namespace: Cell<Namespace>,
     /// The namespace of the running request.
     op_namespace: Cell<Namespace>,
+    /// The namespace whose stored key `hashed` holds, complete: set when a
+    /// request starts on it, cleared when hashing overwrites it.
+    hashed_for: Cell<Option<Namespace>>,
+    /// [`KV::same_key_next`] was called for the next request.
+    same_key: Cell<bool>,
 }
 
 /// The stored key of `hashed` (a key's hash) in `namespace`, in place.
@@ -110,6 +115,8 @@ impl<'a, K: KeyType + 'static> KVStore<'a, K> {
             value: MapCell::empty(),
             namespace: Cell::new(Namespace::Apps),
             op_namespace: Cell::new(Namespace::Apps),
+            hashed_for: Cell::new(None),
+            same_key: Cell::new(false),
         }
     }
 
@@ -123,6 +130,7 @@ impl<'a, K: KeyType + 'static> KVStore<'a, K> {
         &self,
         op: Op,
         key: SubSliceMut<'static, u8>,
+        same_key: bool,
     ) -> Result<(), (SubSliceMut<'static, u8>, ErrorCode)> {
         if self.op.is_some() {
             return Err((key, ErrorCode::BUSY));
@@ -133,6 +141,24 @@ impl<'a, K: KeyType + 'static> KVStore<'a, K> {
         let Some(hashed) = self.hashed.take() else {
             return Err((key, ErrorCode::BUSY));
         };
+        // The caller promised the key of the last request: its stored key
+        // is still in `hashed` if that request ran in this namespace.
+        let namespace = self.namespace.get();
+        if same_key && self.hashed_for.get() == Some(namespace) {
+            self.op.set(op);
+            self.op_namespace.set(namespace);
+            return match self.run(op, hashed) {
+                Ok(()) => {
+                    self.key.put(key);
+                    Ok(())
+                }
+                Err(code) => {
+                    self.op.clear();
+                    Err((key, code))
+                }
+            };
+        }
+        self.hashed_for.set(None);
         // A software hash is computed here and the operation starts at
         // once: no round trip through the hasher's deferred calls.
         match self.kv.generate_key_now(key.as_slice(), hashed) {
@@ -176,11 +202,12 @@ impl<'a, K: KeyType + 'static> KVStore<'a, K> {
         key: SubSliceMut<'static, u8>,
         value: SubSliceMut<'static, u8>,
     ) -> Result<(), RefusedKeyValue> {
+        let same_key = self.same_key.replace(false);
         if self.op.is_some() {
             return Err((key, value, ErrorCode::BUSY));
         }
         self.value.put(value);
-        self.hash(op, key).map_err(|(key, code)| {
+        self.hash(op, key, same_key).map_err(|(key, code)| {
             let value = self
                 .value
                 .take()
@@ -189,10 +216,18 @@ impl<'a, K: KeyType + 'static> KVStore<'a, K> {
         })
     }
 
-    /// The key is hashed: runs `op` on the layer below.
+    /// The key is hashed: moves it into the request's namespace and runs
+    /// `op` on the layer below.
     fn dispatch(&self, op: Op, hashed: &'static mut K) -> Result<(), ErrorCode> {
+        let namespace = self.op_namespace.get();
+        namespaced(hashed.as_mut(), namespace);
+        self.hashed_for.set(Some(namespace));
+        self.run(op, hashed)
+    }
+
+    /// Runs `op` on the layer below with the stored key `hashed`.
+    fn run(&self, op: Op, hashed: &'static mut K) -> Result<(), ErrorCode> {
         let kv = self.kv;
-        namespaced(hashed.as_mut(), self.op_namespace.get());
         let back = |(key, value, code): (&'static mut K, SubSliceMut<'static, u8>, ErrorCode)| {
             self.hashed.replace(key);
             self.value.put(value);
@@ -278,6 +313,10 @@ impl<'a, K: KeyType + 'static> KV<'a> for KVStore<'a, K> {
         self.namespace.set(namespace);
     }
 
+    fn same_key_next(&self) {
+        self.same_key.set(true);
+    }
+
     fn get(
         &self,
         key: SubSliceMut<'static, u8>,
@@ -314,10 +353,11 @@ impl<'a, K: KeyType + 'static> KV<'a> for KVStore<'a, K> {
         &self,
         key: SubSliceMut<'static, u8>,
     ) -> Result<(), (SubSliceMut<'static, u8>, ErrorCode)> {
-        self.hash(Op::Delete, key)
+        self.hash(Op::Delete, key, self.same_key.replace(false))
     }
 
     fn garbage_collect(&self) -> Result<(), ErrorCode> {
+        self.same_key.set(false);
         if self.op.is_some() {
             return Err(ErrorCode::BUSY);
         }
@@ -331,6 +371,7 @@ impl<'a, K: KeyType + 'static> KV<'a> for KVStore<'a, K> {
         after: Option<u64>,
         prefix: SubSliceMut<'static, u8>,
     ) -> Result<(), (SubSliceMut<'static, u8>, ErrorCode)> {
+        self.same_key.set(false);
         if self.op.is_some() {
             return Err((prefix, ErrorCode::BUSY));
         }

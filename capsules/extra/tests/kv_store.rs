@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use capsules_core::siphash::tickv_key;
 use flashsim::{SimError, Snapshot};
-use kernel::hil::kv::{KVSystem, KV};
+use kernel::hil::kv::{KVSystem, Namespace, KV};
 use kernel::ErrorCode;
 use kernel_mock::flash::Kind;
 use tickv_support::{as_request, buf, check_flash, fail_like, key_buf, Done, Opts, Stack, TEARS};
@@ -48,6 +48,53 @@ fn get_set_add_update_delete() {
     assert_eq!(s.add(b"shape", b"oval"), Ok(()));
     assert_eq!(s.value(b"shape"), Some(b"oval".to_vec()));
     assert_eq!((s.accepted.get(), s.refused.get()), (18, 0));
+    check_flash(&s);
+}
+
+/// `same_key_next` lets the next request reuse the stored key of the last
+/// one (the permission layer's check, then its write). The test breaks
+/// the promise on purpose (another key follows it) to see where the hash
+/// came from: reused once in the same namespace, never otherwise.
+#[test]
+fn the_same_key_promise_reuses_the_hash_once_and_only_in_its_namespace() {
+    let s = mounted(Opts::default());
+    assert_eq!(s.set(b"alpha", b"1"), Ok(()));
+    // Reused: the set of "beta" lands on the stored key of "alpha".
+    assert_eq!(s.get(b"alpha", 8), Ok((b"1".to_vec(), 1)));
+    s.store.same_key_next();
+    assert_eq!(s.set(b"beta", b"2"), Ok(()));
+    assert_eq!(s.value(b"alpha"), Some(b"2".to_vec()));
+    assert_eq!(s.value(b"beta"), None);
+    // For the next request only: the get of "alpha" reuses the key of
+    // the last request ("beta", absent); the one after it hashes again.
+    s.store.same_key_next();
+    assert_eq!(s.value(b"alpha"), None);
+    assert_eq!(s.value(b"alpha"), Some(b"2".to_vec()));
+    assert_eq!(s.set(b"beta", b"3"), Ok(()));
+    assert_eq!(s.value(b"beta"), Some(b"3".to_vec()));
+    // A refused request uses the promise up.
+    s.store.same_key_next();
+    assert_eq!(s.set(b"", b"x"), Err(ErrorCode::INVAL));
+    assert_eq!(s.set(b"gamma", b"4"), Ok(()));
+    assert_eq!(s.value(b"gamma"), Some(b"4".to_vec()));
+    // So does a garbage collection.
+    assert_eq!(s.get(b"alpha", 8), Ok((b"2".to_vec(), 1)));
+    s.store.same_key_next();
+    assert!(s.gc().is_ok());
+    assert_eq!(s.set(b"delta", b"5"), Ok(()));
+    assert_eq!(s.value(b"delta"), Some(b"5".to_vec()));
+    // Another namespace: the key is hashed again, into that namespace.
+    assert_eq!(s.get(b"alpha", 8), Ok((b"2".to_vec(), 1)));
+    s.store.set_namespace(Namespace::Kernel);
+    s.store.same_key_next();
+    assert_eq!(s.set(b"alpha", b"k"), Ok(()));
+    assert_eq!(s.value(b"alpha"), Some(b"k".to_vec()));
+    s.store.set_namespace(Namespace::Apps);
+    assert_eq!(s.value(b"alpha"), Some(b"2".to_vec()));
+    // Delete honours it too.
+    s.store.same_key_next();
+    assert_eq!(s.delete(b"epsilon"), Ok(()));
+    assert_eq!(s.value(b"alpha"), None);
     check_flash(&s);
 }
 

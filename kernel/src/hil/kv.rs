@@ -212,6 +212,15 @@ pub trait KV<'a> {
     /// namespaces ignores it.
     fn set_namespace(&self, _namespace: Namespace) {}
 
+    /// Promises that the key of the next request is the key of the request
+    /// that completed last, byte for byte, in the same namespace: the
+    /// caller kept that key buffer and did not change it. A store that
+    /// hashes keys may then reuse the hash instead of computing it again
+    /// (a permission check's read followed by the write it allows). The
+    /// promise covers the next request only; a store that cannot use it
+    /// ignores it.
+    fn same_key_next(&self) {}
+
     /// Copies the value stored under `key` to the start of the window of
     /// `value`. Completes with [`KVClient::get_complete`].
     fn get(
