@@ -359,6 +359,7 @@ impl Kernel {
             ) {
                 Ok(()) => {
                     loaded += 1;
+                    self.slot_used(index);
                     report(&LoadEvent::Loaded {
                         index,
                         name,

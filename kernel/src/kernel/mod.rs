@@ -60,6 +60,10 @@ pub struct Kernel {
     grants_finalized: Cell<bool>,
     next_identifier: Cell<usize>,
     next_to_run: Cell<usize>,
+    /// Slots from the first up to the last one a process was ever created
+    /// in: the scheduler looks no further (boards have room for more
+    /// processes than they usually load).
+    slots_used: Cell<usize>,
     /// Deferred calls served since a process last ran.
     deferred_streak: Cell<u32>,
     /// The process run (id, accessible end) the protection unit was last
@@ -77,6 +81,7 @@ impl Kernel {
             grants_finalized: Cell::new(false),
             next_identifier: Cell::new(0),
             next_to_run: Cell::new(0),
+            slots_used: Cell::new(0),
             // As if a burst of deferred calls had just ended: at boot the
             // processes run first, before the kernel's background work
             // (mounting or checking a store can take many bursts).
@@ -300,7 +305,18 @@ impl Kernel {
 
     /// Whether any process can run now.
     pub fn has_ready_process(&self) -> bool {
-        self.processes.iter().any(Self::ready)
+        self.used_slots().iter().any(Self::ready)
+    }
+
+    /// The process slots in use or used before (a prefix of the table).
+    fn used_slots(&self) -> &'static [Process] {
+        let used = self.slots_used.get();
+        self.processes.get(..used).unwrap_or(self.processes)
+    }
+
+    /// Notes that slot `index` holds a process.
+    pub(crate) fn slot_used(&self, index: usize) {
+        self.slots_used.set(self.slots_used.get().max(index + 1));
     }
 
     /// One pass of the main loop: service interrupts, then one deferred
@@ -331,11 +347,12 @@ impl Kernel {
         // A process let in while deferred work waits gets a short slice.
         let short = self.deferred_streak.get() >= DEFERRED_BUDGET;
         self.deferred_streak.set(0);
-        let n = self.processes.len();
+        let slots = self.used_slots();
+        let n = slots.len();
         let start = self.next_to_run.get();
         let next = (0..n)
             .map(|k| (start + k) % n)
-            .find(|&i| Self::ready(&self.processes[i]));
+            .find(|&i| Self::ready(&slots[i]));
         match next {
             Some(i) => {
                 self.next_to_run.set((i + 1) % n);
@@ -347,7 +364,7 @@ impl Kernel {
                 } else {
                     (platform.timeslice_us, 0)
                 };
-                self.run_process(&self.processes[i], platform, slice, waited);
+                self.run_process(&slots[i], platform, slice, waited);
             }
             None => {
                 if !platform.chip.has_pending_interrupts() {
