@@ -71,10 +71,16 @@ impl State {
 
     /// Absorbs one message word: two compression rounds.
     fn compress(&mut self, m: u64) {
-        self.v[3] ^= m;
-        State::round(&mut self.v);
-        State::round(&mut self.v);
-        self.v[0] ^= m;
+        State::absorb(&mut self.v, m);
+    }
+
+    /// Absorbs message word `m` into the state words `v`.
+    #[inline(always)]
+    fn absorb(v: &mut [u64; 4], m: u64) {
+        v[3] ^= m;
+        State::round(v);
+        State::round(v);
+        v[0] ^= m;
     }
 
     /// Adds `data` to the message.
@@ -112,14 +118,15 @@ impl State {
     /// The hash of everything written so far (the state is not changed, so
     /// more data may follow).
     pub fn finish(&self) -> u64 {
-        let mut s = *self;
-        let last = s.tail | (s.len & 0xff) << 56;
-        s.compress(last);
-        s.v[2] ^= 0xff;
+        // Only the state words are copied (not the whole state, which
+        // costs a memcpy call on 32-bit targets).
+        let mut v = self.v;
+        State::absorb(&mut v, self.tail | (self.len & 0xff) << 56);
+        v[2] ^= 0xff;
         for _ in 0..4 {
-            State::round(&mut s.v);
+            State::round(&mut v);
         }
-        s.v[0] ^ s.v[1] ^ s.v[2] ^ s.v[3]
+        v[0] ^ v[1] ^ v[2] ^ v[3]
     }
 }
 
