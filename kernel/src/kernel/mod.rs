@@ -14,6 +14,7 @@ use crate::platform::arch::{
 };
 use crate::platform::{Platform, Range};
 use crate::policy::FaultAction;
+use crate::process::task::{Task, TaskQueue, UpcallId};
 use crate::process::{Process, ProcessId, State};
 use crate::syscall::{ReturnRegisters, Syscall};
 use crate::tbf::KernelVersion;
@@ -256,28 +257,28 @@ impl Kernel {
             // for its request): nothing queued, so no need to look at the
             // queue in the process's memory.
             State::Yielded | State::YieldedFor(_) if process.pending_tasks() == 0 => false,
-            State::Yielded => Self::find_task(process, |t| t.fn_ptr != 0, false).is_some(),
-            State::YieldedFor(id) => Self::find_task(process, |t| t.id == id, false).is_some(),
+            State::Yielded => Self::on_queue(process, |q, b| q.first_real(b).is_some()),
+            State::YieldedFor(id) => Self::on_queue(process, |q, b| q.first_of(b, id).is_some()),
             _ => false,
         }
     }
 
-    /// Finds (and with `take`, removes) the oldest queued task matching
-    /// `pred`; yield-wait drops the null upcalls in front of it.
-    fn find_task(
-        process: &Process,
-        pred: impl Fn(&crate::process::task::Task) -> bool,
-        take: bool,
-    ) -> Option<crate::process::task::Task> {
+    /// Runs `f` on the upcall queue of `process`; `false` if its memory is
+    /// unavailable.
+    fn on_queue(process: &Process, f: impl FnOnce(&mut TaskQueue, &mut [u8]) -> bool) -> bool {
+        process
+            .with_ram(|ram| process.with_queue(ram, f))
+            .flatten()
+            .unwrap_or(false)
+    }
+
+    /// Removes the oldest queued upcall `id`, for a yield-wait-for.
+    fn take_task(process: &Process, id: UpcallId) -> Option<Task> {
         process
             .with_ram(|ram| {
                 process.with_queue(ram, |q, bytes| {
-                    let i = q.position(bytes, &pred)?;
-                    if take {
-                        q.remove(bytes, i)
-                    } else {
-                        q.get(bytes, i)
-                    }
+                    let i = q.first_of(bytes, id)?;
+                    q.remove(bytes, i)
                 })
             })
             .flatten()
@@ -286,19 +287,9 @@ impl Kernel {
 
     /// Removes the oldest real upcall for a yield-wait, dropping the null
     /// upcalls queued ahead of it.
-    fn take_upcall(process: &Process) -> Option<crate::process::task::Task> {
+    fn take_upcall(process: &Process) -> Option<Task> {
         process
-            .with_ram(|ram| {
-                process.with_queue(ram, |q, bytes| {
-                    q.position(bytes, |t| t.fn_ptr != 0)?;
-                    loop {
-                        let t = q.remove(bytes, 0)?;
-                        if t.fn_ptr != 0 {
-                            return Some(t);
-                        }
-                    }
-                })
-            })
+            .with_ram(|ram| process.with_queue(ram, |q, bytes| q.take_real(bytes)))
             .flatten()
             .flatten()
     }
@@ -441,7 +432,7 @@ impl Kernel {
                     }
                 }
                 State::YieldedFor(id) => {
-                    let Some(task) = Self::find_task(process, |t| t.id == id, true) else {
+                    let Some(task) = Self::take_task(process, id) else {
                         break;
                     };
                     let ret = ReturnRegisters::yield_wait_for(task.args);

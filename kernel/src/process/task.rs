@@ -75,20 +75,21 @@ impl TaskQueue {
         self.len == 0
     }
 
-    /// The entry at `slot`, if `bytes` holds it.
-    fn entry(bytes: &[u8], slot: usize) -> Option<&[u8; ENTRY_BYTES]> {
-        bytes
-            .get(slot * ENTRY_BYTES..)?
-            .get(..ENTRY_BYTES)?
-            .try_into()
-            .ok()
+    /// Word `w` of the entry at `slot`, if `bytes` holds it.
+    fn word(bytes: &[u8], slot: usize, w: usize) -> Option<u32> {
+        let b = bytes
+            .get(slot * ENTRY_BYTES + 4 * w..)?
+            .first_chunk::<4>()?;
+        Some(u32::from_le_bytes(*b))
     }
 
     fn read(bytes: &[u8], slot: usize) -> Option<Task> {
-        // Straight from the fixed-size entry: no intermediate array to
-        // clear and copy (this runs for every upcall delivered and every
-        // search of the queue).
-        let e = Self::entry(bytes, slot)?;
+        // One bounds check for the whole entry, then word by word: no
+        // intermediate array to clear and copy (this runs for every upcall
+        // delivered).
+        let e = bytes
+            .get(slot * ENTRY_BYTES..)?
+            .first_chunk::<ENTRY_BYTES>()?;
         let word =
             |i: usize| u32::from_le_bytes([e[4 * i], e[4 * i + 1], e[4 * i + 2], e[4 * i + 3]]);
         Some(Task {
@@ -133,16 +134,44 @@ impl TaskQueue {
     /// the others.
     pub fn remove(&mut self, bytes: &mut [u8], i: usize) -> Option<Task> {
         let task = self.get(bytes, i)?;
-        // The younger entries move up by one, in one move.
-        let end = self.len() * ENTRY_BYTES;
-        let from = (i + 1) * ENTRY_BYTES;
-        if from < end {
-            bytes
-                .get_mut(i * ENTRY_BYTES..end)?
-                .copy_within(ENTRY_BYTES.., 0);
-        }
-        self.len -= 1;
+        self.close_gap(bytes, i, 1);
         Some(task)
+    }
+
+    /// Drops the `n` tasks from position `i` on; the younger ones move up,
+    /// in one move.
+    fn close_gap(&mut self, bytes: &mut [u8], i: usize, n: usize) {
+        let len = self.len();
+        let n = n.min(len.saturating_sub(i));
+        if i + n < len {
+            if let Some(b) = bytes.get_mut(i * ENTRY_BYTES..len * ENTRY_BYTES) {
+                b.copy_within(n * ENTRY_BYTES.., 0);
+            }
+        }
+        self.len -= n as u8;
+    }
+
+    /// Removes and returns the oldest real upcall (a function pointer
+    /// other than 0), with the null upcalls queued ahead of it: what a
+    /// yield-wait takes. Nothing changes if there is none.
+    pub fn take_real(&mut self, bytes: &mut [u8]) -> Option<Task> {
+        let i = self.first_real(bytes)?;
+        let task = Self::read(bytes, i)?;
+        self.close_gap(bytes, 0, i + 1);
+        Some(task)
+    }
+
+    /// Position of the oldest real upcall.
+    pub fn first_real(&self, bytes: &[u8]) -> Option<usize> {
+        (0..self.len()).find(|&i| Self::word(bytes, i, 2).is_some_and(|f| f != 0))
+    }
+
+    /// Position of the oldest task of upcall `id`.
+    pub fn first_of(&self, bytes: &[u8], id: UpcallId) -> Option<usize> {
+        (0..self.len()).find(|&i| {
+            Self::word(bytes, i, 0) == Some(id.driver)
+                && Self::word(bytes, i, 1) == Some(id.subscribe)
+        })
     }
 
     /// Removes every task for which `drop` is true; returns how many.
@@ -158,11 +187,6 @@ impl TaskQueue {
             }
         }
         removed
-    }
-
-    /// Position of the oldest task matching `pred`.
-    pub fn position(&self, bytes: &[u8], mut pred: impl FnMut(&Task) -> bool) -> Option<usize> {
-        (0..self.len()).find(|&i| self.get(bytes, i).is_some_and(|t| pred(&t)))
     }
 }
 
@@ -200,7 +224,32 @@ mod tests {
             *o = q.get(&bytes, i).unwrap().appdata;
         }
         assert_eq!(order, [2, 3, 5, 6, 8, 9, 20]);
-        assert_eq!(q.position(&bytes, |t| t.appdata == 8), Some(4));
+        let id = |driver| UpcallId {
+            driver,
+            subscribe: 0,
+        };
+        assert_eq!(q.first_of(&bytes, id(2)), Some(0));
+        assert_eq!(q.first_of(&bytes, id(0)), Some(1));
+        assert_eq!(q.first_of(&bytes, id(1)), None);
+    }
+
+    #[test]
+    fn a_yield_wait_takes_the_first_real_upcall_and_the_null_ones_before_it() {
+        let mut bytes = [0u8; QUEUE_BYTES];
+        let mut q = TaskQueue::EMPTY;
+        for (n, f) in [(1, 0), (2, 0), (3, 7), (4, 0), (5, 9)] {
+            assert!(q.push(&mut bytes, task(n, f)));
+        }
+        assert_eq!(q.first_real(&bytes), Some(2));
+        assert_eq!(q.take_real(&mut bytes).map(|t| t.appdata), Some(3));
+        assert_eq!(q.len(), 2);
+        assert_eq!(q.get(&bytes, 0).map(|t| t.appdata), Some(4));
+        assert_eq!(q.take_real(&mut bytes).map(|t| t.appdata), Some(5));
+        assert!(q.is_empty());
+        // Only null upcalls: nothing is taken, nothing dropped.
+        assert!(q.push(&mut bytes, task(6, 0)));
+        assert_eq!(q.take_real(&mut bytes), None);
+        assert_eq!(q.len(), 1);
     }
 
     #[test]
