@@ -148,6 +148,7 @@ impl GrantInfo {
     }
 
     /// Offset of slot `n` of `kind` within the block, if declared.
+    #[inline]
     pub(crate) fn slot_offset(&self, kind: SlotKind, n: u32) -> Option<usize> {
         (n < self.count(kind)).then(|| (8 * (self.slots_before(kind) + n)) as usize)
     }
@@ -155,6 +156,7 @@ impl GrantInfo {
 
 /// The two words of the slot at `at` ((0, 0) if it is not inside `ram`,
 /// which a block checked by [`block_offset`] rules out).
+#[inline]
 fn read_pair(ram: &[u8], at: usize) -> (u32, u32) {
     match ram.get(at..).and_then(<[u8]>::first_chunk::<8>) {
         Some(b) => (
@@ -165,6 +167,7 @@ fn read_pair(ram: &[u8], at: usize) -> (u32, u32) {
     }
 }
 
+#[inline]
 fn write_pair(ram: &mut [u8], at: usize, pair: (u32, u32)) {
     if let Some(b) = ram.get_mut(at..at + 8) {
         b[..4].copy_from_slice(&pair.0.to_le_bytes());
@@ -174,6 +177,9 @@ fn write_pair(ram: &mut [u8], at: usize, pair: (u32, u32)) {
 
 /// Finds (or, with `allocate`, creates) the block of grant `slot` in
 /// `process`; returns its offset in `ram`.
+///
+/// Every allow, subscribe and grant access starts here: the common case
+/// (the block exists) is a leaf, and creating a block is out of line.
 pub(crate) fn block_offset(
     process: &Process,
     ram: &mut [u8],
@@ -181,21 +187,35 @@ pub(crate) fn block_offset(
     info: &GrantInfo,
     allocate: bool,
 ) -> Result<usize, GrantError> {
-    let off = match process.grant_block_offset(ram, slot) {
-        Some(off) => off as usize,
-        // A new block is zeroed: empty slots, and data that decodes to the
-        // default value.
-        None if allocate => {
-            let addr = process
-                .allocate_grant_block(ram, slot, info.block_size())
-                .map_err(|_| GrantError::NoMemory)?;
-            process.ram_offsets(addr, 0).ok_or(GrantError::NoMemory)?.0
-        }
-        None => return Err(GrantError::NotAllocated),
-    };
-    // The whole block lies inside the process's RAM.
+    match process.grant_block_offset(ram, slot) {
+        Some(off) => inside(off as usize, info, ram.len()),
+        None if allocate => new_block(process, ram, slot, info),
+        None => Err(GrantError::NotAllocated),
+    }
+}
+
+/// Creates the block of grant `slot` (zeroed: empty slots, and data that
+/// decodes to the default value); returns its offset in `ram`.
+#[cold]
+#[inline(never)]
+fn new_block(
+    process: &Process,
+    ram: &mut [u8],
+    slot: usize,
+    info: &GrantInfo,
+) -> Result<usize, GrantError> {
+    let addr = process
+        .allocate_grant_block(ram, slot, info.block_size())
+        .map_err(|_| GrantError::NoMemory)?;
+    let off = process.ram_offsets(addr, 0).ok_or(GrantError::NoMemory)?.0;
+    inside(off, info, ram.len())
+}
+
+/// `off` if the whole block at `off` lies inside the process's RAM.
+#[inline]
+fn inside(off: usize, info: &GrantInfo, ram_len: usize) -> Result<usize, GrantError> {
     off.checked_add(info.block_size() as usize)
-        .filter(|&end| end <= ram.len())
+        .filter(|&end| end <= ram_len)
         .map(|_| off)
         .ok_or(GrantError::NoMemory)
 }
@@ -212,6 +232,7 @@ pub(crate) fn read_slot(
 }
 
 /// Replaces slot `n` of `kind` in a block, returning the previous pair.
+#[inline]
 pub(crate) fn swap_slot(
     ram: &mut [u8],
     block: usize,

@@ -705,6 +705,7 @@ impl Process {
 
     /// Offset in `ram` (this process's RAM) of grant `slot`'s block, if
     /// allocated.
+    #[inline]
     pub(crate) fn grant_block_offset(&self, ram: &[u8], slot: usize) -> Option<u32> {
         if slot >= self.grant_slots.get() {
             return None;
