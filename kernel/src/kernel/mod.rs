@@ -272,15 +272,11 @@ impl Kernel {
             .unwrap_or(false)
     }
 
-    /// Removes the oldest queued upcall `id`, for a yield-wait-for.
-    fn take_task(process: &Process, id: UpcallId) -> Option<Task> {
+    /// Removes the oldest queued upcall `id`, for a yield-wait-for: its
+    /// arguments.
+    fn take_args(process: &Process, id: UpcallId) -> Option<[u32; 3]> {
         process
-            .with_ram(|ram| {
-                process.with_queue(ram, |q, bytes| {
-                    let i = q.first_of(bytes, id)?;
-                    q.remove(bytes, i)
-                })
-            })
+            .with_ram(|ram| process.with_queue(ram, |q, bytes| q.take_args_of(bytes, id)))
             .flatten()
             .flatten()
     }
@@ -432,10 +428,10 @@ impl Kernel {
                     }
                 }
                 State::YieldedFor(id) => {
-                    let Some(task) = Self::take_task(process, id) else {
+                    let Some(args) = Self::take_args(process, id) else {
                         break;
                     };
-                    let ret = ReturnRegisters::yield_wait_for(task.args);
+                    let ret = ReturnRegisters::yield_wait_for(args);
                     process.with_stored_state(|state| {
                         platform.boundary.set_syscall_return(state, &ret)
                     });

@@ -161,6 +161,19 @@ impl TaskQueue {
         Some(task)
     }
 
+    /// Removes the oldest task of upcall `id` and returns its three
+    /// arguments: what a yield-wait-for takes (it calls no function).
+    pub fn take_args_of(&mut self, bytes: &mut [u8], id: UpcallId) -> Option<[u32; 3]> {
+        let i = self.first_of(bytes, id)?;
+        let args = [
+            Self::word(bytes, i, 4)?,
+            Self::word(bytes, i, 5)?,
+            Self::word(bytes, i, 6)?,
+        ];
+        self.close_gap(bytes, i, 1);
+        Some(args)
+    }
+
     /// Position of the oldest real upcall.
     pub fn first_real(&self, bytes: &[u8]) -> Option<usize> {
         (0..self.len()).find(|&i| Self::word(bytes, i, 2).is_some_and(|f| f != 0))
@@ -231,6 +244,12 @@ mod tests {
         assert_eq!(q.first_of(&bytes, id(2)), Some(0));
         assert_eq!(q.first_of(&bytes, id(0)), Some(1));
         assert_eq!(q.first_of(&bytes, id(1)), None);
+        // A yield-wait-for takes the oldest of its upcall, arguments only.
+        assert_eq!(q.take_args_of(&mut bytes, id(0)), Some([3, 4, 5]));
+        assert_eq!(q.len(), 6);
+        assert_eq!(q.first_of(&bytes, id(0)), Some(2));
+        assert_eq!(q.take_args_of(&mut bytes, id(1)), None);
+        assert_eq!(q.len(), 6);
     }
 
     #[test]
