@@ -74,8 +74,8 @@ use core::cell::Cell;
 
 use kernel::deferred_call::{DeferredCall, DeferredCallClient};
 use kernel::hil::flash::{
-    accept_read_now, accept_request, check_erase, copy_from_words, needs_erase, program_word,
-    Error, Flash, FlashClient, Geometry,
+    accept_read_now, accept_request, check_erase, copy_from_words, program_word, Error, Flash,
+    FlashClient, Geometry,
 };
 use kernel::ErrorCode;
 use tock_cells::{OptionalCell, TakeCell};
@@ -608,11 +608,27 @@ impl<'a, B: PflashBus> Flash<'a> for Pflash<'a, B> {
         let buf = accept_request(self.is_busy(), &self.geometry, offset, buf, len, true)?;
         self.recover();
         // Refuse the whole request, before anything is programmed, if some
-        // word would need a cleared bit set again.
-        let step = if needs_erase(&buf[..len], |o| self.bus.read32(offset + o)) {
+        // word would need a cleared bit set again. The same pass notes the
+        // words of the first batch that differ from the flash (a request of
+        // up to a batch, such as every record of the store, reads each
+        // word once before it is programmed, not twice).
+        let mut first = 0u32;
+        let mut sets_a_bit = false;
+        for (i, pos) in (0..len).step_by(4).enumerate() {
+            let (old, new) = (self.bus.read32(offset + pos as u32), program_word(buf, pos));
+            sets_a_bit |= new & !old != 0;
+            if i < BATCH_WORDS && old != new {
+                first |= 1 << i;
+            }
+        }
+        let step = if sets_a_bit {
             ProgramStep::Done(Err(Error::VerifyFailed))
         } else {
-            ProgramStep::Next { pos: 0 }
+            ProgramStep::Word {
+                batch: 0,
+                mask: first,
+                i: 0,
+            }
         };
         self.buffer.replace(buf);
         self.op.set(Op::Program { offset, len, step });

@@ -537,6 +537,18 @@ fn program_skips_words_that_already_hold_their_value() {
     h.run();
     assert_eq!(h.take_events(), [Event::Program(16, Ok(()))]);
     assert_eq!(h.cfi.programs.get(), 1);
+
+    // Past the first batch of 32 words too: of 40 words, the two that
+    // already hold their value (one in each batch) are not programmed.
+    let values: Vec<u32> = (0..40u32).map(|i| i.wrapping_mul(0x0101_0101)).collect();
+    h.cfi.set_word(4096 + 4, values[1]);
+    h.cfi.set_word(4096 + 4 * 35, values[35]);
+    h.flash.program(4096, words(&values), 160).unwrap();
+    h.run();
+    assert_eq!(h.take_events(), [Event::Program(160, Ok(()))]);
+    assert_eq!(h.cfi.programs.get(), 1 + 38);
+    assert_eq!(h.read_back(4096, 160), words(&values).to_vec());
+    h.assert_clean();
 }
 
 #[test]
