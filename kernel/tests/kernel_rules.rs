@@ -102,6 +102,20 @@ fn upcall_fn(h: &Harness, slot: usize) -> u32 {
     h.process(slot).binary_start() + 8
 }
 
+/// A package name is the app's to choose: the kernel's messages print it
+/// escaped, so a name cannot clear the screen or fake a line of the log.
+#[test]
+fn hostile_package_names_are_printed_escaped() {
+    let hostile = "x\u{1b}[2J\nkernel: ok'\\";
+    let (h, _) = apps(&[hostile]);
+    let line = h.load_events[0].to_string();
+    assert!(
+        line.starts_with("process 0 'x\\x1b[2J\\x0akernel: ok\\x27\\x5c' flash "),
+        "{line}"
+    );
+    assert!(line.bytes().all(|b| (b' '..=b'~').contains(&b)), "{line}");
+}
+
 /// An app requiring kernel `major.minor` (and nothing else unusual).
 fn app_for_kernel(name: &str, major: u16, minor: u16) -> TbfBuilder {
     TbfBuilder::new()

@@ -8,6 +8,7 @@ use capsules_core::console::Console;
 use kernel::hil::time::{ConvertTicks, Ticks, Time};
 use kernel::platform::Platform;
 use kernel::process::State;
+use kernel::utilities::Escaped;
 use kernel::Kernel;
 
 /// How a board leaves QEMU with a status (0 = success).
@@ -62,14 +63,18 @@ pub fn finish<T: Time>(
         let mut w = console.kernel_writer();
         let _ = match (p.state(), p.completion_code()) {
             (State::Terminated, Some(code)) => {
-                write!(w, "{name}: process '{}' exited with code {code}", p.name())
+                write!(
+                    w,
+                    "{name}: process '{}' exited with code {code}",
+                    Escaped(p.name())
+                )
             }
             (State::Terminated, None) => write!(
                 w,
                 "{name}: process '{}' ended without an exit code",
-                p.name()
+                Escaped(p.name())
             ),
-            (State::Faulted, _) => write!(w, "{name}: process '{}' faulted", p.name()),
+            (State::Faulted, _) => write!(w, "{name}: process '{}' faulted", Escaped(p.name())),
             _ => continue,
         };
         let _ = writeln!(w, ", {} restart(s)", p.restart_count());

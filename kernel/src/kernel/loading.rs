@@ -16,6 +16,7 @@ use crate::storage_permissions::{
     ShortId, ShortIdAssigner, StoragePermissions, StoragePermissionsPolicy,
 };
 use crate::tbf::{AppWalk, Outcome, TbfHeader};
+use crate::utilities::Escaped;
 
 /// What happened to one TBF during [`Kernel::load_processes`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,6 +110,7 @@ impl fmt::Display for LoadEvent<'_> {
                 storage,
                 trust,
             } => {
+                let name = Escaped(name);
                 write!(
                     f,
                     "process {index} '{name}' flash {:#010x}..{:#010x} ram {:#010x}..{:#010x} \
@@ -128,10 +130,13 @@ impl fmt::Display for LoadEvent<'_> {
                 address,
                 name,
                 error,
-            } => write!(f, "TBF at {address:#010x} ('{name}') refused: {error}"),
+            } => {
+                let name = Escaped(name);
+                write!(f, "TBF at {address:#010x} ('{name}') refused: {error}")
+            }
             LoadEvent::Skipped { address, outcome } => {
-                fn name<'h>(h: &TbfHeader<'h>) -> &'h str {
-                    h.package_name().unwrap_or("")
+                fn name<'h>(h: &TbfHeader<'h>) -> Escaped<'h> {
+                    Escaped(h.package_name().unwrap_or(""))
                 }
                 match outcome {
                     Outcome::Padding | Outcome::Load(_) => Ok(()),
@@ -153,7 +158,8 @@ impl fmt::Display for LoadEvent<'_> {
                 fixed,
             } => write!(
                 f,
-                "TBF at {address:#010x} ('{name}') not loaded: no room for {needed} bytes of RAM{}",
+                "TBF at {address:#010x} ('{}') not loaded: no room for {needed} bytes of RAM{}",
+                Escaped(name),
                 if fixed.is_some() {
                     " at its fixed address"
                 } else {
@@ -167,7 +173,8 @@ impl fmt::Display for LoadEvent<'_> {
                 holder,
             } => write!(
                 f,
-                "TBF at {address:#010x} ('{name}') refused: shortid {short_id} is already process {holder}'s"
+                "TBF at {address:#010x} ('{}') refused: shortid {short_id} is already process {holder}'s",
+                Escaped(name)
             ),
             LoadEvent::NoSlot { address } => write!(
                 f,

@@ -6,13 +6,13 @@
 //!   buffer without losing the rest of it.
 //! * [`crc32`]: the POSIX `cksum` CRC-32 (without the length suffix), used
 //!   for ShortIds derived from package names and by the TicKV format.
-//! * [`quoted`]: [`Quoted`], an untrusted string (a process name) printed
-//!   safely.
+//! * [`quoted`]: [`Escaped`] and [`Quoted`], an untrusted string (a process
+//!   name) printed safely.
 
 pub mod crc32;
 pub mod quoted;
 pub mod sub_slice;
 
 pub use crc32::crc32_posix;
-pub use quoted::Quoted;
+pub use quoted::{Escaped, Quoted};
 pub use sub_slice::{SubSlice, SubSliceMut};

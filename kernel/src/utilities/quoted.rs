@@ -1,15 +1,41 @@
-//! [`Quoted`]: prints a string from an untrusted source (a process name
-//! from its TBF header) in quotes, with everything but printable ASCII
-//! escaped, so it cannot move the cursor or fake console lines.
+//! Printing strings from untrusted sources (a process's package name, read
+//! from its TBF header) so that they cannot move the cursor, clear the
+//! screen or fake console lines: [`Escaped`] and [`Quoted`].
 //!
-//! It replaces `{:?}` for such strings: `str`'s `Debug` pulls in Unicode
-//! tables and the general escaper, about 3 KB of kernel ROM, for the same
+//! They replace `{:?}` for such strings: `str`'s `Debug` pulls in Unicode
+//! tables and the general escaper, about 6 KB of kernel ROM, for the same
 //! protection.
 
 use core::fmt::{self, Write};
 
-/// Displays the string in double quotes; bytes outside printable ASCII,
-/// and `"` and `\`, become `\xNN` escapes of their UTF-8 bytes.
+/// Displays the string with every byte outside printable ASCII, and the
+/// quote characters `"` and `'` and the backslash, as a `\xNN` escape of
+/// its UTF-8 bytes.
+///
+/// ```
+/// use kernel::utilities::Escaped;
+/// assert_eq!(format!("{}", Escaped("kv-app")), "kv-app");
+/// assert_eq!(format!("{}", Escaped("a'b\u{1b}[2J")), "a\\x27b\\x1b[2J");
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct Escaped<'a>(pub &'a str);
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Byte by byte: no string slicing, whose failure path would pull
+        // the Unicode escaper back in.
+        for &b in self.0.as_bytes() {
+            if (b' '..=b'~').contains(&b) && !matches!(b, b'"' | b'\'' | b'\\') {
+                f.write_char(char::from(b))?;
+            } else {
+                write!(f, "\\x{b:02x}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Displays the string [`Escaped`], in double quotes.
 ///
 /// ```
 /// use kernel::utilities::Quoted;
@@ -21,16 +47,6 @@ pub struct Quoted<'a>(pub &'a str);
 
 impl fmt::Display for Quoted<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("\"")?;
-        // Byte by byte: no string slicing, whose failure path would pull
-        // the Unicode escaper back in.
-        for &b in self.0.as_bytes() {
-            if (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\' {
-                f.write_char(char::from(b))?;
-            } else {
-                write!(f, "\\x{b:02x}")?;
-            }
-        }
-        f.write_str("\"")
+        write!(f, "\"{}\"", Escaped(self.0))
     }
 }
