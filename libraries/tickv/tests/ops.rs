@@ -2,7 +2,7 @@
 
 mod common;
 use common::*;
-use tickv::blocking::Store;
+use tickv::blocking::{Flash, Store};
 use tickv::{Error, Io, Op, Output, Role, Step, TicKV, ValueBuf};
 
 #[test]
@@ -75,6 +75,213 @@ fn short_buffer_gets_the_prefix_and_full_length_after_a_checked_read() {
     let pos = img.windows(10).position(|w| w == b"0123456789").unwrap();
     s.flash.0.flip_bit(pos + 8, 0);
     assert_eq!(s.get(9, &mut small), Err(Error::Corrupt));
+}
+
+/// The simulator, failing the test on any read that crosses a region's end.
+struct InRegion(Sim, usize);
+
+impl Flash for InRegion {
+    fn read(&mut self, addr: usize, buf: &mut [u8]) -> Result<(), tickv::FlashFault> {
+        let last = addr + buf.len().max(1) - 1;
+        assert_eq!(
+            addr / self.1,
+            last / self.1,
+            "read of {} bytes at {addr:#x} crosses a region's end",
+            buf.len()
+        );
+        self.0.read(addr, buf)
+    }
+    fn program(&mut self, addr: usize, data: &[u8]) -> Result<(), tickv::FlashFault> {
+        self.0.program(addr, data)
+    }
+    fn erase(&mut self, region: usize) -> Result<(), tickv::FlashFault> {
+        self.0.erase(region)
+    }
+}
+
+#[test]
+fn a_get_of_the_record_last_read_or_written_reads_it_whole_at_once() {
+    let g = geometry(8192, 4, 4);
+    let mut s = formatted(g, 128);
+    let value = |len: usize| (0..len).map(|i| (i * 7 + len) as u8).collect::<Vec<u8>>();
+    let reads = |s: &mut Store<Sim>, key: usize| {
+        let c0 = s.flash.0.counters();
+        assert_eq!(read(s, key as u64).unwrap(), value(key), "{key}");
+        let c = s.flash.0.counters().since(&c0);
+        (c.reads, c.read_bytes)
+    };
+    for len in 0..=100usize {
+        s.set(len as u64, &value(len)).unwrap();
+        // Just written, so its length is known: the header and the value
+        // in 64-byte reads (the scratch), no byte read twice.
+        let whole = (16 + len as u64).div_ceil(64);
+        assert_eq!(reads(&mut s, len), (whole, 16 + len as u64), "{len}");
+        // And again, just read.
+        assert_eq!(reads(&mut s, len), (whole, 16 + len as u64), "{len}");
+    }
+    for len in 0..=100usize {
+        // Another key was read last: the header first, then the value.
+        let value_reads = (len as u64).div_ceil(64);
+        assert_eq!(
+            reads(&mut s, len),
+            (1 + value_reads, 16 + len as u64),
+            "{len}"
+        );
+    }
+    // A short output buffer gets the prefix and the full length, whether
+    // the value came with the header's read or after it.
+    for (len, room) in [(40, 4), (40, 40), (100, 30), (100, 60)] {
+        for _ in 0..2 {
+            let mut out = vec![0u8; room];
+            assert_eq!(s.get(len as u64, &mut out), Ok(len));
+            assert_eq!(out, value(len)[..room]);
+        }
+    }
+}
+
+#[test]
+fn a_write_after_a_get_or_write_of_its_key_reads_nothing() {
+    let g = geometry(4096, 4, 4);
+    let mut s = formatted(g, 8);
+    let reads = |s: &mut Store<Sim>, f: &mut dyn FnMut(&mut Store<Sim>)| {
+        let c0 = s.flash.0.counters();
+        f(s);
+        s.flash.0.counters().since(&c0).reads
+    };
+    s.set(1, &[1; 20]).unwrap();
+    s.set(2, &[2; 30]).unwrap();
+    // Key 2 was written last: its old size is known.
+    assert_eq!(reads(&mut s, &mut |s| s.set(2, &[2; 10]).unwrap()), 0);
+    // Key 1's is read from its header (one 16-byte read).
+    assert_eq!(reads(&mut s, &mut |s| s.set(1, &[1; 40]).unwrap()), 1);
+    // After a get of key 2, nothing is read to overwrite it.
+    assert_eq!(read(&mut s, 2).unwrap(), [2; 10]);
+    assert_eq!(reads(&mut s, &mut |s| s.update(2, &[3; 50]).unwrap()), 0);
+    assert_eq!(s.add(2, &[4; 1]), Err(Error::AlreadyExists));
+    // The live byte count is the same as when every old header is read:
+    // key 1's 56-byte record and key 2's 68-byte one.
+    assert_eq!(s.stats().live_bytes, Some(56 + 68));
+    // A value that fails its checksum keeps its size (its header would say
+    // the same): the next write still reads nothing.
+    let key2 = s
+        .flash
+        .0
+        .image()
+        .windows(8)
+        .rposition(|w| w == 2u64.to_le_bytes());
+    s.flash.0.flip_bit(key2.unwrap() + 10, 0);
+    assert_eq!(s.get(2, &mut [0; 64]), Err(Error::Corrupt));
+    assert_eq!(reads(&mut s, &mut |s| s.set(2, &[5; 8]).unwrap()), 0);
+    assert_eq!(s.stats().live_bytes, Some(56 + 24));
+    // After a delete there is no old value to read.
+    s.delete(2).unwrap();
+    assert_eq!(reads(&mut s, &mut |s| s.set(2, &[6; 8]).unwrap()), 0);
+    // A mount applies the records in log order and knows the last one
+    // (key 2's), not key 1's.
+    s.reboot();
+    s.mount().unwrap();
+    assert_eq!(reads(&mut s, &mut |s| s.set(2, &[7; 8]).unwrap()), 0);
+    assert_eq!(reads(&mut s, &mut |s| s.set(1, &[8; 40]).unwrap()), 1);
+    assert_eq!(s.stats().live_bytes, Some(56 + 24));
+    assert_eq!(read(&mut s, 1).unwrap(), [8; 40]);
+    assert_eq!(read(&mut s, 2).unwrap(), [7; 8]);
+}
+
+#[test]
+fn a_get_of_a_record_ending_its_region_reads_only_that_record() {
+    let g = geometry(256, 4, 4);
+    let mut s = Store::new(
+        TicKV::new(g, leak(tickv::IndexEntry::default(), 8)).unwrap(),
+        InRegion(sim(g), 256),
+        leak(0u8, 64),
+    );
+    s.format().unwrap();
+    // Records from offset 12: 212 bytes, then 32 that end exactly at the
+    // region's end, so that fewer than 64 bytes (the scratch) are left
+    // from the second.
+    const LAST: u64 = 0xB0B0_B0B0_B0B0_B0B0;
+    s.set(1, &[1; 196]).unwrap();
+    s.set(LAST, &[2; 16]).unwrap();
+    assert_eq!(s.stats().used_regions, 1);
+    let mut out = [0u8; 200];
+    assert_eq!(s.get(1, &mut out), Ok(196));
+    assert_eq!(out[..196], [1; 196]);
+    // After a get of another key, then after its own.
+    for reads in [2, 1] {
+        let c0 = s.flash.0 .0.counters();
+        assert_eq!(s.get(LAST, &mut out), Ok(16));
+        assert_eq!(out[..16], [2; 16]);
+        let c = s.flash.0 .0.counters().since(&c0);
+        assert_eq!((c.reads, c.read_bytes), (reads, 32));
+    }
+    let at = s
+        .flash
+        .0
+         .0
+        .image()
+        .windows(8)
+        .position(|w| w == LAST.to_le_bytes())
+        .unwrap()
+        - 4;
+    assert_eq!(at % 256, 224);
+    // Its header damaged to claim another length (the meta word still
+    // checks): the first read is still the 32 bytes the engine knows of.
+    // A shorter value is checked from what that read brought; a longer
+    // one is read on past the region, as without that knowledge. Either
+    // way the checksum fails, and nothing panics.
+    for (claim, reads) in [(8u16, 1), (100, 3)] {
+        let meta: u16 = (1 << 13) | claim;
+        let img = s.flash.0 .0.image_mut();
+        img[at..at + 2].copy_from_slice(&meta.to_be_bytes());
+        img[at + 2..at + 4].copy_from_slice(&(!meta).to_be_bytes());
+        let c0 = s.flash.0 .0.counters();
+        assert_eq!(s.get(LAST, &mut out), Err(Error::Corrupt), "{claim}");
+        let c = s.flash.0 .0.counters().since(&c0);
+        assert_eq!(c.reads, reads, "{claim}");
+    }
+}
+
+#[test]
+fn damage_anywhere_in_a_record_read_in_one_request_is_caught() {
+    let mut s = formatted(geometry(4096, 4, 4), 8);
+    for (key, len) in [(1u64, 20usize), (2, 48), (3, 100)] {
+        let v: Vec<u8> = (0..len).map(|i| i as u8 ^ 0x5A).collect();
+        s.set(key, &v).unwrap();
+        let at = s
+            .flash
+            .0
+            .image()
+            .windows(8)
+            .position(|w| w == key.to_le_bytes())
+            .unwrap()
+            - 4;
+        // Every byte of the record (header and value), one at a time: read
+        // with the header (its length known from the last get); also with
+        // an output buffer shorter than the value.
+        for i in 0..16 + len {
+            assert_eq!(read(&mut s, key).unwrap(), v);
+            s.flash.0.flip_bit(at + i, 3);
+            let mut out = vec![0u8; len];
+            let c0 = s.flash.0.counters();
+            assert_eq!(
+                s.get(key, &mut out),
+                Err(Error::Corrupt),
+                "key {key}, byte {i}"
+            );
+            let reads = s.flash.0.counters().since(&c0).reads;
+            assert!(
+                reads <= (16 + len as u64).div_ceil(64),
+                "key {key}, byte {i}"
+            );
+            let mut short = [0u8; 4];
+            assert_eq!(
+                s.get(key, &mut short),
+                Err(Error::Corrupt),
+                "key {key}, byte {i}"
+            );
+            s.flash.0.flip_bit(at + i, 3);
+        }
+    }
 }
 
 #[test]
@@ -189,7 +396,12 @@ fn get_with_index_reads_exactly_one_record_and_misses_read_nothing() {
     let c0 = s.flash.0.counters();
     assert_eq!(read(&mut s, 7).unwrap(), vec![7u8; 32]);
     let c = s.flash.0.counters().since(&c0);
-    assert_eq!(c.read_bytes, 48, "one 48-byte record");
+    assert_eq!((c.reads, c.read_bytes), (2, 48), "one 48-byte record");
+    // Read again, its length is known: header and value in one read.
+    let c0 = s.flash.0.counters();
+    assert_eq!(read(&mut s, 7).unwrap(), vec![7u8; 32]);
+    let c = s.flash.0.counters().since(&c0);
+    assert_eq!((c.reads, c.read_bytes), (1, 48), "one 48-byte record");
     let c0 = s.flash.0.counters();
     assert_eq!(read(&mut s, 1000), None);
     assert_eq!(s.flash.0.counters().since(&c0).reads, 0);
@@ -367,10 +579,15 @@ fn scratch_size_changes_request_sizes_not_results() {
     big.format().unwrap();
     let v: Vec<u8> = (0..3000).map(|i| i as u8).collect();
     big.set(1, &v).unwrap();
+    big.set(2, b"two").unwrap();
     let c0 = big.flash.0.counters();
     assert_eq!(read(&mut big, 1).unwrap(), v);
     let c = big.flash.0.counters().since(&c0);
     assert_eq!(c.reads, 2, "header, then the whole value in one read");
+    let c0 = big.flash.0.counters();
+    assert_eq!(read(&mut big, 1).unwrap(), v);
+    let c = big.flash.0.counters().since(&c0);
+    assert_eq!(c.reads, 1, "the record just read, whole in one read");
     let img = big.flash.0.image().to_vec();
     let mut small: Store<Sim> = store(g, 8, 64, sim(g));
     small.flash.0.image_mut().copy_from_slice(&img);

@@ -141,19 +141,25 @@ impl Body {
             }
             let n = (self.len - self.pos).min(c.chunk);
             tri!(read(&mut self.wait, ev, self.addr + self.pos, n));
-            let data = &io.scratch[..n as usize];
-            self.crc.update(data);
-            if self.copy {
-                if let crate::ValueBuf::Out(out) = &mut io.value {
-                    let p = self.pos as usize;
-                    if p < out.len() {
-                        let k = (out.len() - p).min(n as usize);
-                        out[p..p + k].copy_from_slice(&data[..k]);
-                    }
+            self.feed(io, 0, n);
+        }
+    }
+
+    /// Takes the next `n` value bytes from `io.scratch[from..]`: checksums
+    /// them and copies what fits into the output. `n` is at most what is
+    /// left of the value.
+    pub(super) fn feed(&mut self, io: &mut Io, from: usize, n: u32) {
+        let data = &io.scratch[from..from + n as usize];
+        self.crc.update(data);
+        if self.copy {
+            if let crate::ValueBuf::Out(out) = &mut io.value {
+                if let Some(out) = out.get_mut(self.pos as usize..) {
+                    let k = out.len().min(data.len());
+                    out[..k].copy_from_slice(&data[..k]);
                 }
             }
-            self.pos += n;
         }
+        self.pos += n;
     }
 }
 
@@ -259,6 +265,8 @@ impl EraseInit {
 
     pub(super) fn poll(&mut self, c: &mut Core, io: &mut Io, ev: &mut Channel) -> Poll<()> {
         if !self.erased {
+            // From the request on, the content of a region is unknown.
+            c.recent.loc = 0;
             tri!(request(
                 &mut self.wait,
                 ev,

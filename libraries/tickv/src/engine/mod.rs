@@ -414,6 +414,7 @@ impl<'x> TicKV<'x> {
 fn start_mount(c: &mut Core, run: &mut Running, lazy: bool) {
     c.mounted = false;
     c.max_erase = 0;
+    c.recent.loc = 0;
     *run = Running::Mount(Mount::new(lazy));
 }
 

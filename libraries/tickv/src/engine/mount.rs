@@ -339,7 +339,7 @@ impl Mount {
     /// Applies a verified record to the index and the live byte count.
     pub(super) fn apply(&self, c: &mut Core, old: Option<u32>) {
         let (loc, h) = (self.scan.loc, self.scan.h);
-        c.apply(h.key, h.kind, loc, c.g.extent(h.len), old.unwrap_or(0));
+        c.apply(h.key, h.kind, loc, h.len, old.unwrap_or(0));
     }
 
     pub(super) fn survey_done(&mut self, c: &mut Core, ev: &mut Channel) -> Poll<()> {

@@ -67,21 +67,33 @@ impl Get {
                 }
                 GetState::Header(loc) => {
                     let loc = *loc;
-                    tri!(read(&mut self.wait, ev, loc, REC_HDR));
+                    // The header alone, or with the value when the engine
+                    // knows its length (the record it last read or wrote):
+                    // then a value that fits the scratch costs one read.
+                    let n = c
+                        .known_len(loc)
+                        .map_or(REC_HDR, |len| (REC_HDR + len).min(c.chunk));
+                    tri!(read(&mut self.wait, ev, loc, n));
                     match indexed_header(io, self.key) {
                         Some(h) if h.kind == Kind::Value => {
-                            self.st = GetState::Body(Body::new(loc, &h, true))
+                            let mut b = Body::new(loc, &h, true);
+                            b.feed(io, REC_HDR as usize, (n - REC_HDR).min(h.len));
+                            self.st = GetState::Body(b);
                         }
                         _ => return ev.fail(Error::Corrupt),
                     }
                 }
                 GetState::Body(b) => {
-                    let len = b.len as usize;
-                    return if tri!(b.poll(c, io, ev)) {
-                        Poll::Ready(Output::Value { len })
-                    } else {
-                        ev.fail(Error::Corrupt)
+                    if !tri!(b.poll(c, io, ev)) {
+                        return ev.fail(Error::Corrupt);
+                    }
+                    c.recent = Recent {
+                        loc: b.addr - REC_HDR,
+                        len: b.len,
                     };
+                    return Poll::Ready(Output::Value {
+                        len: b.len as usize,
+                    });
                 }
             }
         }
@@ -170,6 +182,16 @@ impl Put {
         }
     }
 
+    /// The key's value, from the index, takes `extent` bytes: the live
+    /// bytes this write supersedes.
+    fn supersede(&mut self, extent: u32) {
+        self.old = Some(extent);
+        #[cfg(feature = "lazy")]
+        {
+            self.live_old = extent;
+        }
+    }
+
     #[inline(never)]
     pub(super) fn poll(&mut self, c: &mut Core, io: &mut Io, ev: &mut Channel) -> Poll<Output> {
         let extent = c.g.extent(self.len);
@@ -190,18 +212,19 @@ impl Put {
                         self.st = PutState::Warm(Warm::new(c, u32::MAX));
                         continue;
                     }
-                    self.st = match c.ix.get(self.key) {
-                        Some(loc) if !c.warming() => PutState::OldHeader(loc),
-                        None if c.indexed_all() => PutState::Check,
+                    // Each state is written in place (see `Get::poll`).
+                    match c.ix.get(self.key) {
+                        Some(loc) if !c.warming() => self.st = PutState::OldHeader(loc),
+                        None if c.indexed_all() => self.st = PutState::Check,
                         #[cfg(not(feature = "lazy"))]
-                        _ => PutState::Find(Find::new(c, self.key, None, false), None),
+                        _ => self.st = PutState::Find(Find::new(c, self.key, None, false), None),
                         #[cfg(feature = "lazy")]
                         _ => match c.lookup(self.key) {
-                            Known::Value(loc) => PutState::OldHeader(loc),
-                            Known::Absent => PutState::Check,
-                            Known::Scan(f, entry) => PutState::Find(f, entry),
+                            Known::Value(loc) => self.st = PutState::OldHeader(loc),
+                            Known::Absent => self.st = PutState::Check,
+                            Known::Scan(f, entry) => self.st = PutState::Find(f, entry),
                         },
-                    };
+                    }
                 }
                 PutState::Find(f, entry) => {
                     let entry = *entry;
@@ -229,15 +252,19 @@ impl Put {
                     self.st = PutState::Lookup;
                 }
                 PutState::OldHeader(loc) => {
-                    tri!(read(&mut self.wait, ev, *loc, REC_HDR));
-                    // A damaged old record must not make the key unwritable:
-                    // it still exists, only its size is unknown.
-                    let extent = indexed_header(io, self.key).map_or(0, |h| c.g.extent(h.len));
-                    self.old = Some(extent);
-                    #[cfg(feature = "lazy")]
-                    {
-                        self.live_old = extent;
-                    }
+                    // The old record's size, known without a read if the
+                    // engine read or wrote it last.
+                    let len = match c.known_len(*loc) {
+                        None => {
+                            tri!(read(&mut self.wait, ev, *loc, REC_HDR));
+                            // A damaged old record must not make the key
+                            // unwritable: it still exists, only its size is
+                            // unknown.
+                            indexed_header(io, self.key).map(|h| h.len)
+                        }
+                        known => known,
+                    };
+                    self.supersede(len.map_or(0, |l| c.g.extent(l)));
                     self.st = PutState::Check;
                 }
                 #[cfg(feature = "lazy")]
@@ -336,7 +363,7 @@ impl Put {
                     let superseded = self.live_old;
                     #[cfg(not(feature = "lazy"))]
                     let superseded = self.old.unwrap_or(0);
-                    c.apply(self.key, self.kind, loc, extent, superseded);
+                    c.apply(self.key, self.kind, loc, self.len, superseded);
                     if !self.secure {
                         match c.early_gc(extent) {
                             Some(below) if !self.gc_done => {

@@ -16,6 +16,15 @@ pub(super) enum Known {
     Scan(Find, Option<u32>),
 }
 
+/// A record this engine last read whole or wrote: the one at `loc` has a
+/// value of `len` bytes (none if `loc` is 0, a region header, where no
+/// record can be).
+#[derive(Clone, Copy)]
+pub(super) struct Recent {
+    pub(super) loc: u32,
+    pub(super) len: u32,
+}
+
 /// The persistent in-RAM state.
 pub(super) struct Core<'x> {
     pub(super) g: Layout,
@@ -45,6 +54,13 @@ pub(super) struct Core<'x> {
     pub(super) deferred_errors: u32,
     /// Bytes moved per flash request (scratch length rounded to the unit).
     pub(super) chunk: u32,
+    /// The value record the last successful get read whole, or the last
+    /// write or mount applied: the next get of its key reads it in one
+    /// request, and the next write of its key skips reading its header.
+    /// Flash is written once between erases, so what it says about `loc`
+    /// holds until a region is erased; then it is forgotten (and at every
+    /// mount, which may find other flash content).
+    pub(super) recent: Recent,
     /// What compacting the tail would reclaim, from the last dry run since
     /// the tail last changed. Records that were dead stay dead until then,
     /// so it is a lower bound.
@@ -81,6 +97,7 @@ impl<'x> Core<'x> {
             corrupt: 0,
             deferred_errors: 0,
             chunk: 0,
+            recent: Recent { loc: 0, len: 0 },
             tail_gain: None,
             #[cfg(feature = "lazy")]
             warm: None,
@@ -172,6 +189,12 @@ impl<'x> Core<'x> {
         loc / self.g.region
     }
 
+    /// The value length of the record at `loc`, if the engine knows it
+    /// without reading (see `recent`).
+    pub(super) fn known_len(&self, loc: u32) -> Option<u32> {
+        (self.recent.loc == loc).then_some(self.recent.len)
+    }
+
     pub(super) fn dead(&self) -> Option<u32> {
         self.indexed_all()
             .then(|| self.rec_bytes.saturating_sub(self.live_bytes))
@@ -216,14 +239,16 @@ impl<'x> Core<'x> {
     }
 
     /// Makes the index and the live byte count reflect a new record of
-    /// `key` at `loc`, taking `extent` bytes, superseding `old` live bytes.
+    /// `key` at `loc`, with a value of `len` bytes, superseding `old` live
+    /// bytes; a value record becomes `recent`.
     #[inline(never)]
-    pub(super) fn apply(&mut self, key: u64, kind: Kind, loc: u32, extent: u32, old: u32) {
+    pub(super) fn apply(&mut self, key: u64, kind: Kind, loc: u32, len: u32, old: u32) {
         self.live_bytes = self.live_bytes.saturating_sub(old);
         match kind {
             Kind::Value => {
                 self.ix.set(key, loc);
-                self.live_bytes = self.live_bytes.saturating_add(extent);
+                self.live_bytes = self.live_bytes.saturating_add(self.g.extent(len));
+                self.recent = Recent { loc, len };
             }
             // While the index is built, older records of the key may still
             // be found: mark it deleted instead.
