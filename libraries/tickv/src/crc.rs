@@ -63,16 +63,25 @@ impl Crc32 {
     /// Feeds `data` into the computation.
     pub fn update(&mut self, data: &[u8]) {
         let mut s = self.0;
+        #[cfg(feature = "crc-table")]
+        {
+            let step = |s: u32, b: u8| (s << 8) ^ BYTE[((s >> 24) as u8 ^ b) as usize];
+            // Four bytes per loop turn: the loop's own count and branch
+            // cost a quarter of what they would per byte.
+            let mut words = data.chunks_exact(4);
+            for w in &mut words {
+                if let &[a, b, c, d] = w {
+                    s = step(step(step(step(s, a), b), c), d);
+                }
+            }
+            for &b in words.remainder() {
+                s = step(s, b);
+            }
+        }
+        #[cfg(not(feature = "crc-table"))]
         for &b in data {
-            #[cfg(feature = "crc-table")]
-            {
-                s = (s << 8) ^ BYTE[((s >> 24) as u8 ^ b) as usize];
-            }
-            #[cfg(not(feature = "crc-table"))]
-            {
-                s = (s << 4) ^ NIBBLE[(((s >> 28) as u8) ^ (b >> 4)) as usize & 0xF];
-                s = (s << 4) ^ NIBBLE[(((s >> 28) as u8) ^ (b & 0xF)) as usize & 0xF];
-            }
+            s = (s << 4) ^ NIBBLE[(((s >> 28) as u8) ^ (b >> 4)) as usize & 0xF];
+            s = (s << 4) ^ NIBBLE[(((s >> 28) as u8) ^ (b & 0xF)) as usize & 0xF];
         }
         self.0 = s;
     }
@@ -126,6 +135,22 @@ mod tests {
                 }
             }
             !r
+        }
+        // Every length up to 40, fed whole and in two parts at every
+        // split (the byte table takes four bytes per step).
+        for len in 0..=40u32 {
+            let mut buf = [0u8; 40];
+            for (i, b) in buf.iter_mut().enumerate() {
+                *b = (i as u32 * 37 + len) as u8;
+            }
+            let data = &buf[..len as usize];
+            assert_eq!(Crc32::of(data), bitwise(data), "{len}");
+            for cut in 0..=data.len() {
+                let mut c = Crc32::new();
+                c.update(&data[..cut]);
+                c.update(&data[cut..]);
+                assert_eq!(c.finish(), bitwise(data), "{len} cut at {cut}");
+            }
         }
         for prefix in [&b""[..], b"\x01", b"\xff\x80", b"tickv"] {
             for b in 0..=255u8 {

@@ -76,9 +76,12 @@ impl Get {
                     tri!(read(&mut self.wait, ev, loc, n));
                     match indexed_header(io, self.key) {
                         Some(h) if h.kind == Kind::Value => {
-                            let mut b = Body::new(loc, &h, true);
-                            b.feed(io, REC_HDR as usize, (n - REC_HDR).min(h.len));
-                            self.st = GetState::Body(b);
+                            // Built in place (a moved one is a copy), then
+                            // given the value bytes read with the header.
+                            self.st = GetState::Body(Body::new(loc, &h, true));
+                            if let GetState::Body(b) = &mut self.st {
+                                b.feed(io, REC_HDR as usize, (n - REC_HDR).min(h.len));
+                            }
                         }
                         _ => return ev.fail(Error::Corrupt),
                     }
