@@ -773,7 +773,7 @@ fn our_tests() -> Vec<Test> {
         },
         Test {
             name: "bench",
-            about: "costs under -icount (exact instruction counts): boot to main, command, yield, allow and subscribe pairs, an alarm round trip, and a 32-byte KV set and get, each beside its target",
+            about: "costs under -icount (exact instruction counts): boot to main, command, yield, allow and subscribe pairs, an alarm round trip, and a 32-byte KV set and get, each beside its target (and a set and a get of another key than the last, without one)",
             install: Install::Image("bench"),
             expect: Expect {
                 in_order: [
@@ -788,6 +788,8 @@ fn our_tests() -> Vec<Test> {
                         "bench: alarm round trip ",
                         "bench: kv set ",
                         "bench: kv get ",
+                        "bench: kv set of another key than the last ",
+                        "bench: kv get of another key than the last ",
                         "all processes ended, 0 not cleanly",
                     ]),
                 ]

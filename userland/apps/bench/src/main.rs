@@ -26,7 +26,11 @@
 //!   [`KV_ROUNDS`] overwrites and reads of one key): the whole library
 //!   call, its allows, subscribe, command, yield-wait for the completion
 //!   upcall and the system calls that take them back (all kernel layers,
-//!   the TicKV engine and the flash driver; the store is mounted).
+//!   the TicKV engine and the flash driver; the store is mounted). The
+//!   gets read the key the sets wrote, whose record the store remembers;
+//! * `bench: kv set of another key than the last <n> instructions` and
+//!   the same for get: sets, then gets, alternating between two keys, so
+//!   that none finds its record remembered (printed without a target).
 //!
 //! Each figure is printed with its target (see [`report`]).
 //!
@@ -171,14 +175,34 @@ fn main() -> u32 {
     let get_cost = per_call(KV_ROUNDS, || {
         got = got.and(kv::get(key, &mut buf));
     });
-    match (set, got) {
-        (Ok(()), Ok(32)) if buf == value => {
+    // The store remembers the record it last read or wrote (a get of it
+    // is one flash read): also measure gets that alternate between two
+    // keys, so that each finds the other's record remembered.
+    let other = b"bench-other";
+    let mut cold = kv::set(other, &value).and(Ok(0));
+    let cold_get = per_call(KV_ROUNDS, || {
+        cold = cold.and(kv::get(key, &mut buf)).and(kv::get(other, &mut buf));
+    }) / 2;
+    let mut cold_write = Ok(());
+    let cold_set = per_call(KV_ROUNDS, || {
+        cold_write = cold_write.and(kv::set(key, &value)).and(kv::set(other, &value));
+    }) / 2;
+    match (set, got, cold, cold_write) {
+        (Ok(()), Ok(32), Ok(32), Ok(())) if buf == value => {
             report("kv set", set_cost, 20_000);
             report("kv get", get_cost, 10_000);
+            println!("bench: kv set of another key than the last {cold_set} instructions (no target: the same set, two flash reads more)");
+            println!("bench: kv get of another key than the last {cold_get} instructions (no target: the same get, one flash read more)");
             0
         }
-        (s, g) => {
-            println!("bench: FAIL kv: set {:?}, get {:?}", s.is_ok(), g.ok());
+        (s, g, c, w) => {
+            println!(
+                "bench: FAIL kv: set {:?}, get {:?}, alternating gets {:?}, alternating sets {:?}",
+                s.is_ok(),
+                g.ok(),
+                c.ok(),
+                w.is_ok()
+            );
             1
         }
     }
