@@ -181,11 +181,15 @@ fn main() -> u32 {
     let other = b"bench-other";
     let mut cold = kv::set(other, &value).and(Ok(0));
     let cold_get = per_call(KV_ROUNDS, || {
-        cold = cold.and(kv::get(key, &mut buf)).and(kv::get(other, &mut buf));
+        cold = cold
+            .and(kv::get(key, &mut buf))
+            .and(kv::get(other, &mut buf));
     }) / 2;
     let mut cold_write = Ok(());
     let cold_set = per_call(KV_ROUNDS, || {
-        cold_write = cold_write.and(kv::set(key, &value)).and(kv::set(other, &value));
+        cold_write = cold_write
+            .and(kv::set(key, &value))
+            .and(kv::set(other, &value));
     }) / 2;
     match (set, got, cold, cold_write) {
         (Ok(()), Ok(32), Ok(32), Ok(())) if buf == value => {
