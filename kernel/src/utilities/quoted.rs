@@ -6,7 +6,7 @@
 //! tables and the general escaper, about 6 KB of kernel ROM, for the same
 //! protection.
 
-use core::fmt::{self, Write};
+use core::fmt;
 
 /// Displays the string with every byte outside printable ASCII, and the
 /// quote characters `"` and `'` and the backslash, as a `\xNN` escape of
@@ -22,17 +22,28 @@ pub struct Escaped<'a>(pub &'a str);
 
 impl fmt::Display for Escaped<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Byte by byte: no string slicing, whose failure path would pull
-        // the Unicode escaper back in.
-        for &b in self.0.as_bytes() {
+        // Runs of plain bytes go out in one write. They are cut from the
+        // bytes, not the `str` (whose slicing has a panic path that would
+        // pull the Unicode escaper back in); a run of printable ASCII is
+        // always valid UTF-8.
+        let bytes = self.0.as_bytes();
+        let mut start = 0;
+        for (i, &b) in bytes.iter().enumerate() {
             if (b' '..=b'~').contains(&b) && !matches!(b, b'"' | b'\'' | b'\\') {
-                f.write_char(char::from(b))?;
-            } else {
-                write!(f, "\\x{b:02x}")?;
+                continue;
             }
+            f.write_str(plain(&bytes[start..i]))?;
+            write!(f, "\\x{b:02x}")?;
+            start = i + 1;
         }
+        f.write_str(plain(&bytes[start..]))?;
         Ok(())
     }
+}
+
+/// A run of printable ASCII as a `str`.
+fn plain(run: &[u8]) -> &str {
+    core::str::from_utf8(run).unwrap_or_default()
 }
 
 /// Displays the string [`Escaped`], in double quotes.
