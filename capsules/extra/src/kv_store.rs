@@ -143,39 +143,14 @@ impl<'a, K: KeyType + 'static> KVStore<'a, K> {
         };
         // The caller promised the key of the last request: its stored key
         // is still in `hashed` if that request ran in this namespace.
-        let namespace = self.namespace.get();
-        if same_key && self.hashed_for.get() == Some(namespace) {
-            self.op.set(op);
-            self.op_namespace.set(namespace);
-            return match self.run(op, hashed) {
-                Ok(()) => {
-                    self.key.put(key);
-                    Ok(())
-                }
-                Err(code) => {
-                    self.op.clear();
-                    Err((key, code))
-                }
-            };
+        if same_key && self.hashed_for.get() == Some(self.namespace.get()) {
+            return self.start(op, key, hashed, true);
         }
         self.hashed_for.set(None);
         // A software hash is computed here and the operation starts at
         // once: no round trip through the hasher's deferred calls.
         match self.kv.generate_key_now(key.as_slice(), hashed) {
-            Ok(()) => {
-                self.op.set(op);
-                self.op_namespace.set(self.namespace.get());
-                return match self.dispatch(op, hashed) {
-                    Ok(()) => {
-                        self.key.put(key);
-                        Ok(())
-                    }
-                    Err(code) => {
-                        self.op.clear();
-                        Err((key, code))
-                    }
-                };
-            }
+            Ok(()) => return self.start(op, key, hashed, false),
             Err(ErrorCode::NOSUPPORT) => {}
             Err(code) => {
                 self.hashed.replace(hashed);
@@ -190,6 +165,34 @@ impl<'a, K: KeyType + 'static> KVStore<'a, K> {
             }
             Err((key, hashed, code)) => {
                 self.hashed.replace(hashed);
+                Err((key, code))
+            }
+        }
+    }
+
+    /// Starts `op` at once with the stored key `hashed` (`reused`: the last
+    /// request's, already in this namespace; otherwise the key's hash).
+    fn start(
+        &self,
+        op: Op,
+        key: SubSliceMut<'static, u8>,
+        hashed: &'static mut K,
+        reused: bool,
+    ) -> Result<(), (SubSliceMut<'static, u8>, ErrorCode)> {
+        self.op.set(op);
+        self.op_namespace.set(self.namespace.get());
+        let started = if reused {
+            self.run(op, hashed)
+        } else {
+            self.dispatch(op, hashed)
+        };
+        match started {
+            Ok(()) => {
+                self.key.put(key);
+                Ok(())
+            }
+            Err(code) => {
+                self.op.clear();
                 Err((key, code))
             }
         }
