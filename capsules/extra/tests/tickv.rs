@@ -300,6 +300,36 @@ fn a_walk_waits_for_the_index_and_fails_once_on_a_flash_error() {
     assert!(matches!(walk(&t, None), Ok(Done::Next(Ok(Some(_))))));
 }
 
+/// A format asked for while a step of the background index build waits on
+/// the flash answers BUSY and leaves the store working (the engine would
+/// refuse the format, and the store would have failed until remounted).
+#[test]
+fn a_format_during_a_step_of_the_index_build_is_busy() {
+    let s = Stack::new(opts(true), None);
+    assert_eq!(s.mount(), Ok(()));
+    s.direct();
+    for k in 0..30u8 {
+        append_or_set(&s, &[b'f', k], &[k; 20]);
+    }
+    let image = s.flash.snapshot();
+    let t = Stack::new(opts(false), Some(&image));
+    as_request(|| t.tickv.init().unwrap());
+    while t.rec.mounts.borrow().is_empty() {
+        assert!(t.calls.service_next(), "the mount never ended");
+    }
+    t.direct();
+    // The build's next step starts from a deferred call and reads
+    // split-phase: run until its read is in flight.
+    while !t.flash.busy() {
+        assert!(t.calls.service_next(), "no build step started");
+    }
+    assert!(!t.tickv.busy(), "no client operation runs");
+    assert_eq!(as_request(|| t.tickv.format()), Err(ErrorCode::BUSY));
+    t.settle();
+    assert_eq!(t.tickv.state(), StoreState::Mounted);
+    assert_eq!(value_of(get(&t, &[b'f', 7], 32)), [7; 20]);
+}
+
 fn append_or_set(s: &Stack, name: &[u8], value: &[u8]) {
     assert_eq!(set(s, name, value).unwrap().result(), Ok(()));
 }
