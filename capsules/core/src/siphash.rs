@@ -1,7 +1,8 @@
 //! SipHash-2-4 in software: the key hash of the TicKV stack.
 //!
-//! * [`State`]: the streaming function itself, from the `siphash` library
-//!   (`libraries/siphash`, no Tock types; host tools use it directly).
+//! * [`State`] and [`Key`]: the streaming function and the one-pass hash
+//!   of a whole message, from the `siphash` library (`libraries/siphash`,
+//!   no Tock types; host tools use it directly).
 //! * [`siphash24`], [`digest`] and [`tickv_key`]: one-shot helpers (the
 //!   same library).
 //! * [`SipHasher`]: a capsule implementing
@@ -44,7 +45,7 @@ use kernel::utilities::SubSliceMut;
 use kernel::ErrorCode;
 use tock_cells::{MapCell, OptionalCell, TakeCell};
 
-pub use siphash::{digest, siphash24, tickv_key, State};
+pub use siphash::{digest, siphash24, tickv_key, Key, State};
 
 /// A SipHash-2-4 [`Hasher`] with an 8-byte digest; see the
 /// [module docs](self).
@@ -53,7 +54,7 @@ pub use siphash::{digest, siphash24, tickv_key, State};
 /// then bind it with `slot.set_client(hasher)`.
 pub struct SipHasher<'a> {
     client: OptionalCell<&'a dyn HasherClient<8>>,
-    key: Cell<[u8; 16]>,
+    key: Cell<Key>,
     state: Cell<State>,
     /// Data whose `add_mut_data_done` is pending.
     data: MapCell<SubSliceMut<'static, u8>>,
@@ -68,7 +69,7 @@ impl<'a> SipHasher<'a> {
     pub fn new(deferred: DeferredCall) -> SipHasher<'a> {
         SipHasher {
             client: OptionalCell::empty(),
-            key: Cell::new([0; 16]),
+            key: Cell::new(Key::new(&[0; 16])),
             state: Cell::new(State::new(&[0; 16])),
             data: MapCell::empty(),
             digest: TakeCell::empty(),
@@ -78,8 +79,9 @@ impl<'a> SipHasher<'a> {
 
     /// Sets the 16-byte key and forgets any data added so far.
     pub fn set_key(&self, key: [u8; 16]) {
+        let key = Key::new(&key);
         self.key.set(key);
-        self.state.set(State::new(&key));
+        self.state.set(State::keyed(&key));
     }
 
     fn busy(&self) -> bool {
@@ -116,21 +118,21 @@ impl<'a> Hasher<'a, 8> for SipHasher<'a> {
             return Err((ErrorCode::BUSY, digest));
         }
         *digest = self.state.get().finish().to_le_bytes();
-        self.state.set(State::new(&self.key.get()));
+        self.state.set(State::keyed(&self.key.get()));
         self.digest.replace(digest);
         self.deferred.set();
         Ok(())
     }
 
     fn clear_data(&self) {
-        self.state.set(State::new(&self.key.get()));
+        self.state.set(State::keyed(&self.key.get()));
     }
 
     fn digest_now(&self, data: &[u8], digest: &mut [u8; 8]) -> Result<(), ErrorCode> {
         if data.is_empty() {
             return Err(ErrorCode::INVAL);
         }
-        *digest = siphash::digest(&self.key.get(), data);
+        *digest = self.key.get().hash(data).to_le_bytes();
         Ok(())
     }
 }

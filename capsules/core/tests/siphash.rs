@@ -138,6 +138,10 @@ fn configured_key() {
     let d = r.hash(b"some key material", 4);
     assert_eq!(u64::from_le_bytes(d), reference(&key, b"some key material"));
     assert_ne!(d, digest(&[0; 16], b"some key material"));
+    // The one-pass path uses the same key.
+    let mut now = [0; 8];
+    assert_eq!(r.hasher.digest_now(b"some key material", &mut now), Ok(()));
+    assert_eq!(now, d);
 }
 
 #[test]
