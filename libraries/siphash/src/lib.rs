@@ -67,21 +67,29 @@ impl Key {
     /// its steps (every KV request hashes its key here).
     pub fn hash(&self, data: &[u8]) -> u64 {
         let mut v = self.v;
-        let mut words = data.chunks_exact(8);
-        for w in &mut words {
-            State::absorb(
-                &mut v,
-                u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]),
-            );
+        let mut rest = data;
+        // The whole words, then the last word: the bytes left, with the
+        // length's low byte on top.
+        loop {
+            let (m, last) = match rest.split_first_chunk::<8>() {
+                Some((w, tail)) => {
+                    rest = tail;
+                    (u64::from_le_bytes(*w), false)
+                }
+                None => {
+                    let bytes = rest
+                        .iter()
+                        .rev()
+                        .fold(0u64, |acc, &b| acc << 8 | u64::from(b));
+                    (bytes | (data.len() as u64 & 0xff) << 56, true)
+                }
+            };
+            State::absorb(&mut v, m);
+            if last {
+                break;
+            }
         }
-        // The last word: the remaining bytes, and the length's low byte on
-        // top.
-        let last = words
-            .remainder()
-            .iter()
-            .rev()
-            .fold(0u64, |acc, &b| acc << 8 | u64::from(b));
-        State::conclude(v, last | (data.len() as u64 & 0xff) << 56)
+        State::finalize(v)
     }
 }
 
@@ -132,6 +140,10 @@ impl State {
     }
 
     /// Adds `data` to the message.
+    // Out of line (here and in `finish`): the streaming path is not the
+    // fast one ([`Key::hash`] is), and inlined into a caller it would
+    // repeat the rounds already there.
+    #[inline(never)]
     pub fn write(&mut self, data: &[u8]) {
         self.len = self.len.wrapping_add(data.len() as u64);
         // Complete a word left from an earlier write a byte at a time, then
@@ -165,17 +177,19 @@ impl State {
 
     /// The hash of everything written so far (the state is not changed, so
     /// more data may follow).
+    #[inline(never)]
     pub fn finish(&self) -> u64 {
         // Only the state words are copied (not the whole state, which
         // costs a memcpy call on 32-bit targets).
-        State::conclude(self.v, self.tail | (self.len & 0xff) << 56)
+        let mut v = self.v;
+        State::absorb(&mut v, self.tail | (self.len & 0xff) << 56);
+        State::finalize(v)
     }
 
-    /// Absorbs the last message word `last` (with the length byte) into
-    /// the state words `v` and runs the finalisation rounds.
+    /// The finalisation rounds over the state words `v`, once the last
+    /// message word (with the length byte) is absorbed.
     #[inline(always)]
-    fn conclude(mut v: [u64; 4], last: u64) -> u64 {
-        State::absorb(&mut v, last);
+    fn finalize(mut v: [u64; 4]) -> u64 {
         v[2] ^= 0xff;
         for _ in 0..4 {
             State::round(&mut v);
