@@ -54,7 +54,7 @@
 //! serialises several users. All completions come from callbacks of the
 //! layer below, never from inside a request.
 
-use core::cell::Cell;
+use core::cell::{Cell, RefCell};
 
 use kernel::hil::kv::{KVClient, KVSystemClient, KeyType, Namespace, RefusedKeyValue, KV};
 use kernel::utilities::SubSliceMut;
@@ -93,6 +93,50 @@ pub struct KVStore<'a, K: KeyType + 'static = [u8; 8]> {
     hashed_for: Cell<Option<Namespace>>,
     /// [`KV::same_key_next`] was called for the next request.
     same_key: Cell<bool>,
+    /// The key bytes whose hash `hashed` holds (see [`KeyMemo`]).
+    memo: RefCell<KeyMemo>,
+}
+
+/// The longest key whose bytes the store remembers with its hash.
+pub const MEMO_KEY_MAX: usize = 32;
+
+/// The key bytes last hashed into the store's key buffer, so that the next
+/// request for the same key (a get after a set, a read-modify-write, a
+/// value polled) finds its hash by comparing bytes, not by hashing again
+/// (SipHash costs more than a quarter of the store's work on a get).
+///
+/// Valid only while the key buffer holds that hash: emptied whenever a
+/// hash overwrites the buffer, refilled once a hash made at once is in it
+/// (a split-phase hash leaves it empty). Keys longer than
+/// [`MEMO_KEY_MAX`] are not remembered.
+#[derive(Clone, Copy, Debug)]
+struct KeyMemo {
+    /// Length of the remembered key; 0: none (keys are never empty).
+    len: usize,
+    bytes: [u8; MEMO_KEY_MAX],
+}
+
+impl KeyMemo {
+    const EMPTY: KeyMemo = KeyMemo {
+        len: 0,
+        bytes: [0; MEMO_KEY_MAX],
+    };
+
+    /// Whether `key` is the remembered key.
+    fn holds(&self, key: &[u8]) -> bool {
+        self.len != 0 && self.bytes.get(..self.len) == Some(key)
+    }
+
+    /// Remembers `key` (or nothing, if it is too long to keep).
+    fn remember(&mut self, key: &[u8]) {
+        match self.bytes.get_mut(..key.len()) {
+            Some(room) => {
+                room.copy_from_slice(key);
+                self.len = key.len();
+            }
+            None => self.len = 0,
+        }
+    }
 }
 
 /// The stored key of `hashed` (a key's hash) in `namespace`, in place.
@@ -117,6 +161,7 @@ impl<'a, K: KeyType + 'static> KVStore<'a, K> {
             op_namespace: Cell::new(Namespace::Apps),
             hashed_for: Cell::new(None),
             same_key: Cell::new(false),
+            memo: RefCell::new(KeyMemo::EMPTY),
         }
     }
 
@@ -141,15 +186,29 @@ impl<'a, K: KeyType + 'static> KVStore<'a, K> {
         let Some(hashed) = self.hashed.take() else {
             return Err((key, ErrorCode::BUSY));
         };
-        // The caller promised the key of the last request: its stored key
-        // is still in `hashed` if that request ran in this namespace.
-        if same_key && self.hashed_for.get() == Some(self.namespace.get()) {
+        // The stored key in `hashed` serves again if it was made in this
+        // namespace and the caller promised the key of the last request,
+        // or the key is the one remembered.
+        if self.hashed_for.get() == Some(self.namespace.get())
+            && (same_key
+                || self
+                    .memo
+                    .try_borrow()
+                    .is_ok_and(|m| m.holds(key.as_slice())))
+        {
             return self.start(op, key, hashed, true);
         }
         self.hashed_for.set(None);
         // A software hash is computed here and the operation starts at
         // once: no round trip through the hasher's deferred calls.
-        match self.kv.generate_key_now(key.as_slice(), hashed) {
+        let now = self.kv.generate_key_now(key.as_slice(), hashed);
+        if let Ok(mut memo) = self.memo.try_borrow_mut() {
+            match now {
+                Ok(()) => memo.remember(key.as_slice()),
+                Err(_) => memo.len = 0,
+            }
+        }
+        match now {
             Ok(()) => return self.start(op, key, hashed, false),
             Err(ErrorCode::NOSUPPORT) => {}
             Err(code) => {

@@ -98,6 +98,51 @@ fn the_same_key_promise_reuses_the_hash_once_and_only_in_its_namespace() {
     check_flash(&s);
 }
 
+/// The store remembers the bytes of the last key it hashed and finds that
+/// key's hash again by comparing them. The test changes the hasher's key
+/// (which no board does after setup) to see where a hash came from: a
+/// remembered key still finds its value under the old hash.
+#[test]
+fn the_last_hashed_key_is_remembered_with_its_hash() {
+    let s = mounted(Opts::default());
+    let other: [u8; 16] = core::array::from_fn(|i| i as u8 + 1);
+    assert_eq!(s.set(b"alpha", b"1"), Ok(()));
+    s.hasher.set_key(other);
+    // Remembered: no new hash, the old stored key.
+    assert_eq!(s.get(b"alpha", 8), Ok((b"1".to_vec(), 1)));
+    // Another key is hashed (with the new key) and replaces the memory.
+    assert_eq!(s.get(b"beta", 8), Err(ErrorCode::NOSUPPORT));
+    assert_eq!(s.get(b"alpha", 8), Err(ErrorCode::NOSUPPORT));
+    // The same bytes in the other namespace are hashed again, into it: an
+    // app's stored key never serves a kernel request.
+    s.hasher.set_key([0; 16]);
+    assert_eq!(s.get(b"beta", 8), Err(ErrorCode::NOSUPPORT));
+    assert_eq!(s.get(b"alpha", 8), Ok((b"1".to_vec(), 1)));
+    s.store.set_namespace(Namespace::Kernel);
+    assert_eq!(s.get(b"alpha", 8), Err(ErrorCode::NOSUPPORT));
+    assert_eq!(s.set(b"alpha", b"k"), Ok(()));
+    s.store.set_namespace(Namespace::Apps);
+    assert_eq!(s.get(b"alpha", 8), Ok((b"1".to_vec(), 1)));
+    // A prefix or an extension of the remembered key is another key.
+    assert_eq!(s.set(b"alph", b"2"), Ok(()));
+    assert_eq!(s.set(b"alphab", b"3"), Ok(()));
+    assert_eq!(s.get(b"alpha", 8), Ok((b"1".to_vec(), 1)));
+    assert_eq!(s.get(b"alph", 8), Ok((b"2".to_vec(), 1)));
+    // Keys longer than the memory holds are hashed every time.
+    let long = [b'L'; capsules_extra::kv_store::MEMO_KEY_MAX + 1];
+    assert_eq!(s.set(&long, b"4"), Ok(()));
+    s.hasher.set_key(other);
+    assert_eq!(s.get(&long, 8), Err(ErrorCode::NOSUPPORT));
+    // The longest remembered key is remembered.
+    s.hasher.set_key([0; 16]);
+    let longest = &long[..capsules_extra::kv_store::MEMO_KEY_MAX];
+    assert_eq!(s.set(longest, b"5"), Ok(()));
+    s.hasher.set_key(other);
+    assert_eq!(s.get(longest, 8), Ok((b"5".to_vec(), 1)));
+    s.hasher.set_key([0; 16]);
+    check_flash(&s);
+}
+
 #[test]
 fn short_buffers_get_the_prefix_and_the_full_length() {
     let s = mounted(Opts::default());
