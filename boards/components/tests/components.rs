@@ -150,3 +150,22 @@ fn the_standard_set_answers_every_driver_number_once() {
         ))
     ));
 }
+
+/// The KV byte buffers start the owner header's length short of a word
+/// boundary: a value's app part (after the 9-byte header) and a record's
+/// value (16 bytes into the scratch buffer) sit on word boundaries.
+#[test]
+fn kv_buffers_put_values_on_word_boundaries() {
+    use capsules_extra::kv_permissions::HEADER_SIZE;
+    use components::kv_stack::KVBuffer;
+    for _ in 0..4 {
+        let value = mem(KVBuffer::<512>::new()).bytes();
+        let scratch = mem(KVBuffer::<64>::new()).bytes();
+        assert_eq!(value.len(), 512);
+        assert_eq!(scratch.len(), 64);
+        let v = value.as_ptr() as usize;
+        let s = scratch.as_ptr() as usize;
+        assert_eq!((v + HEADER_SIZE) % 4, 0);
+        assert_eq!((s + tickv::REC_HDR as usize) % 4, v % 4);
+    }
+}

@@ -27,7 +27,7 @@ use core::fmt::Write;
 
 use capsules_extra::kv_driver;
 use capsules_extra::tickv::Config as StoreConfig;
-use components::kv_stack::{driver_value_len, KVStackBuffers};
+use components::kv_stack::{driver_value_len, KVBuffer, KVStackBuffers};
 use components::standard::{Hardware, StandardMemory};
 use kernel::deferred_call::DeferredCalls;
 use kernel::hil::uart::{Configure, Parameters};
@@ -80,11 +80,11 @@ static PROCESSES: ConstStaticCell<[Process; NUM_PROCS]> =
     ConstStaticCell::new([const { Process::new() }; NUM_PROCS]);
 static KERNEL: StaticCell<Kernel> = StaticCell::new();
 static MEMORY: StaticCell<Memory> = StaticCell::new();
-static KV_SCRATCH: ConstStaticCell<[u8; 512]> = ConstStaticCell::new([0; 512]);
+static KV_SCRATCH: ConstStaticCell<KVBuffer<512>> = ConstStaticCell::new(KVBuffer::new());
 static KV_INDEX: ConstStaticCell<[tickv::IndexEntry; INDEX_ENTRIES]> =
     ConstStaticCell::new([tickv::IndexEntry::EMPTY; INDEX_ENTRIES]);
-static KV_VALUE: ConstStaticCell<[u8; driver_value_len(VALUE_MAX)]> =
-    ConstStaticCell::new([0; driver_value_len(VALUE_MAX)]);
+static KV_VALUE: ConstStaticCell<KVBuffer<{ driver_value_len(VALUE_MAX) }>> =
+    ConstStaticCell::new(KVBuffer::new());
 
 /// Reset continues here from `_start` (rv32i).
 #[no_mangle]
@@ -131,9 +131,9 @@ pub extern "C" fn main() -> ! {
             processes: NUM_PROCS as u8,
         },
         KVStackBuffers {
-            scratch: KV_SCRATCH.take(),
+            scratch: KV_SCRATCH.take().bytes(),
             index: KV_INDEX.take(),
-            driver_value: KV_VALUE.take(),
+            driver_value: KV_VALUE.take().bytes(),
         },
         StoreConfig {
             region_count: None,

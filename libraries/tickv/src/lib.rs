@@ -63,7 +63,7 @@ mod index;
 pub mod v1;
 
 pub use engine::TicKV;
-pub use format::{Geometry, HeaderState, Kind, RegionHeader, MIN_SCRATCH, VERSION};
+pub use format::{Geometry, HeaderState, Kind, RegionHeader, MIN_SCRATCH, REC_HDR, VERSION};
 pub use index::IndexEntry;
 
 /// Which kind of flash operation failed.
