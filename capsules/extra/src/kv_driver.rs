@@ -318,8 +318,10 @@ fn copy_prefix(to: &mut [u8], from: &[u8]) -> bool {
 /// A request copied out of an app's allows, ready to start.
 struct Request {
     op: Op,
-    key_len: usize,
-    value_len: usize,
+    // (16 bits each: the whole request then moves in registers, not
+    // through `memcpy`.)
+    key_len: u16,
+    value_len: u16,
     /// The app's permissions (they live as long as its process slot).
     permissions: &'static StoragePermissions,
 }
@@ -386,7 +388,11 @@ impl<'a, const VALUE_MAX: usize> KVStoreDriver<'a, VALUE_MAX> {
             assert!(
                 VALUE_MAX >= UPSTREAM_VALUE_MAX,
                 "the value limit may not be smaller than upstream Tock's"
-            )
+            );
+            assert!(
+                VALUE_MAX <= u16::MAX as usize,
+                "a loaded request keeps the value length in 16 bits"
+            );
         };
         let needed = Self::value_buffer_len(kv.header_size());
         if value_buf.len() < needed {
@@ -559,8 +565,10 @@ impl<'a, const VALUE_MAX: usize> KVStoreDriver<'a, VALUE_MAX> {
         app.status = Status::Running;
         Ok(Some(Request {
             op,
-            key_len,
-            value_len,
+            // Both fit: at most KEY_MAX and VALUE_MAX (checked above; `new`
+            // bounds VALUE_MAX at compile time).
+            key_len: key_len as u16,
+            value_len: value_len as u16,
             permissions: kd.storage_permissions(),
         }))
     }
@@ -633,6 +641,7 @@ impl<'a, const VALUE_MAX: usize> KVStoreDriver<'a, VALUE_MAX> {
         } = request;
         let header = self.kv.header_size();
         let mut key = SubSliceMut::new(key_buf);
+        let (key_len, value_len) = (usize::from(key_len), usize::from(value_len));
         key.slice(..key_len);
         let mut value = SubSliceMut::new(value_buf);
         match op {
