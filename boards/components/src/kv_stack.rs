@@ -99,7 +99,7 @@ const VALUE_SHIFT: usize = (4 - HEADER_SIZE % 4) % 4;
 
 // A record's value starts a whole number of words after its header: the
 // engine reads a record to the start of its scratch buffer.
-const _: () = assert!(tickv::REC_HDR % 4 == 0);
+const _: () = assert!(tickv::REC_HDR.is_multiple_of(4));
 
 /// A byte buffer for the KV stack (the engine's scratch buffer or the
 /// driver's value buffer), placed so that values travel as words.
