@@ -277,9 +277,11 @@ impl SyscallReturn {
     /// `Ok` for plain Success; another success variant counts as FAIL
     /// (the driver answered something it should not).
     pub fn into_success(self) -> Result<(), ErrorCode> {
-        match self.to_result()? {
+        // The same answer as through `to_result`, without moving the whole
+        // return value into a `Result` (a `memcpy` call on every command).
+        match self {
             SyscallReturn::Success => Ok(()),
-            _ => Err(ErrorCode::Fail),
+            other => Err(other.error().unwrap_or(ErrorCode::Fail)),
         }
     }
 
