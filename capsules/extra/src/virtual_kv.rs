@@ -93,6 +93,8 @@ pub struct KVUser<'a> {
     key: MapCell<SubSliceMut<'static, u8>>,
     value: MapCell<SubSliceMut<'static, u8>>,
     permissions: Cell<&'a StoragePermissions>,
+    /// Added to its mux ([`MuxKV::add_user`]).
+    registered: Cell<bool>,
 }
 
 impl<'a> KVUser<'a> {
@@ -107,6 +109,7 @@ impl<'a> KVUser<'a> {
             key: MapCell::empty(),
             value: MapCell::empty(),
             permissions: Cell::new(StoragePermissions::NULL),
+            registered: Cell::new(false),
         }
     }
 
@@ -121,7 +124,7 @@ impl<'a> KVUser<'a> {
     fn acceptable(&self) -> Result<(), ErrorCode> {
         if self.is_busy() {
             Err(ErrorCode::BUSY)
-        } else if !self.mux.is_registered(self) {
+        } else if !self.registered.get() {
             Err(ErrorCode::RESERVE)
         } else {
             Ok(())
@@ -292,6 +295,9 @@ pub struct MuxKV<'a> {
     next_ticket: Cell<u32>,
     /// Set while requests are being started (guards against re-entry).
     starting: Cell<bool>,
+    /// How many users are [`State::Queued`]: with none, there is nothing
+    /// to look for in the list.
+    waiting: Cell<usize>,
     /// Reports requests the lower store refused synchronously.
     deferred: DeferredCall,
 }
@@ -306,24 +312,19 @@ impl<'a> MuxKV<'a> {
             in_flight: OptionalCell::empty(),
             next_ticket: Cell::new(0),
             starting: Cell::new(false),
+            waiting: Cell::new(0),
             deferred,
         }
     }
 
     /// Adds `user` to the users this mux serves (once; adding a user
-    /// again has no effect).
+    /// again has no effect, nor has adding a user made for another mux).
     pub fn add_user(&self, user: &'a KVUser<'a>) {
-        if !self.is_registered(user) {
+        if core::ptr::eq(user.mux, self) && !user.registered.get() {
             user.next.insert(self.users.get());
             self.users.set(user);
+            user.registered.set(true);
         }
-    }
-
-    /// Whether `user` was added with [`add_user`](Self::add_user).
-    fn is_registered(&self, user: &KVUser<'a>) -> bool {
-        let mut known = false;
-        self.for_each_user(|u| known |= core::ptr::eq(u, user));
-        known
     }
 
     /// Calls `f` for every registered user.
@@ -341,15 +342,21 @@ impl<'a> MuxKV<'a> {
         let ticket = self.next_ticket.get();
         self.next_ticket.set(ticket.wrapping_add(1));
         user.state.set(State::Queued(ticket));
+        self.waiting.set(self.waiting.get() + 1);
         self.run_next();
     }
 
     /// The user with the oldest waiting request.
     fn oldest_queued(&self) -> Option<&'a KVUser<'a>> {
         let now = self.next_ticket.get();
+        let alone = self.waiting.get() == 1;
         let mut oldest: Option<(u32, &'a KVUser<'a>)> = None;
-        self.for_each_user(|user| {
+        let mut cursor = self.users.get();
+        while let Some(user) = cursor {
             if let State::Queued(ticket) = user.state.get() {
+                if alone {
+                    return Some(user);
+                }
                 // Age since the ticket was drawn: correct across wrapping,
                 // since far fewer than 2^32 requests are ever waiting.
                 let age = now.wrapping_sub(ticket);
@@ -357,20 +364,22 @@ impl<'a> MuxKV<'a> {
                     oldest = Some((age, user));
                 }
             }
-        });
+            cursor = user.next.get();
+        }
         oldest.map(|(_, user)| user)
     }
 
     /// Starts waiting requests, oldest first, until one is accepted by the
     /// lower store or none is left.
     fn run_next(&self) {
-        if self.in_flight.is_some() || self.starting.get() {
+        if self.in_flight.is_some() || self.starting.get() || self.waiting.get() == 0 {
             return;
         }
         self.starting.set(true);
         while let Some(user) = self.oldest_queued() {
             // Out of the queue before it runs: never started twice.
             user.state.set(State::InFlight);
+            self.waiting.set(self.waiting.get().saturating_sub(1));
             match user.start(self.kv) {
                 Ok(()) => {
                     self.in_flight.set(user);

@@ -354,6 +354,26 @@ fn unregistered_users_are_refused_and_adding_twice_is_harmless() {
     assert!(stray.garbage_collect().is_ok());
     s.settle();
     assert_eq!(rec.take(), [Done::GarbageCollect(Ok(()), 0)]);
+    // A user made for another mux is not taken: its requests would go to
+    // its own mux, which does not know it, and never run (the user would
+    // answer BUSY for ever). It stays unregistered and refused.
+    let other = stack();
+    let foreign = leak(KVUser::new(other.mux));
+    s.mux.add_user(foreign);
+    assert_eq!(foreign.garbage_collect(), Err(RESERVE));
+    assert!(!foreign.is_busy());
+    other.mux.add_user(foreign);
+    let rec = leak(Recorder::new("foreign", None));
+    foreign.set_client(rec);
+    assert!(foreign.garbage_collect().is_ok());
+    other.settle();
+    assert_eq!(rec.take(), [Done::GarbageCollect(Ok(()), 0)]);
+    // This mux's own users are all still served.
+    let rec = leak(Recorder::new("stray", None));
+    stray.set_client(rec);
+    assert!(stray.garbage_collect().is_ok());
+    s.settle();
+    assert_eq!(rec.take(), [Done::GarbageCollect(Ok(()), 0)]);
 }
 
 #[test]
