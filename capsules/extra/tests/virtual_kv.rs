@@ -337,6 +337,15 @@ fn kernel_users_and_app_users_share_the_store_under_their_permissions() {
     );
 }
 
+/// A garbage collection through `user` is accepted and completes once.
+fn assert_gc_completes(s: &Stack, user: &'static KVUser<'static>) {
+    let rec = leak(Recorder::new("gc", None));
+    user.set_client(rec);
+    assert!(user.garbage_collect().is_ok());
+    s.settle();
+    assert_eq!(rec.take(), [Done::GarbageCollect(Ok(()), 0)]);
+}
+
 #[test]
 fn unregistered_users_are_refused_and_adding_twice_is_harmless() {
     let s = stack();
@@ -349,11 +358,7 @@ fn unregistered_users_are_refused_and_adding_twice_is_harmless() {
     assert_eq!(stray.delete(sub(b"k"), perms(1)).unwrap_err().1, RESERVE);
     s.mux.add_user(stray);
     s.mux.add_user(stray);
-    let rec = leak(Recorder::new("stray", None));
-    stray.set_client(rec);
-    assert!(stray.garbage_collect().is_ok());
-    s.settle();
-    assert_eq!(rec.take(), [Done::GarbageCollect(Ok(()), 0)]);
+    assert_gc_completes(&s, stray);
     // A user made for another mux is not taken: its requests would go to
     // its own mux, which does not know it, and never run (the user would
     // answer BUSY for ever). It stays unregistered and refused.
@@ -363,17 +368,9 @@ fn unregistered_users_are_refused_and_adding_twice_is_harmless() {
     assert_eq!(foreign.garbage_collect(), Err(RESERVE));
     assert!(!foreign.is_busy());
     other.mux.add_user(foreign);
-    let rec = leak(Recorder::new("foreign", None));
-    foreign.set_client(rec);
-    assert!(foreign.garbage_collect().is_ok());
-    other.settle();
-    assert_eq!(rec.take(), [Done::GarbageCollect(Ok(()), 0)]);
+    assert_gc_completes(&other, foreign);
     // This mux's own users are all still served.
-    let rec = leak(Recorder::new("stray", None));
-    stray.set_client(rec);
-    assert!(stray.garbage_collect().is_ok());
-    s.settle();
-    assert_eq!(rec.take(), [Done::GarbageCollect(Ok(()), 0)]);
+    assert_gc_completes(&s, stray);
 }
 
 #[test]
