@@ -20,10 +20,7 @@ impl Kernel {
         syscall: Syscall,
         platform: &Platform<'_>,
     ) -> Option<SyscallReturn> {
-        process.update_debug(|d| {
-            d.syscalls = d.syscalls.saturating_add(1);
-            d.last_syscall = Some((syscall.class(), syscall.driver()));
-        });
+        process.count_syscall(syscall.class(), syscall.driver());
         let filtered = platform.filter.filter(process, &syscall);
         match syscall {
             Syscall::Yield { which, param } => {
@@ -271,11 +268,11 @@ impl Kernel {
                 SuccessU32(s.wrapping_add(l))
             }),
             10 => {
-                process.update_debug(|d| d.stack_start = Some(arg));
+                process.set_stack_start(arg);
                 Success
             }
             11 => {
-                process.update_debug(|d| d.heap_start = Some(arg));
+                process.set_heap_start(arg);
                 Success
             }
             _ => Failure(ErrorCode::NOSUPPORT),

@@ -454,9 +454,7 @@ impl Kernel {
                 _ => break,
             }
             if platform.timer.expired() {
-                process.update_debug(|d| {
-                    d.timeslice_expirations = d.timeslice_expirations.saturating_add(1)
-                });
+                process.count_timeslice_expiration();
                 break;
             }
         }
@@ -522,18 +520,14 @@ impl Kernel {
                 false
             }
             Some(SwitchReason::TimesliceExpired) => {
-                process.update_debug(|d| {
-                    d.timeslice_expirations = d.timeslice_expirations.saturating_add(1)
-                });
+                process.count_timeslice_expiration();
                 false
             }
             Some(SwitchReason::Interrupted) => {
                 // Ports that cannot tell the timeslice interrupt from others
                 // report Interrupted; the timer knows.
                 if platform.timer.expired() {
-                    process.update_debug(|d| {
-                        d.timeslice_expirations = d.timeslice_expirations.saturating_add(1)
-                    });
+                    process.count_timeslice_expiration();
                 }
                 false
             }

@@ -112,6 +112,55 @@ pub struct DebugInfo {
     pub heap_start: Option<u32>,
 }
 
+/// The counters of [`DebugInfo`], one cell each: the system call count
+/// and the last call change on every system call, and a few stores are
+/// all that takes (a `RefCell` of the whole record cost a borrow each time).
+struct DebugCells {
+    syscalls: Cell<u32>,
+    dropped_upcalls: Cell<u32>,
+    timeslice_expirations: Cell<u32>,
+    last_syscall: Cell<Option<(SyscallClass, Option<u32>)>>,
+    stack_start: Cell<Option<u32>>,
+    heap_start: Cell<Option<u32>>,
+}
+
+impl DebugCells {
+    const fn new() -> Self {
+        DebugCells {
+            syscalls: Cell::new(0),
+            dropped_upcalls: Cell::new(0),
+            timeslice_expirations: Cell::new(0),
+            last_syscall: Cell::new(None),
+            stack_start: Cell::new(None),
+            heap_start: Cell::new(None),
+        }
+    }
+
+    fn get(&self) -> DebugInfo {
+        DebugInfo {
+            syscalls: self.syscalls.get(),
+            dropped_upcalls: self.dropped_upcalls.get(),
+            timeslice_expirations: self.timeslice_expirations.get(),
+            last_syscall: self.last_syscall.get(),
+            stack_start: self.stack_start.get(),
+            heap_start: self.heap_start.get(),
+        }
+    }
+
+    fn reset(&self) {
+        self.syscalls.set(0);
+        self.dropped_upcalls.set(0);
+        self.timeslice_expirations.set(0);
+        self.last_syscall.set(None);
+        self.stack_start.set(None);
+        self.heap_start.set(None);
+    }
+}
+
+fn bump(counter: &Cell<u32>) {
+    counter.set(counter.get().saturating_add(1));
+}
+
 /// A buffer of another process that this process has been given access
 /// to (IPC: a client's read-write allow shared with a service). It stays
 /// open only while the owner is alive and still allows exactly this range
@@ -168,7 +217,7 @@ pub struct Process {
     /// to it while a request runs.
     storage: OnceCell<StoragePermissions>,
     fault: Cell<Option<Fault>>,
-    debug: core::cell::RefCell<DebugInfo>,
+    debug: DebugCells,
     shared: Cell<[Option<SharedBuffer>; MAX_SHARED]>,
     /// Whether any entry of `shared` is set (checked on every switch).
     sharing: Cell<bool>,
@@ -206,14 +255,7 @@ impl Process {
             short_id: Cell::new(ShortId::LocallyUnique),
             storage: OnceCell::new(),
             fault: Cell::new(None),
-            debug: core::cell::RefCell::new(DebugInfo {
-                syscalls: 0,
-                dropped_upcalls: 0,
-                timeslice_expirations: 0,
-                last_syscall: None,
-                stack_start: None,
-                heap_start: None,
-            }),
+            debug: DebugCells::new(),
             shared: Cell::new([None; MAX_SHARED]),
             sharing: Cell::new(false),
         }
@@ -281,7 +323,7 @@ impl Process {
 
     /// Debug counters.
     pub fn debug_info(&self) -> DebugInfo {
-        self.debug.try_borrow().map_or(DebugInfo::default(), |d| *d)
+        self.debug.get()
     }
 
     /// The whole TBF in flash.
@@ -496,9 +538,7 @@ impl Process {
         self.queue.set(TaskQueue::EMPTY);
         self.shared.set([None; MAX_SHARED]);
         self.sharing.set(false);
-        if let Ok(mut d) = self.debug.try_borrow_mut() {
-            *d = DebugInfo::default();
-        }
+        self.debug.reset();
         let kernel_break = self.queue_address();
         self.kernel_break.set(kernel_break);
         let initial = mem
@@ -581,11 +621,25 @@ impl Process {
         self.state.set(state);
     }
 
-    pub(crate) fn update_debug(&self, f: impl FnOnce(&mut DebugInfo)) {
-        // In place: the counters change on every system call.
-        if let Ok(mut d) = self.debug.try_borrow_mut() {
-            f(&mut d);
-        }
+    /// Counts a system call of `class` naming `driver` (if it names one).
+    pub(crate) fn count_syscall(&self, class: SyscallClass, driver: Option<u32>) {
+        bump(&self.debug.syscalls);
+        self.debug.last_syscall.set(Some((class, driver)));
+    }
+
+    /// Counts a used-up timeslice.
+    pub(crate) fn count_timeslice_expiration(&self) {
+        bump(&self.debug.timeslice_expirations);
+    }
+
+    /// Records the stack start the process reported (memop 10).
+    pub(crate) fn set_stack_start(&self, start: u32) {
+        self.debug.stack_start.set(Some(start));
+    }
+
+    /// Records the heap start the process reported (memop 11).
+    pub(crate) fn set_heap_start(&self, start: u32) {
+        self.debug.heap_start.set(Some(start));
     }
 
     // ----- memory ------------------------------------------------------
@@ -788,7 +842,7 @@ impl Process {
             .with_queue(ram, |q, bytes| q.push(bytes, task))
             .unwrap_or(false);
         if !pushed {
-            self.update_debug(|d| d.dropped_upcalls = d.dropped_upcalls.saturating_add(1));
+            bump(&self.debug.dropped_upcalls);
         }
         pushed
     }
