@@ -163,6 +163,7 @@ impl Kernel {
             .unwrap_or(false)
     }
 
+    #[inline(never)]
     fn subscribe(
         &self,
         process: &Process,
@@ -172,10 +173,10 @@ impl Kernel {
         platform: &Platform<'_>,
     ) -> Result<(u32, u32), ErrorCode> {
         platform.drivers.driver(driver).ok_or(ErrorCode::NODEVICE)?;
-        let (slot, info) = self
-            .grant_slot(driver)
-            .filter(|(_, info)| subscribe < info.count(SlotKind::Upcall))
-            .ok_or(ErrorCode::NOSUPPORT)?;
+        let (slot, info) = self.grant_slot(driver).ok_or(ErrorCode::NOSUPPORT)?;
+        if subscribe >= info.count(SlotKind::Upcall) {
+            return Err(ErrorCode::NOSUPPORT);
+        }
         if !process.valid_upcall_pointer(upcall.0) {
             return Err(ErrorCode::INVAL);
         }
@@ -191,6 +192,7 @@ impl Kernel {
             .unwrap_or(Err(ErrorCode::BUSY))
     }
 
+    #[inline(never)]
     fn allow(
         &self,
         process: &Process,
@@ -201,10 +203,10 @@ impl Kernel {
     ) -> SyscallReturn {
         let r = filtered.and_then(|()| {
             platform.drivers.driver(driver).ok_or(ErrorCode::NODEVICE)?;
-            let (slot, info) = self
-                .grant_slot(driver)
-                .filter(|(_, info)| allow < info.count(kind))
-                .ok_or(ErrorCode::NOSUPPORT)?;
+            let (slot, info) = self.grant_slot(driver).ok_or(ErrorCode::NOSUPPORT)?;
+            if allow >= info.count(kind) {
+                return Err(ErrorCode::NOSUPPORT);
+            }
             let valid = size == 0
                 || process.in_app_ram(ptr, size)
                 || (kind == SlotKind::ReadOnly && process.in_app_flash(ptr, size));

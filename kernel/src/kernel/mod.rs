@@ -59,6 +59,10 @@ pub struct Kernel {
     processes: &'static [Process],
     grants: [Cell<Option<GrantInfo>>; MAX_GRANTS],
     grants_finalized: Cell<bool>,
+    /// The registry slot [`Kernel::grant_slot`] found last: looked at
+    /// first, since a process's calls come in runs to one driver (a KV
+    /// request's allows, subscribe, command and their undoing).
+    last_grant: Cell<usize>,
     next_identifier: Cell<usize>,
     next_to_run: Cell<usize>,
     /// Slots from the first up to the last one a process was ever created
@@ -80,6 +84,7 @@ impl Kernel {
             processes,
             grants: [const { Cell::new(None) }; MAX_GRANTS],
             grants_finalized: Cell::new(false),
+            last_grant: Cell::new(0),
             next_identifier: Cell::new(0),
             next_to_run: Cell::new(0),
             slots_used: Cell::new(0),
