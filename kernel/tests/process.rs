@@ -121,6 +121,53 @@ fn subscribe_returns_previous_and_validates() {
 }
 
 #[test]
+fn grant_lookups_alternating_between_drivers_use_each_drivers_slots() {
+    // The kernel remembers the grant it found last: calls that alternate
+    // between two drivers (and one with no grant) must still reach each
+    // driver's own slots.
+    let (mut h, _) = harness_with(&StopFaultPolicy);
+    let other = DRV + 1;
+    TestDriver::install(&h, other);
+    assert_eq!(
+        h.load(&[TbfBuilder::app("one").build()], 0x1000, 0x10000),
+        1
+    );
+    let f = h.process(0).binary_start() + 8;
+    let buf = RAM_START + 0x100;
+    h.script(
+        0,
+        [
+            sys::memop(0, RAM_START + 0x200),
+            sys::subscribe(DRV, 0, f, 1),
+            sys::subscribe(other, 0, f + 4, 2),
+            sys::subscribe(0x1234, 0, f, 9),
+            sys::subscribe(DRV, 0, f + 8, 3),
+            sys::allow_rw(other, 1, buf, 4),
+            sys::allow_rw(DRV, 1, buf, 8),
+            sys::subscribe(other, 0, 0, 0),
+            sys::allow_rw(other, 1, 0, 0),
+            sys::allow_rw(DRV, 1, 0, 0),
+        ],
+    );
+    h.run(100);
+    assert_eq!(
+        h.returns(0),
+        vec![
+            [128, 0, 0, 0],
+            [130, 0, 0, 0],
+            [130, 0, 0, 0],
+            [2, 11, f, 9],
+            [130, f, 1, 0],
+            [130, 0, 0, 0],
+            [130, 0, 0, 0],
+            [130, f + 4, 2, 0],
+            [130, buf, 4, 0],
+            [130, buf, 8, 0],
+        ]
+    );
+}
+
+#[test]
 fn upcalls_are_delivered_in_order_one_per_yield() {
     let (h, _) = two_apps();
     let f = h.process(0).binary_start() + 8;

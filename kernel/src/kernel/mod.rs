@@ -125,11 +125,32 @@ impl Kernel {
         Ok(grant)
     }
 
+    /// The registry slot and record of the grant of `driver`: the slot
+    /// found last if it is that driver's (grants are never removed, so a
+    /// driver keeps its slot), else a search of the registry.
+    #[inline(always)]
     fn grant_slot(&self, driver: u32) -> Option<(usize, GrantInfo)> {
-        self.grants
+        let last = self.last_grant.get();
+        match self.grants.get(last).and_then(Cell::get) {
+            Some(info) if info.driver == driver => Some((last, info)),
+            _ => self.find_grant_slot(driver),
+        }
+    }
+
+    /// [`Kernel::grant_slot`] by a search of the registry, remembering
+    /// the slot found.
+    #[cold]
+    #[inline(never)]
+    fn find_grant_slot(&self, driver: u32) -> Option<(usize, GrantInfo)> {
+        let found = self
+            .grants
             .iter()
             .enumerate()
-            .find_map(|(i, g)| g.get().filter(|g| g.driver == driver).map(|g| (i, g)))
+            .find_map(|(i, g)| g.get().filter(|g| g.driver == driver).map(|g| (i, g)));
+        if let Some((i, _)) = found {
+            self.last_grant.set(i);
+        }
+        found
     }
 
     /// The read-write buffer live process `pid` allows to `driver` in
