@@ -108,8 +108,32 @@ pub fn enabled_interrupt_sources() -> u32 {
 pub fn pending_interrupt_sources() -> Option<u32> {
     #[cfg(all(target_arch = "riscv32", target_os = "none"))]
     return Some(imp::pending());
-    #[cfg(not(all(target_arch = "riscv32", target_os = "none")))]
+    #[cfg(all(test, not(all(target_arch = "riscv32", target_os = "none"))))]
+    return fake_mip::get();
+    #[cfg(not(any(test, all(target_arch = "riscv32", target_os = "none"))))]
     return None;
+}
+
+/// This crate's unit tests: a `mip` of their own (per test thread) for
+/// [`pending_interrupt_sources`], `None` (no register) until set.
+#[cfg(all(test, not(all(target_arch = "riscv32", target_os = "none"))))]
+pub(crate) mod fake_mip {
+    extern crate std;
+
+    use core::cell::Cell;
+
+    std::thread_local! {
+        static MIP: Cell<Option<u32>> = const { Cell::new(None) };
+    }
+
+    /// Sets what [`super::pending_interrupt_sources`] returns.
+    pub(crate) fn set(mip: Option<u32>) {
+        MIP.with(|m| m.set(mip));
+    }
+
+    pub(super) fn get() -> Option<u32> {
+        MIP.with(Cell::get)
+    }
 }
 
 /// Runs `wfi` unless `still_idle()` (evaluated with `mstatus.MIE` clear, so

@@ -19,6 +19,14 @@
 //! expired timeslice is only remembered for [`SchedulerTimer::expired`],
 //! and `mtimecmp` is reprogrammed for whatever is still armed, which also
 //! clears the interrupt.
+//!
+//! The scheduler timer runs around every run of a process and is asked
+//! after every system call, so it avoids the device where it can:
+//! `mtimecmp` is written only when its value changes (the driver keeps a
+//! copy: nothing else writes it), `mtime` is read only when an armed alarm
+//! or a new timeslice needs it, and [`SchedulerTimer::expired`] first asks
+//! `mip.MTIP` (one CSR read): while it is clear, `mtime < mtimecmp <=` the
+//! timeslice's end, so the timeslice has not run out.
 
 use core::cell::Cell;
 use core::marker::PhantomData;
@@ -27,6 +35,8 @@ use kernel::hil::time::{ticks_from_us, Alarm, AlarmClient, Frequency, Ticks, Tic
 use kernel::platform::chip::SchedulerTimer;
 use kernel::ErrorCode;
 use static_ref::StaticRef;
+
+use crate::csr;
 use tock_cells::OptionalCell;
 use tock_registers::interfaces::{Readable, Writeable};
 use tock_registers::register_structs;
@@ -64,6 +74,9 @@ pub struct Mtimer<'a, F: Frequency> {
     slice_deadline: Cell<Option<u64>>,
     /// The current timeslice has run out (and was noticed by the interrupt).
     slice_expired: Cell<bool>,
+    /// The value in `mtimecmp` (written by [`init`](Self::init) and
+    /// whenever what is armed moves it).
+    compare: Cell<u64>,
     frequency: PhantomData<F>,
 }
 
@@ -84,6 +97,7 @@ impl<'a, F: Frequency> Mtimer<'a, F> {
             alarm_armed: Cell::new(false),
             slice_deadline: Cell::new(None),
             slice_expired: Cell::new(false),
+            compare: Cell::new(u64::MAX),
             frequency: PhantomData,
         }
     }
@@ -91,7 +105,8 @@ impl<'a, F: Frequency> Mtimer<'a, F> {
     /// Programs `mtimecmp` for what is armed (at boot: nothing, so "never"),
     /// clearing a timer interrupt left pending by the reset value.
     pub fn init(&self) {
-        self.program();
+        let target = self.target(None);
+        self.write_compare(target);
     }
 
     /// The current `mtime`, read consistently on rv32 (high, low, high
@@ -120,6 +135,7 @@ impl<'a, F: Frequency> Mtimer<'a, F> {
     /// Writes `value` to `mtimecmp` without passing through a smaller
     /// value (which could raise a spurious interrupt) on the way.
     fn write_compare(&self, value: u64) {
+        self.compare.set(value);
         self.mtimecmp.low.set(u32::MAX);
         self.mtimecmp.high.set((value >> 32) as u32);
         self.mtimecmp.low.set(value as u32);
@@ -148,17 +164,36 @@ impl<'a, F: Frequency> Mtimer<'a, F> {
         }
     }
 
-    /// Programs `mtimecmp` to the earlier of the armed deadlines.
-    fn program(&self) {
-        let now = self.now_u64();
-        let mut target = u64::MAX;
+    /// The earlier of the armed deadlines (`u64::MAX` for none); `now`
+    /// if the caller has just read `mtime`, else it is read if an alarm
+    /// is armed.
+    fn target(&self, now: Option<u64>) -> u64 {
+        let mut target = self.slice_deadline.get().unwrap_or(u64::MAX);
         if self.alarm_armed.get() {
+            let now = now.unwrap_or_else(|| self.now_u64());
             target = target.min(self.alarm_compare(now));
         }
-        if let Some(deadline) = self.slice_deadline.get() {
-            target = target.min(deadline);
+        target
+    }
+
+    /// Programs `mtimecmp` to the earlier of the armed deadlines, unless
+    /// it holds that value already.
+    fn program_at(&self, now: Option<u64>) {
+        let target = self.target(now);
+        if target != self.compare.get() {
+            self.write_compare(target);
         }
-        self.write_compare(target);
+    }
+
+    /// [`program_at`](Self::program_at), reading `mtime` if needed.
+    fn program(&self) {
+        self.program_at(None);
+    }
+
+    /// Whether the timer's interrupt condition may hold: `false` only
+    /// when `mip` is readable and its `MTIP` bit is clear.
+    fn may_be_due(&self) -> bool {
+        csr::pending_interrupt_sources().is_none_or(|mip| mip & csr::MIE_MTIE != 0)
     }
 
     /// Services the machine timer interrupt: remembers an expired
@@ -230,10 +265,11 @@ impl<'a, F: Frequency> Alarm<'a> for Mtimer<'a, F> {
 impl<F: Frequency> SchedulerTimer for Mtimer<'_, F> {
     fn start(&self, us: u32) {
         let ticks: Ticks64 = ticks_from_us::<F, _>(u64::from(us));
+        let now = self.now_u64();
         self.slice_deadline
-            .set(Some(self.now_u64().saturating_add(ticks.get())));
+            .set(Some(now.saturating_add(ticks.get())));
         self.slice_expired.set(false);
-        self.program();
+        self.program_at(Some(now));
     }
 
     fn reset(&self) {
@@ -243,13 +279,17 @@ impl<F: Frequency> SchedulerTimer for Mtimer<'_, F> {
     }
 
     /// Whether the timeslice has run out, whether or not its interrupt has
-    /// been serviced yet.
+    /// been serviced yet. `mtimecmp` is never later than the timeslice's
+    /// end, so while `mip.MTIP` is clear it has not: `mtime` is read only
+    /// when the interrupt is pending (or on the host, without `mip`).
     fn expired(&self) -> bool {
-        self.slice_expired.get()
-            || self
-                .slice_deadline
-                .get()
-                .is_some_and(|deadline| self.now_u64() >= deadline)
+        if self.slice_expired.get() {
+            return true;
+        }
+        match self.slice_deadline.get() {
+            Some(deadline) => self.may_be_due() && self.now_u64() >= deadline,
+            None => false,
+        }
     }
 }
 
@@ -267,6 +307,7 @@ mod tests {
     struct Setup {
         clint: &'static Clint<'static>,
         mtime: &'static [Cell<u32>],
+        mtimecmp: &'static [Cell<u32>],
         client: &'static Client,
     }
 
@@ -286,7 +327,7 @@ mod tests {
 
     fn setup() -> Setup {
         let (mtime_regs, mtime) = fake::registers::<MtimeRegisters, u32>();
-        let (cmp_regs, _) = fake::registers::<MtimecmpRegisters, u32>();
+        let (cmp_regs, mtimecmp) = fake::registers::<MtimecmpRegisters, u32>();
         let clint: &'static Clint<'static> = Box::leak(Box::new(Clint::new(mtime_regs, cmp_regs)));
         let client: &'static Client = Box::leak(Box::new(Client {
             fired: Cell::new(0),
@@ -297,6 +338,7 @@ mod tests {
         Setup {
             clint,
             mtime,
+            mtimecmp,
             client,
         }
     }
@@ -447,5 +489,50 @@ mod tests {
         s.clint.handle_interrupt();
         assert_eq!(s.client.fired.get(), 2);
         assert!(!s.clint.is_armed());
+    }
+
+    #[test]
+    fn mtimecmp_is_written_only_when_its_value_changes() {
+        let s = setup();
+        s.clint.start(100);
+        assert_eq!(s.clint.compare(), 1000);
+        // Mark the register: a write of any value would replace the mark.
+        s.mtimecmp[0].set(7);
+        s.clint.set_alarm(t(0), t(5000));
+        s.clint.start(100);
+        assert_eq!(s.mtimecmp[0].get(), 7, "still the timeslice's 1000");
+        s.clint.reset();
+        assert_eq!(s.clint.compare(), 5000, "the alarm's time, written");
+        s.mtimecmp[0].set(7);
+        s.clint.reset();
+        assert_eq!(s.mtimecmp[0].get(), 7);
+        // A passed alarm makes the compare `now`, which moves with time.
+        s.set_time(6000);
+        s.clint.set_alarm(t(0), t(10));
+        assert_eq!(s.clint.compare(), 6000);
+        assert!(s.clint.is_interrupt_pending());
+    }
+
+    #[test]
+    fn expired_reads_mtime_only_while_the_timer_interrupt_is_pending() {
+        let s = setup();
+        s.clint.start(100);
+        s.set_time(1000);
+        // `mip.MTIP` clear: mtime has not reached mtimecmp (the timeslice's
+        // end or earlier), whatever the fake counter says.
+        csr::fake_mip::set(Some(0));
+        assert!(!s.clint.expired());
+        csr::fake_mip::set(Some(csr::MIE_MTIE));
+        assert!(s.clint.expired());
+        s.set_time(999);
+        assert!(!s.clint.expired(), "pending for an earlier alarm");
+        csr::fake_mip::set(Some(0));
+        s.set_time(1000);
+        s.clint.handle_interrupt();
+        assert!(s.clint.expired(), "an expiry already noticed stays");
+        s.clint.reset();
+        csr::fake_mip::set(Some(csr::MIE_MTIE));
+        assert!(!s.clint.expired(), "no timeslice");
+        csr::fake_mip::set(None);
     }
 }
