@@ -191,8 +191,18 @@ impl<const N: usize> DeferredCalls<N> {
             return false;
         }
         // The lowest pending slot at or after `next`, else the lowest one.
-        let after = pending & u64::MAX.checked_shl(self.next.get() as u32).unwrap_or(0);
-        let slot = if after != 0 { after } else { pending }.trailing_zeros() as usize;
+        let next = self.next.get() as u32;
+        let slot = if N <= 32 {
+            // Every slot is in the low word: 32-bit masks and counts, which
+            // a 32-bit CPU does in a few instructions (in 64 bits, shift
+            // and count are done in software).
+            let pending = pending as u32;
+            let after = pending & u32::MAX.checked_shl(next).unwrap_or(0);
+            if after != 0 { after } else { pending }.trailing_zeros()
+        } else {
+            let after = pending & u64::MAX.checked_shl(next).unwrap_or(0);
+            if after != 0 { after } else { pending }.trailing_zeros()
+        } as usize;
         self.next.set(slot + 1);
         self.run(slot);
         true
@@ -342,6 +352,31 @@ mod tests {
         }
         while calls.service_next() {}
         assert_eq!(log.take(), [0, 1]);
+    }
+
+    #[test]
+    fn slot_order_is_the_same_on_both_sides_of_32_slots() {
+        // Up to 32 slots the search works on one word; above, on two.
+        fn order<const N: usize>(slots: &[usize], rounds: usize) -> Vec<u8> {
+            let (calls, c, log) = setup::<N>(N);
+            for &i in slots {
+                c[i].call.get().unwrap().set();
+            }
+            for _ in 0..rounds {
+                calls.service_next();
+            }
+            // Set again: the search goes on after the last slot it ran.
+            for &i in slots {
+                c[i].call.get().unwrap().set();
+            }
+            while calls.service_next() {}
+            log.take()
+        }
+        assert_eq!(order::<32>(&[31, 0, 5], 2), [0, 5, 31, 0, 5]);
+        assert_eq!(order::<32>(&[31, 0, 5], 3), [0, 5, 31, 0, 5, 31]);
+        assert_eq!(order::<64>(&[31, 0, 5], 3), [0, 5, 31, 0, 5, 31]);
+        assert_eq!(order::<64>(&[63, 32, 31, 1], 2), [1, 31, 32, 63, 1, 31]);
+        assert_eq!(order::<40>(&[39, 33, 2], 3), [2, 33, 39, 2, 33, 39]);
     }
 
     #[test]
