@@ -80,15 +80,21 @@ pub enum Reason {
 /// The exception number of SysTick.
 pub const SYSTICK_EXCEPTION: u32 = 15;
 
-fn read_word(ram: &[u8], offset: usize) -> Option<u32> {
-    let bytes = ram.get(offset..offset.checked_add(4)?)?;
-    Some(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+/// The 32 bytes of a hardware frame at `offset` in `ram`, as words: one
+/// bounds check for the frame (these run on every trap and switch).
+fn frame_words(ram: &[u8], offset: usize) -> Option<&[[u8; 4]; 8]> {
+    let bytes = ram
+        .get(offset..)?
+        .first_chunk::<{ FRAME_BYTES as usize }>()?;
+    bytes.as_chunks::<4>().0.first_chunk::<8>()
 }
 
-fn write_word(ram: &mut [u8], offset: usize, value: u32) -> Option<()> {
-    ram.get_mut(offset..offset.checked_add(4)?)?
-        .copy_from_slice(&value.to_le_bytes());
-    Some(())
+/// [`frame_words`], writable.
+fn frame_words_mut(ram: &mut [u8], offset: usize) -> Option<&mut [[u8; 4]; 8]> {
+    let bytes = ram
+        .get_mut(offset..)?
+        .first_chunk_mut::<{ FRAME_BYTES as usize }>()?;
+    bytes.as_chunks_mut::<4>().0.first_chunk_mut::<8>()
 }
 
 /// The offset in `memory.ram` of `[addr, addr + len)` if that lies in the
@@ -133,8 +139,9 @@ pub fn push_frame(state: &StoredState, memory: &mut ProcessMemory<'_>) -> Option
         w[PC],
         xpsr,
     ];
-    for (i, value) in frame.into_iter().enumerate() {
-        write_word(memory.ram, offset + 4 * i, value)?;
+    let words = frame_words_mut(memory.ram, offset)?;
+    for (word, value) in words.iter_mut().zip(frame) {
+        *word = value.to_le_bytes();
     }
     Some(addr)
 }
@@ -145,11 +152,8 @@ pub fn push_frame(state: &StoredState, memory: &mut ProcessMemory<'_>) -> Option
 /// accessible memory.
 pub fn pop_frame(state: &mut StoredState, frame_sp: u32, memory: &ProcessMemory<'_>) -> Option<()> {
     let offset = accessible_offset(memory, frame_sp, FRAME_BYTES)?;
-    let mut frame = [0u32; 8];
-    for (i, slot) in frame.iter_mut().enumerate() {
-        *slot = read_word(memory.ram, offset + 4 * i)?;
-    }
-    let [r0, r1, r2, r3, r12, lr, pc, xpsr] = frame;
+    let [r0, r1, r2, r3, r12, lr, pc, xpsr] =
+        frame_words(memory.ram, offset)?.map(u32::from_le_bytes);
     let w = &mut state.words;
     w[R0..R0 + 4].copy_from_slice(&[r0, r1, r2, r3]);
     w[R12] = r12;
@@ -386,7 +390,8 @@ mod tests {
     }
 
     fn word(ram: &[u8], addr: u32) -> u32 {
-        read_word(ram, (addr - START) as usize).unwrap()
+        let o = (addr - START) as usize;
+        u32::from_le_bytes(ram[o..o + 4].try_into().unwrap())
     }
 
     #[test]
