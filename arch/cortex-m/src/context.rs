@@ -129,20 +129,16 @@ pub fn push_frame(state: &StoredState, memory: &mut ProcessMemory<'_>) -> Option
     if padded {
         xpsr |= XPSR_PADDED;
     }
-    let frame = [
-        w[R0],
-        w[R0 + 1],
-        w[R0 + 2],
-        w[R0 + 3],
-        w[R12],
-        w[LR],
-        w[PC],
-        xpsr,
-    ];
-    let words = frame_words_mut(memory.ram, offset)?;
-    for (word, value) in words.iter_mut().zip(frame) {
-        *word = value.to_le_bytes();
-    }
+    let frame = frame_words_mut(memory.ram, offset)?;
+    // One store a word (a staging array and a copy loop cost twice that).
+    frame[0] = w[R0].to_le_bytes();
+    frame[1] = w[R0 + 1].to_le_bytes();
+    frame[2] = w[R0 + 2].to_le_bytes();
+    frame[3] = w[R0 + 3].to_le_bytes();
+    frame[4] = w[R12].to_le_bytes();
+    frame[5] = w[LR].to_le_bytes();
+    frame[6] = w[PC].to_le_bytes();
+    frame[7] = xpsr.to_le_bytes();
     Some(addr)
 }
 
