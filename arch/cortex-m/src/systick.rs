@@ -23,7 +23,14 @@ pub const MIN_RELOAD: u32 = 2000;
 /// The reload value for `us` microseconds at `hz`: at least
 /// [`MIN_RELOAD`], at most [`MAX_RELOAD`].
 pub fn reload_for(us: u32, hz: u32) -> u32 {
-    let ticks = u64::from(us) * u64::from(hz) / 1_000_000;
+    // `us * hz / 10^6`, split at whole megahertz so that a clock of whole
+    // megahertz (every board's) needs no 64-bit division, which the core
+    // does in software: this runs before every run of a process.
+    let (per_us, rest) = (hz / 1_000_000, hz % 1_000_000);
+    let mut ticks = u64::from(us) * u64::from(per_us);
+    if rest != 0 {
+        ticks += u64::from(us) * u64::from(rest) / 1_000_000;
+    }
     u32::try_from(ticks.clamp(u64::from(MIN_RELOAD), u64::from(MAX_RELOAD))).unwrap_or(MAX_RELOAD)
 }
 
@@ -110,5 +117,24 @@ mod tests {
         assert_eq!(reload_for(1_000_000, 200_000_000), MAX_RELOAD);
         assert_eq!(reload_for(u32::MAX, u32::MAX), MAX_RELOAD);
         assert_eq!(reload_for(1, 1_000_000), MIN_RELOAD);
+    }
+
+    #[test]
+    fn reloads_are_the_exact_quotient_for_any_clock() {
+        for hz in [
+            1_000_000,
+            12_000_000,
+            200_000_000,
+            32_768,
+            16_777_216,
+            99_999_999,
+            u32::MAX,
+        ] {
+            for us in [0, 1, 7, 999, 10_000, 83_886, 1_000_000, u32::MAX] {
+                let exact = u64::from(us) * u64::from(hz) / 1_000_000;
+                let want = exact.clamp(u64::from(MIN_RELOAD), u64::from(MAX_RELOAD)) as u32;
+                assert_eq!(reload_for(us, hz), want, "{us} us at {hz} Hz");
+            }
+        }
     }
 }
