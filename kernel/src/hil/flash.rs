@@ -241,12 +241,13 @@ pub trait FlashClient {
 pub fn copy_from_words(offset: u32, dst: &mut [u8], mut read32: impl FnMut(u32) -> u32) {
     // The bytes up to a word boundary, then whole words, then the tail:
     // whole words are copied as words, not byte by byte.
-    let skip = (offset & 3) as usize;
-    let head = ((4 - skip) & 3).min(dst.len());
+    // The partial words go a byte at a time from the word read (a copy of
+    // a variable length of at most three bytes was a `memcpy` call).
+    let skip = offset & 3;
+    let head = ((4 - skip as usize) & 3).min(dst.len());
     let (first, rest) = dst.split_at_mut(head);
     if !first.is_empty() {
-        let word = read32(offset & !3).to_le_bytes();
-        first.copy_from_slice(&word[skip..skip + first.len()]);
+        store_low_bytes(first, read32(offset & !3) >> (8 * skip));
     }
     let mut address = offset.wrapping_add(head as u32);
     let mut words = rest.chunks_exact_mut(4);
@@ -256,8 +257,16 @@ pub fn copy_from_words(offset: u32, dst: &mut [u8], mut read32: impl FnMut(u32) 
     }
     let tail = words.into_remainder();
     if !tail.is_empty() {
-        let n = tail.len();
-        tail.copy_from_slice(&read32(address).to_le_bytes()[..n]);
+        store_low_bytes(tail, read32(address));
+    }
+}
+
+/// Stores the low `dst.len()` (at most 4) bytes of `word` into `dst`,
+/// least significant first.
+fn store_low_bytes(dst: &mut [u8], mut word: u32) {
+    for b in dst {
+        *b = word as u8;
+        word >>= 8;
     }
 }
 
@@ -325,6 +334,29 @@ mod tests {
         program_unit: 8,
         erase_value: 0xFF,
     };
+
+    #[test]
+    fn copies_from_words_at_every_offset_and_length() {
+        let flash: [u8; 32] = core::array::from_fn(|i| (i as u8).wrapping_mul(37) ^ 0x5A);
+        let read = |a: u32| {
+            assert_eq!(a % 4, 0, "aligned reads only");
+            let a = a as usize;
+            u32::from_le_bytes([flash[a], flash[a + 1], flash[a + 2], flash[a + 3]])
+        };
+        for offset in 0..12 {
+            for len in 0..=16 {
+                let mut dst = [0u8; 16];
+                copy_from_words(offset, &mut dst[..len], read);
+                let o = offset as usize;
+                assert_eq!(
+                    dst[..len],
+                    flash[o..o + len],
+                    "offset {offset}, length {len}"
+                );
+                assert!(dst[len..].iter().all(|&b| b == 0));
+            }
+        }
+    }
 
     #[test]
     fn word_helpers() {
